@@ -1,0 +1,245 @@
+"""What every rnnzoo cell shares: the Keras cell contract, done once.
+
+A cell computes one time step. `keras.layers.RNN` (or an rnnzoo layer) runs the
+loop. The contract, as written in the docstring of `keras.layers.RNN`:
+
+- `state_size`: an int, or a list of ints (one per state tensor);
+- `output_size`: an int;
+- `call(inputs, states, training=False)` -> `(output, new_states)`;
+- `get_initial_state(batch_size)` -> list of zero tensors.
+
+`RecurrentCell` adds two things the zoo's tools rely on:
+
+- `gate_names`: the names of the cell's gates, in the order of its fused
+  weights (for example `("i", "f", "g", "o")` for the LSTM);
+- `step(inputs, states, training=False)` -> `(output, new_states, gates)`:
+  the same step as `call`, plus a dict of gate activations by name, so
+  TensorBoard code can look inside any cell without knowing its class.
+"""
+
+import keras
+from keras import activations, constraints, initializers, ops, regularizers
+
+# `keras.layers.RNN` builds the per-sequence dropout masks before its loop only
+# for cells that derive from this mixin (see `RNN._maybe_config_dropout_masks`),
+# and it is not exported publicly. Deriving from it is what makes dropout
+# masks "one per sequence" under every backend.
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+
+def check_units(units):
+    """Return `units` if it is a positive int; raise a ValueError otherwise."""
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ValueError(
+            "Expected `units` to be a positive integer, "
+            f"received units={units!r}."
+        )
+    return units
+
+
+def check_rate(name, rate):
+    """Return a dropout rate if it lies in [0, 1); raise a ValueError otherwise."""
+    if not 0.0 <= float(rate) < 1.0:
+        raise ValueError(
+            f"Expected `{name}` to be a fraction in [0, 1), received {name}={rate!r}."
+        )
+    return float(rate)
+
+
+class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
+    """Base class of the zoo's cells: arguments, weights and dropout plumbing.
+
+    Subclasses set `gate_names`, `num_gates` (how many blocks of `units` the
+    fused `kernel` holds) and `state_names`, and implement `step`.
+
+    Args:
+        units: Positive int, dimensionality of the hidden state.
+        activation: Activation of the candidate / hidden state.
+        use_bias: Whether the cell has a bias vector.
+        kernel_initializer, recurrent_initializer, bias_initializer:
+            Initializers of the input weights `kernel`, the recurrent weights
+            `recurrent_kernel` and `bias`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            Regularizers of the same three weights.
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Constraints of the same three weights.
+        dropout: Fraction of the inputs dropped, one mask per sequence.
+        recurrent_dropout: Fraction of the previous hidden state dropped, one
+            mask per sequence.
+        seed: Seed of the dropout masks.
+        **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
+    """
+
+    gate_names = ()
+    num_gates = 1
+    state_names = ("h",)
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        check_units(units)
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+
+    # ----------------------------------------------------------------- contract
+    @property
+    def state_size(self):
+        if len(self.state_names) == 1:
+            return self.units
+        return [self.units] * len(self.state_names)
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def get_initial_state(self, batch_size=None):
+        return [
+            ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+            for _ in self.state_names
+        ]
+
+    def call(self, inputs, states, training=False):
+        output, new_states, _ = self.step(inputs, states, training=training)
+        return output, new_states
+
+    def step(self, inputs, states, training=False):
+        """One time step: returns `(output, new_states, gates)`."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ weights
+    def build(self, input_shape):
+        self._build_fused_weights(input_shape[-1], bias_shape=(self.num_gates * self.units,))
+
+    def _build_fused_weights(self, input_dim, bias_shape):
+        """`kernel` (I, n*H), `recurrent_kernel` (H, n*H) and `bias`, as Keras lays them out."""
+        if input_dim is None:
+            raise ValueError(
+                f"{type(self).__name__} needs the last dimension of its inputs "
+                "(the number of features) to be known; received None."
+            )
+        width = self.num_gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=bias_shape,
+                name="bias",
+                initializer=self._bias_initializer_for_build(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+
+    def _bias_initializer_for_build(self):
+        return self.bias_initializer
+
+    def forget_bias_initializer(self, forget_index):
+        """The bias initializer with ones in gate block `forget_index` (unit forget bias)."""
+
+        def initializer(shape, dtype=None):
+            blocks = [
+                initializers.get("ones")((self.units,), dtype=dtype)
+                if index == forget_index
+                else self.bias_initializer((self.units,), dtype=dtype)
+                for index in range(self.num_gates)
+            ]
+            return ops.concatenate(blocks)
+
+        return initializer
+
+    # ------------------------------------------------------------------ helpers
+    def dropped(self, inputs, h_prev, training):
+        """Inputs and previous hidden state with this sequence's dropout masks applied."""
+        if training and self.dropout > 0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        if training and self.recurrent_dropout > 0:
+            h_prev = h_prev * self.get_recurrent_dropout_mask(h_prev)
+        return inputs, h_prev
+
+    def project(self, inputs, h_prev):
+        """The fused pre-activations: x_t W + h_{t-1} U + b."""
+        z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel)
+        if self.use_bias:
+            z = z + self.bias
+        return z
+
+    def check_states(self, states):
+        """Raise a ValueError when `states` do not match `state_size`."""
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        if len(states) != len(self.state_names):
+            raise ValueError(
+                f"{type(self).__name__} expects {len(self.state_names)} state "
+                f"tensor(s) {list(self.state_names)}, received {len(states)}."
+            )
+        for name, state in zip(self.state_names, states):
+            width = state.shape[-1]
+            if len(state.shape) != 2 or (width is not None and width != self.units):
+                raise ValueError(
+                    f"{type(self).__name__} expects state `{name}` of shape "
+                    f"(batch_size, {self.units}), received shape {tuple(state.shape)}."
+                )
+        return states
+
+    # ------------------------------------------------------------------- config
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}

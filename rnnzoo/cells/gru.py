@@ -1,0 +1,110 @@
+"""The gated recurrent unit (Cho et al. 2014), in both of its published forms."""
+
+import keras
+from keras import activations, ops
+
+from rnnzoo.cells.base import RecurrentCell
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class GRUCell(RecurrentCell):
+    r"""The GRU cell.
+
+    Equations, with gate blocks in Keras's order z, r, h:
+
+        [x_z, x_r, x_h] = x_t W + b_x
+        z_t = sigmoid(x_z + h_{t-1} U_z + b_z)          update gate
+        r_t = sigmoid(x_r + h_{t-1} U_r + b_r)          reset gate
+        reset_after=True  (Keras and cuDNN default):
+            n_t = tanh(x_h + r_t * (h_{t-1} U_h + b_h))
+        reset_after=False (Cho et al. 2014):
+            n_t = tanh(x_h + (r_t * h_{t-1}) U_h)
+        h_t = z_t * h_{t-1} + (1 - z_t) * n_t
+
+    With `recurrent_dropout`, the mask applies to h_{t-1} where it enters the
+    matmuls only; the carried h_{t-1} in the last line is left whole (Gal &
+    Ghahramani 2016). Keras's GRUCell also drops it there.
+
+    Weights are laid out exactly as in `keras.layers.GRUCell`: `kernel`
+    (input_dim, 3*units), `recurrent_kernel` (units, 3*units), and `bias`
+    (3*units,) when `reset_after=False`, or (2, 3*units) when
+    `reset_after=True` (row 0 the input bias b_x, row 1 the recurrent bias).
+
+    Args:
+        units: Positive int, size of the hidden state.
+        activation: Activation of the candidate n_t (default tanh).
+        recurrent_activation: Activation of the gates (default sigmoid).
+        reset_after: Apply the reset gate after the recurrent matmul
+            (default True, as Keras and cuDNN).
+        See `rnnzoo.cells.base.RecurrentCell` for the other arguments.
+
+    Example:
+
+    >>> import keras, rnnzoo
+    >>> keras.layers.RNN(rnnzoo.cells.GRUCell(4))(keras.ops.ones((2, 5, 3))).shape
+    (2, 4)
+    """
+
+    gate_names = ("z", "r")
+    num_gates = 3
+    state_names = ("h",)
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        reset_after=True,
+        **kwargs,
+    ):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = reset_after
+
+    def build(self, input_shape):
+        width = self.num_gates * self.units
+        bias_shape = (2, width) if self.reset_after else (width,)
+        self._build_fused_weights(input_shape[-1], bias_shape=bias_shape)
+
+    def step(self, inputs, states, training=False):
+        (h_prev,) = self.check_states(states)
+        x, h_prev_dropped = self.dropped(inputs, h_prev, training)
+        input_bias, recurrent_bias = self._biases()
+        x_z, x_r, x_h = ops.split(self._add(ops.matmul(x, self.kernel), input_bias), 3, axis=-1)
+        if self.reset_after:
+            hu_z, hu_r, hu_h = ops.split(
+                self._add(ops.matmul(h_prev_dropped, self.recurrent_kernel), recurrent_bias),
+                3,
+                axis=-1,
+            )
+        else:
+            hu_zr = ops.matmul(h_prev_dropped, self.recurrent_kernel[:, : 2 * self.units])
+            hu_z, hu_r = ops.split(hu_zr, 2, axis=-1)
+        z = self.recurrent_activation(x_z + hu_z)
+        r = self.recurrent_activation(x_r + hu_r)
+        if self.reset_after:
+            n = self.activation(x_h + r * hu_h)
+        else:
+            u_h = self.recurrent_kernel[:, 2 * self.units :]
+            n = self.activation(x_h + ops.matmul(r * h_prev_dropped, u_h))
+        h = z * h_prev + (1.0 - z) * n
+        new_states = [h] if isinstance(states, (list, tuple)) else h
+        return h, new_states, {"z": z, "r": r}
+
+    def _biases(self):
+        """(input bias, recurrent bias); either may be None."""
+        if not self.use_bias:
+            return None, None
+        if self.reset_after:
+            return self.bias[0], self.bias[1]
+        return self.bias, None
+
+    @staticmethod
+    def _add(value, bias):
+        return value if bias is None else value + bias
+
+    def get_config(self):
+        config = super().get_config()
+        config["recurrent_activation"] = activations.serialize(self.recurrent_activation)
+        config["reset_after"] = self.reset_after
+        return config

@@ -1,0 +1,23 @@
+"""rnnzoo layers: `keras.layers.RNN` subclasses, one per cell."""
+
+from rnnzoo.layers.base import RecurrentLayer
+from rnnzoo.layers.recurrent import (
+    GRU,
+    IRNN,
+    LSTM,
+    CoupledLSTM,
+    PeepholeLSTM,
+    VanillaRNN,
+    get,
+)
+
+__all__ = [
+    "RecurrentLayer",
+    "VanillaRNN",
+    "IRNN",
+    "LSTM",
+    "PeepholeLSTM",
+    "CoupledLSTM",
+    "GRU",
+    "get",
+]
