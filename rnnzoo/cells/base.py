@@ -17,6 +17,8 @@ loop. The contract, as written in the docstring of `keras.layers.RNN`:
   TensorBoard code can look inside any cell without knowing its class.
 """
 
+import numbers
+
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
@@ -28,22 +30,26 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
 def check_units(units):
-    """Return `units` if it is a positive int; raise a ValueError otherwise."""
-    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+    """Return `units` as an int if it is a positive integer (numpy's too); raise otherwise."""
+    if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
         raise ValueError(
             "Expected `units` to be a positive integer, "
             f"received units={units!r}."
         )
-    return units
+    return int(units)
 
 
 def check_rate(name, rate):
-    """Return a dropout rate if it lies in [0, 1); raise a ValueError otherwise."""
-    if not 0.0 <= float(rate) < 1.0:
+    """Return a dropout rate as a float if it lies in [0, 1); raise a ValueError otherwise."""
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        value = float("nan")  # not a number: fails the range check below
+    if not 0.0 <= value < 1.0:
         raise ValueError(
             f"Expected `{name}` to be a fraction in [0, 1), received {name}={rate!r}."
         )
-    return float(rate)
+    return value
 
 
 class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
@@ -93,7 +99,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         seed=None,
         **kwargs,
     ):
-        check_units(units)
+        units = check_units(units)
         super().__init__(**kwargs)
         self.units = units
         self.activation = activations.get(activation)
@@ -139,15 +145,31 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     # ------------------------------------------------------------------ weights
     def build(self, input_shape):
-        self._build_fused_weights(input_shape[-1], bias_shape=(self.num_gates * self.units,))
+        input_dim = self._input_features(input_shape)
+        self._build_fused_weights(input_dim, bias_shape=(self.num_gates * self.units,))
 
-    def _build_fused_weights(self, input_dim, bias_shape):
-        """`kernel` (I, n*H), `recurrent_kernel` (H, n*H) and `bias`, as Keras lays them out."""
-        if input_dim is None:
+    def _input_features(self, input_shape):
+        """The number of features of one time step's inputs, shaped (batch_size, features).
+
+        `keras.layers.RNN` builds its cell with the shape of one step, so any
+        other rank means the sequences were not (batch_size, time, features).
+        """
+        if len(input_shape) != 2:
+            raise ValueError(
+                f"{type(self).__name__} expects sequences of shape (batch_size, time, "
+                f"features), i.e. steps of shape (batch_size, features); received steps "
+                f"of shape {tuple(input_shape)}, i.e. sequences of rank {len(input_shape) + 1}. "
+                "Reshape the sequences to 3 dimensions."
+            )
+        if input_shape[-1] is None:
             raise ValueError(
                 f"{type(self).__name__} needs the last dimension of its inputs "
                 "(the number of features) to be known; received None."
             )
+        return input_shape[-1]
+
+    def _build_fused_weights(self, input_dim, bias_shape):
+        """`kernel` (I, n*H), `recurrent_kernel` (H, n*H) and `bias`, as Keras lays them out."""
         width = self.num_gates * self.units
         self.kernel = self.add_weight(
             shape=(input_dim, width),

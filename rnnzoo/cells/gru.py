@@ -64,7 +64,7 @@ class GRUCell(RecurrentCell):
     def build(self, input_shape):
         width = self.num_gates * self.units
         bias_shape = (2, width) if self.reset_after else (width,)
-        self._build_fused_weights(input_shape[-1], bias_shape=bias_shape)
+        self._build_fused_weights(self._input_features(input_shape), bias_shape=bias_shape)
 
     def step(self, inputs, states, training=False):
         (h_prev,) = self.check_states(states)

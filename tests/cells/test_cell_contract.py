@@ -1,0 +1,99 @@
+"""Every cell follows the Keras cell contract: shapes, config, saving, training, named gates."""
+
+import keras
+import numpy as np
+import pytest
+
+import helpers
+from helpers import CELL_IDS, UNITS, make_cell, num_states, random_inputs
+
+# Arguments away from the defaults, to prove the config carries each of them.
+NON_DEFAULT_ARGUMENTS = {
+    "vanilla": {"activation": "softsign", "use_bias": False},
+    "irnn": {"identity_scale": 0.5, "bias_initializer": "ones"},
+    "lstm": {"unit_forget_bias": False, "recurrent_activation": "hard_sigmoid"},
+    "peephole": {"peephole_initializer": "zeros", "peephole_regularizer": "l2"},
+    "coupled": {"activation": "softsign", "unit_forget_bias": False},
+    "gru_reset_after": {"recurrent_activation": "hard_sigmoid", "use_bias": False},
+    "gru_reset_before": {"activation": "softsign", "use_bias": False},
+}
+COMMON_ARGUMENTS = {
+    "dropout": 0.25,
+    "recurrent_dropout": 0.125,
+    "seed": 7,
+    "kernel_regularizer": "l2",
+    "recurrent_constraint": "non_neg",
+    "name": "the_cell",
+}
+
+
+@pytest.mark.parametrize("case_id", CELL_IDS)
+def test_cell_in_keras_rnn_passes_the_layer_test(case_id, rng, tmp_path):
+    helpers.run_layer_test(
+        lambda **rnn_kwargs: keras.layers.RNN(make_cell(case_id), **rnn_kwargs),
+        random_inputs(rng),
+        units=UNITS,
+        num_states=num_states(case_id),
+        rng=rng,
+        tmp_path=tmp_path,
+    )
+
+
+@pytest.mark.parametrize("case_id", CELL_IDS)
+def test_cell_config_round_trip_with_non_default_arguments(case_id, rng):
+    cell = make_cell(case_id, **NON_DEFAULT_ARGUMENTS[case_id], **COMMON_ARGUMENTS)
+    config = cell.get_config()
+    for key, value in {**NON_DEFAULT_ARGUMENTS[case_id], **COMMON_ARGUMENTS}.items():
+        assert key in config, f"get_config() lacks {key}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert config[key] == value
+    helpers.assert_config_mirrors_init(cell)
+
+    clone = type(cell).from_config(config)
+    assert clone.get_config() == config
+
+    inputs = random_inputs(rng)
+    original_layer = keras.layers.RNN(cell, return_state=True)
+    clone_layer = keras.layers.RNN(clone, return_state=True)
+    original_layer(inputs)
+    clone_layer(inputs)
+    helpers.randomize_weights(original_layer, rng)
+    helpers.copy_weights(original_layer, clone_layer)
+    assert helpers.max_abs_diff(clone_layer(inputs), original_layer(inputs)) == 0.0
+
+
+def test_models_with_every_cell_load_in_a_fresh_process(rng, tmp_path):
+    """One new Python process loads a model per cell and reproduces its outputs."""
+    inputs = random_inputs(rng)
+    models = {}
+    for case_id in CELL_IDS:
+        sequence = keras.Input(shape=(None, inputs.shape[-1]))
+        outputs = keras.layers.RNN(make_cell(case_id), return_sequences=True, return_state=True)(
+            sequence
+        )
+        model = keras.Model(sequence, outputs)
+        helpers.randomize_weights(model, rng)
+        models[case_id] = (model, inputs)
+    helpers.assert_loads_in_fresh_process(models, tmp_path)
+
+
+@pytest.mark.parametrize("case_id", CELL_IDS)
+def test_step_returns_the_gates_the_cell_names(case_id, rng):
+    cell = make_cell(case_id)
+    layer = keras.layers.RNN(cell)
+    inputs = random_inputs(rng)
+    layer(inputs)
+    helpers.randomize_weights(layer, rng)
+    states = [rng.normal(size=(inputs.shape[0], UNITS)).astype("float32")] * num_states(case_id)
+
+    output, new_states, gates = cell.step(inputs[:, 0], states)
+
+    assert set(gates) == set(cell.gate_names)
+    assert len(cell.gate_names) == len(set(cell.gate_names))
+    for name, gate in gates.items():
+        assert tuple(gate.shape) == (inputs.shape[0], UNITS), name
+    call_output, call_states = cell(inputs[:, 0], states)
+    assert helpers.max_abs_diff(output, call_output) == 0.0
+    assert helpers.max_abs_diff(list(new_states), list(call_states)) == 0.0
+    assert list(cell.state_names)[0] == "h"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(new_states[0]), output)

@@ -1,0 +1,89 @@
+"""The cells run on Keras's JAX backend and give TensorFlow's numbers.
+
+TensorFlow (this process) builds every cell with random weights and runs it
+on masked sequences; a fresh process with KERAS_BACKEND=jax rebuilds each cell
+from its config (with dropout added), loads the same weights from an .npz
+file and must reproduce outputs and final states at inference, and must drop
+units in training (dropout masks made before `lax.scan`, not inside it).
+"""
+
+import importlib.util
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import helpers
+from helpers import CELL_IDS, make_cell, random_inputs
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None,
+    reason="jax is not installed (pip install jax) so Keras's JAX backend cannot run",
+)
+
+# Two calls per cell: each call compiles a `lax.scan`, which is the slow part.
+_JAX_SCRIPT = """
+import json, pathlib, sys
+import numpy as np, keras
+import rnnzoo
+
+assert keras.backend.backend() == "jax", keras.backend.backend()
+folder = pathlib.Path(sys.argv[1])
+cases = json.loads((folder / "cases.json").read_text())
+data = np.load(folder / "data.npz")
+inputs, mask = data["inputs"], data["mask"]
+report = {}
+for case_id, case in cases.items():
+    config = dict(case["config"], dropout=0.5, recurrent_dropout=0.5, seed=3)
+    cell = getattr(rnnzoo.cells, case["class_name"]).from_config(config)
+    layer = keras.layers.RNN(cell, return_sequences=True, return_state=True)
+    layer.build(inputs.shape)
+    layer.set_weights([data[f"{case_id}/weight_{i}"] for i in range(case["weights"])])
+    inference = layer(inputs, mask=mask, training=False)
+    training = layer(inputs, mask=mask, training=True)
+    report[case_id] = {
+        "max_abs_diff": max(
+            float(np.max(np.abs(np.asarray(output) - data[f"{case_id}/output_{i}"])))
+            for i, output in enumerate(inference)
+        ),
+        "training_vs_inference": float(np.max(np.abs(np.asarray(training[0] - inference[0])))),
+        "training_finite": bool(np.isfinite(np.asarray(training[0])).all()),
+    }
+print("REPORT " + json.dumps(report))
+"""
+
+
+def test_cells_on_the_jax_backend_reproduce_tensorflow(rng, tmp_path):
+    inputs = random_inputs(rng)
+    mask = np.ones(inputs.shape[:2], dtype=bool)
+    mask[1, 2:] = False  # sample 0 runs every step, sample 1 carries its state
+    arrays = {"inputs": inputs, "mask": mask}
+    cases = {}
+    for case_id in CELL_IDS:
+        layer = keras.layers.RNN(make_cell(case_id), return_sequences=True, return_state=True)
+        layer(inputs)
+        helpers.randomize_weights(layer, rng)
+        weights = layer.get_weights()
+        cases[case_id] = {
+            "class_name": type(layer.cell).__name__,
+            "config": layer.cell.get_config(),
+            "weights": len(weights),
+        }
+        for i, weight in enumerate(weights):
+            arrays[f"{case_id}/weight_{i}"] = weight
+        for i, output in enumerate(helpers.as_list(layer(inputs, mask=mask))):
+            arrays[f"{case_id}/output_{i}"] = output
+    np.savez(tmp_path / "data.npz", **arrays)
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+
+    stdout = helpers.run_python(
+        _JAX_SCRIPT, tmp_path, env=helpers.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    )
+    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
+    report = json.loads(line[len("REPORT ") :])
+    assert sorted(report) == sorted(CELL_IDS)
+    for case_id, entry in report.items():
+        assert entry["max_abs_diff"] <= 1e-5, f"{case_id}: JAX differs from TF: {entry}"
+        assert entry["training_vs_inference"] > 1e-3, f"{case_id}: no dropout in training: {entry}"
+        assert entry["training_finite"], case_id

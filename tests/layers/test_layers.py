@@ -1,0 +1,287 @@
+"""The rnnzoo layers: Keras's own layers where one exists, the plain cell in
+keras.layers.RNN for every layer, and the layer contract (shapes, flat config,
+saving, training, errors)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+import rnnzoo
+from helpers import CELL_IDS, LAYER_CASES, UNITS, make_cell, num_states, random_inputs
+
+LAYER_IDS = list(LAYER_CASES)
+
+
+def make_layer(case_id, units=UNITS, **kwargs):
+    layer_class, case_kwargs = LAYER_CASES[case_id]
+    return layer_class(units, **{**case_kwargs, **kwargs})
+
+
+# ----------------------------------------------------------- Keras built-ins
+KERAS_TWINS = {
+    "vanilla": keras.layers.SimpleRNN,
+    "lstm": keras.layers.LSTM,
+    "gru_reset_after": lambda units, **kw: keras.layers.GRU(units, reset_after=True, **kw),
+    "gru_reset_before": lambda units, **kw: keras.layers.GRU(units, reset_after=False, **kw),
+}
+OPTIONS = {
+    "sequences": {},
+    "go_backwards": {"go_backwards": True},
+    "return_state": {"return_state": True},
+    "masking_layer": {},
+    "mask_argument": {},
+    "go_backwards_masked": {"go_backwards": True},
+}
+
+
+def padded_inputs(rng):
+    """Sequences whose sample 1 ends in two all-zero (padding) steps, and their mask."""
+    inputs = random_inputs(rng)
+    inputs[1, -2:] = 0.0
+    return inputs, np.any(inputs != 0.0, axis=-1)
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+@pytest.mark.parametrize("case_id", list(KERAS_TWINS))
+def test_layer_equals_its_keras_twin(case_id, option, rng):
+    inputs, mask = padded_inputs(rng)
+    kwargs = dict(return_sequences=True, **OPTIONS[option])
+    zoo = make_layer(case_id, **kwargs)
+    twin = KERAS_TWINS[case_id](UNITS, **kwargs)
+    zoo(inputs)
+    twin(inputs)
+    helpers.randomize_weights(zoo, rng)
+    helpers.copy_weights(zoo, twin)
+    if option == "masking_layer":
+        outputs = [
+            keras.Sequential([keras.layers.Masking(0.0), layer])(inputs) for layer in (zoo, twin)
+        ]
+    elif option in ("mask_argument", "go_backwards_masked"):
+        outputs = [layer(inputs, mask=mask) for layer in (zoo, twin)]
+    else:
+        outputs = [zoo(inputs), twin(inputs)]
+    helpers.assert_outputs_close(*outputs, atol=1e-5)
+
+
+@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "no_bias"])
+@pytest.mark.parametrize("case_id", list(KERAS_TWINS))
+@helpers.requires_tensorflow
+def test_layer_gradients_equal_its_keras_twin(case_id, use_bias, rng):
+    inputs = tf.constant(random_inputs(rng))
+    zoo = make_layer(case_id, return_sequences=True, use_bias=use_bias)
+    twin = KERAS_TWINS[case_id](UNITS, return_sequences=True, use_bias=use_bias)
+    zoo(inputs)
+    twin(inputs)
+    helpers.randomize_weights(zoo, rng)
+    helpers.copy_weights(zoo, twin)
+    read_out = rng.normal(size=(*inputs.shape[:2], UNITS)).astype("float32")
+    gradients = []
+    for layer in (zoo, twin):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss = tf.reduce_sum(layer(inputs, training=True) * read_out)
+        gradients.append(tape.gradient(loss, [*layer.trainable_weights, inputs]))
+    for ours, theirs in zip(*gradients):
+        helpers.assert_same_up_to_rounding(ours, theirs, what="gradient")
+
+
+# ---------------------------------------------- every layer = its plain cell
+@pytest.mark.parametrize("option", ["plain", "go_backwards", "mask", "initial_state", "unroll"])
+@pytest.mark.parametrize("case_id", LAYER_IDS)
+def test_layer_equals_its_cell_in_keras_rnn(case_id, option, rng):
+    inputs, mask = padded_inputs(rng)
+    kwargs = {"return_sequences": True, "return_state": True}
+    kwargs.update(
+        {"go_backwards": {"go_backwards": True}, "unroll": {"unroll": True}}.get(option, {})
+    )
+    layer = make_layer(case_id, **kwargs)
+    reference = keras.layers.RNN(make_cell(case_id), **kwargs)
+    layer(inputs)
+    reference(inputs)
+    helpers.randomize_weights(layer, rng)
+    helpers.copy_weights(layer, reference)
+    call_kwargs = {}
+    if option == "mask":
+        call_kwargs["mask"] = mask
+    if option == "initial_state":
+        call_kwargs["initial_state"] = [
+            rng.normal(size=(inputs.shape[0], UNITS)).astype("float32")
+            for _ in range(num_states(case_id))
+        ]
+    assert type(layer.cell) is type(reference.cell)
+    helpers.assert_same_up_to_rounding(
+        layer(inputs, **call_kwargs), reference(inputs, **call_kwargs)
+    )
+
+
+@pytest.mark.parametrize("case_id", LAYER_IDS)
+@helpers.requires_tensorflow
+def test_layer_gradients_equal_its_cell_in_keras_rnn(case_id, rng):
+    """The cell's gradients pass finite differences (tests/cells); the layer's equal them."""
+    inputs = tf.constant(random_inputs(rng))
+    layer = make_layer(case_id, return_sequences=True, return_state=True)
+    reference = keras.layers.RNN(make_cell(case_id), return_sequences=True, return_state=True)
+    layer(inputs)
+    reference(inputs)
+    helpers.randomize_weights(layer, rng)
+    helpers.copy_weights(layer, reference)
+    read_outs = [rng.normal(size=o.shape).astype("float32") for o in reference(inputs)]
+    gradients = []
+    for candidate in (layer, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss = sum(
+                tf.reduce_sum(o * r) for o, r in zip(candidate(inputs, training=True), read_outs)
+            )
+        gradients.append(tape.gradient(loss, [*candidate.trainable_weights, inputs]))
+    for ours, theirs in zip(*gradients):
+        helpers.assert_same_up_to_rounding(ours, theirs, what="gradient")
+
+
+# ------------------------------------------------------------ the contract
+@pytest.mark.parametrize("case_id", LAYER_IDS)
+def test_layer_passes_the_layer_test(case_id, rng, tmp_path):
+    helpers.run_layer_test(
+        lambda **rnn_kwargs: make_layer(case_id, **rnn_kwargs),
+        random_inputs(rng),
+        units=UNITS,
+        num_states=num_states(case_id),
+        rng=rng,
+        tmp_path=tmp_path,
+    )
+
+
+def test_models_with_every_layer_load_in_a_fresh_process(rng, tmp_path):
+    inputs = random_inputs(rng)
+    models = {}
+    for case_id in LAYER_IDS:
+        models[case_id] = keras.Sequential(
+            [
+                keras.Input(shape=(None, inputs.shape[-1])),
+                make_layer(case_id, return_sequences=True),
+            ]
+        )
+    sequence = keras.Input(shape=(None, inputs.shape[-1]))
+    hidden = rnnzoo.layers.PeepholeLSTM(UNITS, return_sequences=True, dropout=0.25)(sequence)
+    hidden = keras.layers.Bidirectional(rnnzoo.layers.GRU(UNITS, reset_after=False))(hidden)
+    models["stack_with_bidirectional"] = keras.Model(sequence, keras.layers.Dense(2)(hidden))
+    sequence = keras.Input(shape=(None, inputs.shape[-1]))
+    models["lstm_return_state"] = keras.Model(
+        sequence, rnnzoo.layers.LSTM(UNITS, return_state=True, go_backwards=True)(sequence)
+    )
+    for model in models.values():
+        helpers.randomize_weights(model, rng)
+    helpers.assert_loads_in_fresh_process({k: (m, inputs) for k, m in models.items()}, tmp_path)
+
+
+def test_flat_constructor_sets_cell_and_rnn_arguments():
+    layer = rnnzoo.layers.LSTM(
+        8,
+        dropout=0.1,
+        recurrent_dropout=0.2,
+        unit_forget_bias=False,
+        return_sequences=True,
+        go_backwards=True,
+        name="encoder",
+    )
+    assert isinstance(layer, keras.layers.RNN)
+    assert isinstance(layer.cell, rnnzoo.cells.LSTMCell)
+    assert (layer.units, layer.dropout, layer.recurrent_dropout) == (8, 0.1, 0.2)
+    assert layer.unit_forget_bias is False and layer.cell.unit_forget_bias is False
+    assert layer.return_sequences and layer.go_backwards and layer.name == "encoder"
+    config = layer.get_config()
+    assert "cell" not in config
+    assert (config["units"], config["dropout"], config["go_backwards"]) == (8, 0.1, True)
+    helpers.assert_config_mirrors_init(layer)
+    assert rnnzoo.layers.IRNN(4, identity_scale=0.5).identity_scale == 0.5
+
+
+@pytest.mark.parametrize("case_id", LAYER_IDS)
+def test_layer_masks_stateful_and_dropout(case_id, rng):
+    inputs = random_inputs(rng)
+    layer = make_layer(case_id, return_sequences=True, return_state=True)
+    layer(inputs)
+    helpers.randomize_weights(layer, rng)
+    helpers.assert_masked_steps_carry_state(layer, inputs)
+    helpers.assert_stateful_carries_state(lambda **kw: make_layer(case_id, **kw), inputs)
+    for recurrent_dropout in (0.5, 0.0):  # with and without recurrent dropout
+        helpers.assert_one_dropout_mask_per_sequence(
+            lambda units, **rates: make_layer(
+                case_id, units, seed=5, return_sequences=True, **rates
+            ),
+            rng,
+            recurrent_dropout=recurrent_dropout,
+        )
+
+
+@pytest.mark.parametrize("case_id", LAYER_IDS)
+def test_layer_in_mixed_float16(case_id, rng):
+    inputs = random_inputs(rng)
+    full = make_layer(case_id, return_sequences=True)
+    expected = full(inputs)
+    keras.mixed_precision.set_dtype_policy("mixed_float16")  # conftest restores the policy
+    half = make_layer(case_id, return_sequences=True)
+    outputs = half(inputs)
+    helpers.copy_weights(full, half)
+    outputs = half(inputs)
+    assert keras.backend.standardize_dtype(outputs.dtype) == "float16"
+    np.testing.assert_allclose(
+        helpers.as_list(outputs)[0].astype("float32"),
+        helpers.as_list(expected)[0],
+        rtol=1e-2,
+        atol=1e-2,
+    )
+
+
+# ----------------------------------------------------------------- errors
+@pytest.mark.parametrize("shape", [(2, 3), (2, 5, 3, 1)], ids=["rank2", "rank4"])
+def test_inputs_of_the_wrong_rank_are_refused(shape):
+    with pytest.raises(ValueError, match=rf"expected ndim=3, found ndim={len(shape)}"):
+        rnnzoo.layers.LSTM(UNITS)(np.zeros(shape, "float32"))
+
+
+@pytest.mark.parametrize("units", [0, -1, 1.5])
+def test_layer_units_must_be_a_positive_integer(units):
+    with pytest.raises(ValueError, match=rf"positive integer, received units={units}"):
+        rnnzoo.layers.GRU(units)
+
+
+@pytest.mark.parametrize("case_id", LAYER_IDS)
+def test_layer_refuses_an_initial_state_of_the_wrong_shape(case_id, rng):
+    inputs = random_inputs(rng)
+    states = [np.zeros((inputs.shape[0], UNITS), "float32")] * num_states(case_id)
+    wrong_width = [np.zeros((inputs.shape[0], UNITS + 2), "float32")] + states[1:]
+    with pytest.raises(
+        ValueError,
+        match=rf"state `h` of shape \(batch_size, {UNITS}\), received shape \(2, {UNITS + 2}\)",
+    ):
+        make_layer(case_id)(inputs, initial_state=wrong_width)
+    with pytest.raises(
+        ValueError, match=rf"expects {len(states)} state tensor\(s\).*received {len(states) + 1}"
+    ):
+        make_layer(case_id)(inputs, initial_state=states + states[:1])
+
+
+def test_unknown_layer_name_and_unknown_argument():
+    assert [rnnzoo.layers.get(name).cell_class for name in rnnzoo.cells.names()] == [
+        rnnzoo.cells.get(name) for name in rnnzoo.cells.names()
+    ]
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown cell name 'nope'; expected one of: "
+        r"vanilla, irnn, lstm, peephole, coupled, gru",
+    ):
+        rnnzoo.layers.get("nope")
+    with pytest.raises(ValueError, match="peephole_initializer"):
+        rnnzoo.layers.LSTM(UNITS, peephole_initializer="zeros")  # an argument of another cell
+
+
+def test_cell_ids_cover_every_registered_cell():
+    assert {type(make_cell(c)) for c in CELL_IDS} == {
+        rnnzoo.cells.get(n) for n in rnnzoo.cells.names()
+    }
+    assert {make_layer(c).cell_class for c in LAYER_IDS} == {
+        rnnzoo.layers.get(n).cell_class for n in rnnzoo.cells.names()
+    }
