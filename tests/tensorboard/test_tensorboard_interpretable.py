@@ -1,0 +1,114 @@
+"""Interpretable cells: text properties, correlation ranking, activations of a char LM, HTML."""
+
+import keras
+import numpy as np
+import pytest
+from tensorboard_events import Events
+
+import rnnzoo
+from rnnzoo.tensorboard import interpretable
+
+
+def digits(values):
+    return "".join(str(int(v))[-1] for v in values)
+
+
+def test_text_properties_are_the_state_after_each_character():
+    text = 'a "b\\"c" /* x "y" */*/ (d[e]) // z(\n  \tf'
+    properties = interpretable.text_properties(text)
+    assert set(properties) == set(interpretable.PROPERTIES)
+    assert all(v.shape == (len(text),) and v.dtype == np.float32 for v in properties.values())
+    # An escaped quote does not close the string; the closing quote reads as outside.
+    assert digits(properties["inside_quotes"]) == "0011111000000000000000000000000000000000"
+    assert digits(properties["inside_comment"]) == "0000000000111111111000000000000111100000"
+    assert digits(properties["bracket_depth"]) == "0000000000000000000000011221000000000000"
+    assert digits(properties["position_in_line"][:10]) == "1234567890"
+    assert properties["position_in_line"][35] == 0  # the newline
+    assert list(properties["indentation"][35:]) == [0, 1, 2, 10, 10]  # a tab counts 8
+
+
+def test_correlations_match_numpy_and_constant_cells_score_zero(rng):
+    activations = rng.normal(size=(50, 4))
+    activations[:, 2] = 0.3
+    values = rng.normal(size=50)
+    r = interpretable.correlations(activations, values)
+    for unit in (0, 1, 3):
+        assert r[unit] == pytest.approx(np.corrcoef(activations[:, unit], values)[0, 1])
+    assert r[2] == 0.0
+
+
+def test_rank_cells_finds_planted_cells(rng):
+    text = 'He said "yes" and left.\nShe said "no, never" and stayed here.\n' * 4
+    properties = interpretable.text_properties(text)
+    first = rng.uniform(-0.3, 0.3, (len(text), 10))
+    second = rng.uniform(-0.3, 0.3, (len(text), 6))
+    first[:, 7] += properties["inside_quotes"]  # a quote cell
+    second[:, 2] -= properties["position_in_line"] / 40  # a line-length cell, negative
+    ranking = interpretable.rank_cells({"rnn_1": first, "rnn_2": second}, properties)
+    best_quote = ranking["inside_quotes"][0]
+    assert (best_quote.layer, best_quote.unit) == ("rnn_1", 7) and best_quote.correlation > 0.8
+    best_line = ranking["position_in_line"][0]
+    assert (best_line.layer, best_line.unit) == ("rnn_2", 2) and best_line.correlation < -0.8
+    assert len(ranking["bracket_depth"]) == 16
+    with pytest.raises(ValueError, match="each of the"):
+        interpretable.rank_cells({"rnn_1": first[:-1]}, properties)
+
+
+def test_cell_activations_are_tanh_c_of_each_layer(rng):
+    vocabulary = sorted(set('ab"(){} \n'))
+    text = 'a "b" (a{b})\n  "ab" ' * 2
+    model = rnnzoo.models.build_char_lm(
+        len(vocabulary), units=5, num_layers=2, embedding_dim=4, seed=1
+    )
+    activations = interpretable.cell_activations(model, vocabulary, text)
+    assert {name: a.shape for name, a in activations.items()} == {
+        "rnn_1": (len(text), 5),
+        "rnn_2": (len(text), 5),
+    }
+    # Keras's own loop, from the same weights, with the last cell state returned.
+    ids = interpretable.encode(text, vocabulary)[None]
+    embedded = model.get_layer("embedding")(ids)
+    twin = rnnzoo.layers.LSTM(5, return_state=True)
+    twin(embedded)
+    twin.set_weights(model.get_layer("rnn_1").get_weights())
+    _, _, c = twin(embedded)
+    np.testing.assert_allclose(
+        activations["rnn_1"][-1], np.tanh(keras.ops.convert_to_numpy(c)[0]), atol=1e-5
+    )
+    assert np.all(np.abs(activations["rnn_2"]) < 1)
+    with pytest.raises(ValueError, match="vocabulary lacks"):
+        interpretable.cell_activations(model, vocabulary, "xyz")
+
+
+def test_cell_activations_of_a_one_hot_gru_model_are_h(rng):
+    vocabulary = "abc"
+    model = keras.Sequential(
+        [keras.Input((None, 3)), rnnzoo.layers.GRU(4, return_sequences=True, name="gru")]
+    )
+    text = "abcabcaab"
+    activations = interpretable.cell_activations(model, vocabulary, text)
+    one_hot = np.eye(3, dtype="float32")[interpretable.encode(text, vocabulary)][None]
+    np.testing.assert_allclose(
+        activations["gru"], keras.ops.convert_to_numpy(model(one_hot))[0], atol=1e-6
+    )
+
+
+def test_inspect_writes_the_page_and_tensorboard_images(tmp_path, rng):
+    vocabulary = sorted(set('ab"<>& \n'))
+    text = 'a "<b>" & b\n' * 5
+    model = rnnzoo.models.build_char_lm(
+        len(vocabulary), units=4, num_layers=1, embedding_dim=3, seed=2
+    )
+    page = tmp_path / "cells.html"
+    ranking = interpretable.inspect(
+        model, vocabulary, text, page, log_dir=tmp_path / "tb", step=7, k=2
+    )
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<span style=") == len(text) * 2 * len(interpretable.PROPERTIES)
+    assert ">&lt;</span>" in html and "<b>" not in html  # the text is escaped
+    top = ranking["inside_quotes"][0]
+    assert f"{top.label}: r = {top.correlation:+.3f}" in html
+    events = Events(tmp_path / "tb")
+    assert events.tags("images") == {f"interpretable/{name}/0" for name in interpretable.PROPERTIES}
+    ((step, image),) = events.images("interpretable/inside_quotes/0")
+    assert step == 7 and image.shape[1] == 80 * 8
