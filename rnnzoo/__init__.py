@@ -4,8 +4,8 @@
 >>> layer = keras.layers.RNN(rnnzoo.cells.get("lstm")(16))
 """
 
-from rnnzoo import cells, layers
+from rnnzoo import cells, layers, models
 
 __version__ = "0.1.0"
 
-__all__ = ["cells", "layers", "__version__"]
+__all__ = ["cells", "layers", "models", "__version__"]

@@ -225,7 +225,9 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         """The fused pre-activations: x_t W + h_{t-1} U + b."""
         z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel)
         if self.use_bias:
-            z = z + self.bias
+            # ops.add, not "+": on TensorFlow it is a BiasAdd, whose gradient is
+            # one op (BiasAddGrad) per step instead of a broadcast-and-sum.
+            z = ops.add(z, self.bias)
         return z
 
     def check_states(self, states):

@@ -101,7 +101,8 @@ class GRUCell(RecurrentCell):
 
     @staticmethod
     def _add(value, bias):
-        return value if bias is None else value + bias
+        # ops.add is a BiasAdd on TensorFlow (see RecurrentCell.project).
+        return value if bias is None else ops.add(value, bias)
 
     def get_config(self):
         config = super().get_config()

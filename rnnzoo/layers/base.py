@@ -5,6 +5,10 @@ arguments side by side (`rnnzoo.layers.LSTM(64, dropout=0.1,
 return_sequences=True)`), its config is flat (the cell's arguments plus the
 RNN's, no nested "cell"), and the cell's arguments read back as attributes
 (`layer.units`, `layer.dropout`).
+
+On the TensorFlow backend the layer runs its sequence loop through
+`rnnzoo.layers.fast_loop` (same results as the plain cell in
+`keras.layers.RNN`, faster); `fast=False` keeps Keras's own loop.
 """
 
 import inspect
@@ -12,6 +16,7 @@ import inspect
 import keras
 
 from rnnzoo.cells.base import RecurrentCell
+from rnnzoo.layers import fast_loop
 
 # Arguments of `keras.layers.RNN` itself, which stay with the layer.
 _RNN_ARGUMENTS = (
@@ -44,6 +49,10 @@ class RecurrentLayer(keras.layers.RNN):
 
     Args:
         units: Positive int, size of the hidden state.
+        fast: Run the sequence through `rnnzoo.layers.fast_loop` where it
+            applies (TensorFlow backend, no mask, `unroll=False`, no
+            recurrent dropout while training); Keras's loop otherwise.
+            Default True.
         **kwargs: The cell's arguments (see the cell's docstring), the RNN's
             (`return_sequences`, `return_state`, `go_backwards`, `stateful`,
             `unroll`, `zero_output_for_mask`) and the base layer's (`name`,
@@ -52,7 +61,7 @@ class RecurrentLayer(keras.layers.RNN):
 
     cell_class = None
 
-    def __init__(self, units, **kwargs):
+    def __init__(self, units, fast=True, **kwargs):
         cell_names = _cell_argument_names(self.cell_class)
         cell_kwargs = {name: kwargs.pop(name) for name in list(kwargs) if name in cell_names}
         cell = self.cell_class(
@@ -63,6 +72,7 @@ class RecurrentLayer(keras.layers.RNN):
             **cell_kwargs,
         )
         super().__init__(cell, **kwargs)
+        self.fast = fast
         self.input_spec = keras.layers.InputSpec(ndim=3)
 
     def __getattr__(self, name):
@@ -80,9 +90,15 @@ class RecurrentLayer(keras.layers.RNN):
             self.cell.check_states(initial_state)
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if self.fast and fast_loop.applies(self, mask, training):
+            return fast_loop.run(self, sequences, initial_state, training=training)
+        return super().inner_loop(sequences, initial_state, mask, training=training)
+
     def get_config(self):
         config = super().get_config()
         del config["cell"]
+        config["fast"] = self.fast
         cell_config = self.cell.get_config()
         for key in ("name", "dtype", "trainable"):
             cell_config.pop(key, None)

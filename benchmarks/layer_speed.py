@@ -1,0 +1,210 @@
+"""Training speed of rnnzoo's layers against Keras's own, on a char-level LM step.
+
+The workload (issue 2): `Embedding(65, 64) -> layer(256, return_sequences=True)
+-> Dense(65)`, batch 64, sequence 100, Adam, sparse categorical crossentropy
+from logits, default `compile` (no jit on CPU), one `train_on_batch` per step.
+
+Every model is built and warmed up first; then the contenders take turns one
+training step at a time (A, B, C, ..., A, B, C, ...), so that a noisy, shared
+machine slows them all alike: `--rounds` rounds of `--steps` turns, the order
+rotated at every turn. A contender's figure is characters (tokens) per second
+at the median of its timed steps; the ratio is against the contender's Keras
+baseline, measured in the same process. The last column gives the same ratio
+in CPU time of this process (the work of its threads per step, less sensitive
+to other programs on the machine than wall time).
+
+    python benchmarks/layer_speed.py                 # all contenders, 4 rounds
+    python benchmarks/layer_speed.py --only "keras LSTM,rnnzoo LSTM" --rounds 2
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import rnnzoo  # noqa: E402
+
+VOCABULARY = 65
+EMBEDDING = 64
+UNITS = 256
+BATCH = 64
+LENGTH = 100
+
+
+def _contenders():
+    """name -> (layer factory, baseline name, target ratio or None)."""
+    K, Z = keras.layers, rnnzoo.layers
+    C = rnnzoo.cells
+    seq = {"return_sequences": True}
+    return {
+        "keras LSTM": (lambda: K.LSTM(UNITS, **seq), None, None),
+        "RNN(keras LSTMCell)": (lambda: K.RNN(K.LSTMCell(UNITS), **seq), None, None),
+        "rnnzoo LSTM": (lambda: Z.LSTM(UNITS, **seq), "keras LSTM", 1.2),
+        "RNN(rnnzoo LSTMCell)": (
+            lambda: K.RNN(C.LSTMCell(UNITS), **seq),
+            "RNN(keras LSTMCell)",
+            0.95,
+        ),
+        "rnnzoo PeepholeLSTM": (lambda: Z.PeepholeLSTM(UNITS, **seq), "keras LSTM", 1.1),
+        "rnnzoo CoupledLSTM": (lambda: Z.CoupledLSTM(UNITS, **seq), "keras LSTM", 1.3),
+        "keras GRU": (lambda: K.GRU(UNITS, **seq), None, None),
+        "RNN(keras GRUCell)": (lambda: K.RNN(K.GRUCell(UNITS), **seq), None, None),
+        "rnnzoo GRU": (lambda: Z.GRU(UNITS, **seq), "keras GRU", 1.2),
+        "RNN(rnnzoo GRUCell)": (
+            lambda: K.RNN(C.GRUCell(UNITS), **seq),
+            "RNN(keras GRUCell)",
+            0.95,
+        ),
+        "keras SimpleRNN": (lambda: K.SimpleRNN(UNITS, **seq), None, None),
+        "RNN(keras SimpleRNNCell)": (
+            lambda: K.RNN(K.SimpleRNNCell(UNITS), **seq),
+            None,
+            None,
+        ),
+        "rnnzoo VanillaRNN": (lambda: Z.VanillaRNN(UNITS, **seq), "keras SimpleRNN", 1.2),
+        "rnnzoo IRNN": (lambda: Z.IRNN(UNITS, **seq), "keras SimpleRNN", 1.2),
+        "RNN(rnnzoo VanillaRNNCell)": (
+            lambda: K.RNN(C.VanillaRNNCell(UNITS), **seq),
+            "RNN(keras SimpleRNNCell)",
+            0.95,
+        ),
+    }
+
+
+def build_model(make_layer):
+    model = keras.Sequential(
+        [
+            keras.Input((LENGTH,), batch_size=BATCH, dtype="int32"),
+            keras.layers.Embedding(VOCABULARY, EMBEDDING),
+            make_layer(),
+            keras.layers.Dense(VOCABULARY),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def timed_step(model, batch):
+    """(wall seconds, CPU seconds of this process) of one training step."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    loss = model.train_on_batch(*batch)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if not np.isfinite(loss):
+        raise RuntimeError(f"Training diverged: loss={loss}.")
+    return wall, cpu
+
+
+def ratio_table(speeds, cpu_speeds, contenders):
+    """The Markdown table: median chars/s, and ratios against each baseline."""
+    lines = [
+        "| contender | chars/s | baseline | ratio | target | met? | ratio in CPU time |",
+        "|---|---:|---|---:|---:|:---:|---:|",
+    ]
+    for name, speed in speeds.items():
+        _, baseline, target = contenders[name]
+        if baseline is None or baseline not in speeds:
+            lines.append(f"| {name} | {speed / 1000:.1f}k | | | | | |")
+            continue
+        ratio = speed / speeds[baseline]
+        cpu_ratio = cpu_speeds[name] / cpu_speeds[baseline]
+        wanted = f">= {target:.2f}x" if target >= 1 else f">= {target:.2f}x (within 5%)"
+        met = "yes" if ratio >= target else "no"
+        lines.append(
+            f"| {name} | {speed / 1000:.1f}k | {baseline} | {ratio:.2f}x | {wanted} | {met} "
+            f"| {cpu_ratio:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds over all contenders (median taken)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=8, help="timed training steps per contender per round"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="untimed training steps per contender first"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated contender names to run (baselines are added); default all",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    contenders = _contenders()
+    names = list(contenders)
+    if args.only:
+        wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+        unknown = [name for name in wanted if name not in contenders]
+        if unknown:
+            raise SystemExit(f"Unknown contender(s) {unknown}; expected names from {names}.")
+        with_baselines = set(wanted) | {contenders[n][1] for n in wanted if contenders[n][1]}
+        names = [name for name in names if name in with_baselines]
+
+    keras.utils.set_random_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    batch = (
+        rng.integers(0, VOCABULARY, (BATCH, LENGTH)).astype("int32"),
+        rng.integers(0, VOCABULARY, (BATCH, LENGTH)).astype("int32"),
+    )
+    models = {}
+    for name in names:
+        models[name] = build_model(contenders[name][0])
+        for _ in range(args.warmup):
+            models[name].train_on_batch(*batch)
+        print(f"built and warmed up: {name}", file=sys.stderr, flush=True)
+
+    walls = {name: [] for name in names}
+    cpus = {name: [] for name in names}
+    for round_index in range(args.rounds):
+        for step in range(args.steps):
+            # Rotate the order so no contender always runs right after the same one.
+            shift = (round_index * args.steps + step) % len(names)
+            for name in names[shift:] + names[:shift]:
+                wall, cpu = timed_step(models[name], batch)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+        print(
+            f"round {round_index + 1}/{args.rounds}: "
+            + ", ".join(
+                f"{n} {BATCH * LENGTH / statistics.median(walls[n]) / 1000:.1f}k" for n in names
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    medians = {name: BATCH * LENGTH / statistics.median(walls[name]) for name in names}
+    cpu_medians = {name: BATCH * LENGTH / statistics.median(cpus[name]) for name in names}
+    command = "python benchmarks/layer_speed.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    print(f"Command: `{command.strip()}`  ")
+    print(
+        f"Date: {datetime.date.today().isoformat()}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores; keras {keras.__version__}, backend {keras.backend.backend()}; "
+        f"batch {BATCH}, sequence {LENGTH}, {UNITS} units; median step of {args.rounds} rounds "
+        f"of {args.steps} interleaved steps; load average {os.getloadavg()[0]:.1f} at the end.\n"
+    )
+    print(ratio_table(medians, cpu_medians, contenders))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""The fast sequence loop (rnnzoo/layers/fast_loop.py) equals the plain cell in keras.layers.RNN.
+
+For every layer it serves: outputs, final states and the gradients w.r.t. the
+inputs, the initial states and every weight, in float32 (max abs diff <= 1e-5)
+and float64; with go_backwards, return_sequences on and off, dropout, stateful
+layers, unknown batch and time in graph mode, mixed precision. Each pointwise
+kernel's explicit derivative equals autodiff. Where the loop does not apply,
+the layer falls back to Keras's loop, and a model with the fast layer saves
+and loads. The fast path is proven taken (or not) by counting its calls.
+"""
+
+import importlib.util
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+import rnnzoo
+from helpers import FEATURES, LAYER_CASES, UNITS, make_cell, num_states, random_inputs
+from rnnzoo.layers import fast_loop
+
+pytestmark = helpers.requires_tensorflow
+
+FAST_IDS = ["vanilla", "irnn", "lstm", "peephole", "coupled", "gru_reset_after"]
+# One whole chunk of steps and 3 steps more: both loops of `_chunked_loop` run.
+TIME = max(fast_loop._FORWARD_CHUNK, fast_loop._BACKWARD_CHUNK) + 3
+OPTIONS = {
+    "sequences": {"return_sequences": True},
+    "last_output": {"return_sequences": False},
+    "go_backwards": {"return_sequences": True, "go_backwards": True},
+    "go_backwards_last": {"return_sequences": False, "go_backwards": True},
+}
+TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
+
+
+@pytest.fixture
+def fast_calls(monkeypatch):
+    """The names of the layers whose call went through `fast_loop.run`."""
+    calls = []
+    run = fast_loop.run
+
+    def counting_run(layer, *args, **kwargs):
+        calls.append(layer.name)
+        return run(layer, *args, **kwargs)
+
+    monkeypatch.setattr(fast_loop, "run", counting_run)
+    return calls
+
+
+def make_pair(case_id, rng, dtype="float32", cell_kwargs=None, fast=True, **rnn_kwargs):
+    """A fast rnnzoo layer and `keras.layers.RNN` over an equal cell, same random weights.
+
+    Both are called once (to build them), which also draws one dropout mask
+    from each cell's seed generator: calls must stay paired to keep them equal.
+    """
+    layer_class, case_kwargs = LAYER_CASES[case_id]
+    cell_kwargs = {**case_kwargs, **(cell_kwargs or {})}
+    layer = layer_class(
+        UNITS, dtype=dtype, return_state=True, fast=fast, **cell_kwargs, **rnn_kwargs
+    )
+    reference = keras.layers.RNN(
+        make_cell(case_id, dtype=dtype, **cell_kwargs),
+        dtype=dtype,
+        return_state=True,
+        **rnn_kwargs,
+    )
+    inputs = random_inputs(rng, time=TIME, dtype=dtype or "float32")
+    layer(inputs)
+    reference(inputs)
+    # Small enough weights that 13 steps neither explode nor vanish: values
+    # and gradients stay near 1, where an absolute tolerance means something.
+    helpers.randomize_weights(layer, rng, scale=0.3)
+    helpers.copy_weights(layer, reference)
+    return layer, reference
+
+
+def outputs_and_gradients(layer, inputs, states, read_outs, training=False):
+    """The layer's outputs, and d(sum of outputs * read_outs) w.r.t. inputs, states, weights."""
+    with tf.GradientTape() as tape:
+        tape.watch([inputs, *states])
+        outputs = layer(inputs, initial_state=states, training=training)
+        loss = sum(tf.reduce_sum(o * r) for o, r in zip(outputs, read_outs))
+    return outputs, tape.gradient(loss, [inputs, *states, *layer.trainable_weights])
+
+
+def assert_equal_to_plain_rnn(case_id, rng, dtype="float32", training=False, **kwargs):
+    layer, reference = make_pair(case_id, rng, dtype=dtype, **kwargs)
+    inputs = tf.constant(random_inputs(rng, time=TIME, dtype=dtype))
+    states = [
+        tf.constant(0.5 * rng.normal(size=(helpers.BATCH, UNITS)).astype(dtype))
+        for _ in range(num_states(case_id))
+    ]
+    layer(inputs)  # keeps the two seed generators in step
+    read_outs = [rng.normal(size=o.shape).astype(dtype) for o in reference(inputs)]
+    ours, our_gradients = outputs_and_gradients(layer, inputs, states, read_outs, training)
+    theirs, their_gradients = outputs_and_gradients(reference, inputs, states, read_outs, training)
+    atol = TOLERANCE[dtype]
+    helpers.assert_outputs_close(ours, theirs, atol=atol, what="outputs and states")
+    names = ["inputs"] + [f"state {i}" for i in range(len(states))]
+    names += [w.path for w in layer.trainable_weights]
+    assert len(our_gradients) == len(their_gradients) == len(names)
+    for name, our_gradient, their_gradient in zip(names, our_gradients, their_gradients):
+        assert our_gradient is not None, f"no gradient for {name}"
+        helpers.assert_outputs_close(our_gradient, their_gradient, atol=atol, what=name)
+
+
+# ------------------------------------------------------------------ equality
+@pytest.mark.parametrize("option", list(OPTIONS))
+@pytest.mark.parametrize("case_id", FAST_IDS)
+def test_fast_layer_equals_its_cell_in_keras_rnn(case_id, option, rng, fast_calls):
+    assert_equal_to_plain_rnn(case_id, rng, **OPTIONS[option])
+    assert fast_calls, "the fast loop was not used"
+
+
+@pytest.mark.parametrize("case_id", FAST_IDS)
+def test_fast_layer_equals_its_cell_in_float64(case_id, rng, fast_calls):
+    assert_equal_to_plain_rnn(case_id, rng, dtype="float64", return_sequences=True)
+    assert fast_calls
+
+
+@pytest.mark.parametrize("case_id", ["lstm", "gru_reset_after", "vanilla"])
+def test_fast_layer_without_bias_equals_its_cell(case_id, rng, fast_calls):
+    assert_equal_to_plain_rnn(case_id, rng, cell_kwargs={"use_bias": False}, return_sequences=True)
+    assert fast_calls
+
+
+@pytest.mark.parametrize("case_id", ["lstm", "gru_reset_after", "irnn"])
+def test_input_dropout_uses_the_cells_one_mask_per_sequence(case_id, rng, fast_calls):
+    """Same seed, same mask: the fast loop drops exactly what the cell drops at every step."""
+    assert_equal_to_plain_rnn(
+        case_id,
+        rng,
+        training=True,
+        cell_kwargs={"dropout": 0.5, "seed": 3},
+        return_sequences=True,
+    )
+    assert fast_calls
+
+
+@pytest.mark.parametrize("case_id", ["lstm", "gru_reset_after"])
+def test_graph_mode_with_unknown_batch_and_time(case_id, rng, fast_calls):
+    layer, reference = make_pair(case_id, rng, return_sequences=True)
+    signature = [tf.TensorSpec((None, None, FEATURES), tf.float32)]
+    fast = tf.function(lambda x: layer(x), input_signature=signature)
+    for batch, time in [(3, 7), (2, 12)]:
+        inputs = random_inputs(rng, batch=batch, time=time)
+        helpers.assert_outputs_close(fast(inputs), reference(inputs), what="outputs")
+    assert fast_calls
+
+
+def test_training_a_model_with_unknown_time_matches_the_plain_cell(rng, fast_calls):
+    """model.fit (a compiled train step) takes the same steps with the fast loop."""
+    inputs = random_inputs(rng, batch=4, time=9)
+    targets = rng.normal(size=(4, 1)).astype("float32")
+    models = []
+    for make in (lambda: rnnzoo.layers.LSTM(UNITS), lambda: keras.layers.RNN(make_cell("lstm"))):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((None, FEATURES)), make(), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    for model in models:
+        model.fit(inputs, targets, batch_size=2, epochs=2, verbose=0, shuffle=False)
+    helpers.assert_outputs_close(models[0].get_weights(), models[1].get_weights(), what="weights")
+    assert fast_calls
+
+
+@pytest.mark.parametrize("case_id", ["lstm", "gru_reset_after"])
+def test_stateful_fast_layer_carries_the_same_state(case_id, rng, fast_calls):
+    layer, reference = make_pair(case_id, rng, stateful=True, return_sequences=True)
+    layer.reset_state()  # the building call ran with other weights
+    reference.reset_state()
+    for _ in range(2):
+        inputs = random_inputs(rng, time=TIME)
+        helpers.assert_outputs_close(layer(inputs), reference(inputs), what="outputs and states")
+    assert fast_calls
+
+
+@pytest.mark.parametrize("case_id", ["lstm", "peephole", "gru_reset_after"])
+def test_fast_layer_in_mixed_float16(case_id, rng, fast_calls):
+    keras.config.set_dtype_policy("mixed_float16")
+    layer, reference = make_pair(case_id, rng, dtype=None, return_sequences=True)
+    inputs = random_inputs(rng, time=TIME)
+    ours, theirs = layer(inputs), reference(inputs)
+    assert all(keras.backend.standardize_dtype(o.dtype) == "float16" for o in ours)
+    helpers.assert_outputs_close(ours, theirs, atol=1e-2, what="float16 outputs")
+    assert fast_calls
+
+
+# -------------------------------------------------------- explicit derivatives
+@pytest.mark.parametrize("case_id", FAST_IDS)
+def test_kernel_derivative_equals_autodiff(case_id, rng):
+    """Each kernel's hand-written backward step is the VJP of its forward step."""
+    cell = make_cell(case_id, dtype="float64")
+    cell.build((None, FEATURES))
+    helpers.randomize_weights(cell, rng)
+    kernel = fast_loop.kernel_for(cell)
+    width = cell.num_gates * UNITS
+
+    def normal(*shape):
+        return tf.constant(rng.normal(size=shape))
+
+    z = (
+        normal(helpers.BATCH, width)
+        if kernel.additive
+        else (normal(helpers.BATCH, width), normal(helpers.BATCH, width))
+    )
+    states = [normal(helpers.BATCH, UNITS) for _ in cell.state_names]
+    parameters = kernel.parameters("float64")
+    d_states = [normal(helpers.BATCH, UNITS) for _ in cell.state_names]
+    with tf.GradientTape() as tape:
+        tape.watch([z, states, parameters])
+        new_states, saved = kernel.forward(z, states, parameters)
+        loss = sum(tf.reduce_sum(s * d) for s, d in zip(new_states, d_states))
+    expected = tape.gradient(
+        loss, [z, states, parameters], unconnected_gradients=tf.UnconnectedGradients.ZERO
+    )
+    d_z, d_prev = kernel.backward(saved, d_states, parameters)
+    d_prev = [tf.zeros_like(s) if d is None else d for s, d in zip(states, d_prev)]
+    # One step's rows: the batch.
+    d_parameters = kernel.parameter_gradients(d_z, states, new_states, parameters)
+    for what, actual, wanted in [
+        ("d_z", d_z, expected[0]),
+        ("d_states_prev", d_prev, expected[1]),
+        ("d_parameters", d_parameters, expected[2]),
+    ]:
+        if tf.nest.flatten(wanted):
+            helpers.assert_outputs_close(
+                tf.nest.flatten(actual), tf.nest.flatten(wanted), atol=1e-12, what=what
+            )
+
+
+# ------------------------------------------------------------------ fallbacks
+FALLBACKS = {
+    "fast_off": ("lstm", {"fast": False}, {}),
+    "unroll": ("lstm", {"unroll": True}, {}),
+    "reset_before": ("gru_reset_before", {}, {}),
+    "other_activation": ("lstm", {}, {"activation": "softsign"}),
+    "recurrent_dropout_training": ("gru_reset_after", {}, {"recurrent_dropout": 0.3, "seed": 1}),
+}
+
+
+@pytest.mark.parametrize("fallback", list(FALLBACKS))
+def test_fallback_to_keras_loop_is_still_correct(fallback, rng, fast_calls):
+    case_id, rnn_kwargs, cell_kwargs = FALLBACKS[fallback]
+    layer, reference = make_pair(case_id, rng, cell_kwargs=cell_kwargs, **rnn_kwargs)
+    fast_calls.clear()  # building at inference may use the fast loop
+    inputs = tf.constant(random_inputs(rng, time=TIME))
+    helpers.assert_outputs_close(
+        layer(inputs, training=True), reference(inputs, training=True), what="outputs"
+    )
+    assert not fast_calls, "the fast loop ran where it should not apply"
+
+
+def test_masked_inputs_fall_back_to_keras_loop(rng, fast_calls):
+    layer, reference = make_pair("lstm", rng, return_sequences=True)
+    fast_calls.clear()
+    inputs = random_inputs(rng, time=TIME)
+    mask = np.ones((helpers.BATCH, TIME), dtype=bool)
+    mask[1, -3:] = False
+    helpers.assert_outputs_close(layer(inputs, mask=mask), reference(inputs, mask=mask))
+    assert not fast_calls
+
+
+def test_recurrent_dropout_still_uses_the_fast_loop_at_inference(rng, fast_calls):
+    layer, reference = make_pair("lstm", rng, cell_kwargs={"recurrent_dropout": 0.3})
+    inputs = random_inputs(rng, time=TIME)
+    helpers.assert_outputs_close(layer(inputs), reference(inputs))
+    assert fast_calls
+
+
+# -------------------------------------------------------------- config, saving
+def test_fast_is_in_the_config():
+    layer = rnnzoo.layers.GRU(UNITS, fast=False)
+    config = layer.get_config()
+    assert config["fast"] is False
+    assert rnnzoo.layers.GRU.from_config(config).fast is False
+    assert rnnzoo.layers.GRU(UNITS).fast is True
+
+
+def test_model_with_fast_layers_saves_and_loads(rng, tmp_path, fast_calls):
+    model = keras.Sequential(
+        [
+            keras.Input((None, FEATURES)),
+            rnnzoo.layers.LSTM(UNITS, return_sequences=True),
+            rnnzoo.layers.GRU(UNITS, go_backwards=True),
+            keras.layers.Dense(2),
+        ]
+    )
+    inputs = random_inputs(rng, time=TIME)
+    expected = model(inputs)
+    path = tmp_path / "fast.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert [layer.fast for layer in loaded.layers[:2]] == [True, True]
+    helpers.assert_outputs_close(loaded(inputs), expected, atol=1e-6)
+    assert len(fast_calls) >= 4
+
+
+_JAX_SCRIPT = """
+import sys
+import numpy as np, keras
+import rnnzoo
+
+assert keras.backend.backend() == "jax", keras.backend.backend()
+data = np.load(sys.argv[1])
+layer = rnnzoo.layers.LSTM(data["units"].item(), return_sequences=True)
+layer.build(data["inputs"].shape)
+layer.set_weights([data["kernel"], data["recurrent_kernel"], data["bias"]])
+print("DIFF", float(np.max(np.abs(np.asarray(layer(data["inputs"])) - data["outputs"]))))
+"""
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install jax)"
+)
+def test_other_backends_fall_back_to_keras_loop(rng, tmp_path):
+    """On JAX the same fast=True layer runs Keras's loop and gives the same numbers."""
+    layer = rnnzoo.layers.LSTM(UNITS, return_sequences=True)
+    inputs = random_inputs(rng, time=TIME)
+    layer(inputs)
+    helpers.randomize_weights(layer, rng, scale=0.3)
+    path = tmp_path / "lstm.npz"
+    kernel, recurrent_kernel, bias = layer.get_weights()
+    np.savez(
+        path,
+        inputs=inputs,
+        outputs=keras.ops.convert_to_numpy(layer(inputs)),
+        units=UNITS,
+        kernel=kernel,
+        recurrent_kernel=recurrent_kernel,
+        bias=bias,
+    )
+    stdout = helpers.run_python(_JAX_SCRIPT, path, env=helpers.subprocess_env(KERAS_BACKEND="jax"))
+    assert float(stdout.split("DIFF")[-1]) <= 1e-5
