@@ -1,0 +1,85 @@
+"""Keras callbacks every recipe's training loop uses."""
+
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from rnnzoo.training.errors import NonFiniteLossError
+
+
+class EpochProgress(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, headed "Epoch e/E" with E the run's total epochs.
+
+    The trainers call `fit` once per epoch (`initial_epoch=e, epochs=e+1`), so
+    Keras alone would print "Epoch e+1/e+1".
+    """
+
+    def __init__(self, total_epochs):
+        super().__init__()
+        self.total_epochs = total_epochs
+
+    def set_params(self, params):
+        super().set_params({**params, "epochs": self.total_epochs})
+
+
+def is_finite(value):
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raise `NonFiniteLossError` as soon as the training loss is NaN or infinite.
+
+    Put it before any callback that saves checkpoints, so nothing is written
+    after the loss diverged. `describe(batch)` says where the run stands
+    (epoch, step) and `keep` is the path of the checkpoint that is kept.
+    """
+
+    def __init__(self, describe=lambda batch: f"batch {batch + 1}", keep=None):
+        super().__init__()
+        self.describe = describe
+        self.keep = keep
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not is_finite(loss):
+            raise non_finite_loss_error("training", loss, self.describe(batch), self.keep)
+
+
+def non_finite_loss_error(name, value, where, checkpoint=None):
+    """The `NonFiniteLossError` for a `name` loss that became `value` at `where`."""
+    kept = (
+        f"the last good checkpoint {checkpoint} is kept"
+        if checkpoint is not None and Path(checkpoint).exists()
+        else "no checkpoint was written"
+    )
+    return NonFiniteLossError(
+        f"the {name} loss became {float(value)} at {where}; training stopped and {kept}. "
+        "Lower --lr or clip gradients (--clip-norm, --clip-value)."
+    )
+
+
+class WallClockBudget(keras.callbacks.Callback):
+    """Stop training (`model.stop_training`) once `minutes` have passed; 0 means no limit.
+
+    `already_spent` seconds (from before a resume) count against the budget.
+    """
+
+    def __init__(self, minutes, already_spent=0.0):
+        super().__init__()
+        self.minutes = minutes
+        self.already_spent = already_spent
+        self.started = time.monotonic()
+        self.exhausted = False
+
+    def spent(self):
+        return self.already_spent + time.monotonic() - self.started
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.minutes > 0 and self.spent() >= 60.0 * self.minutes:
+            self.exhausted = True
+            self.model.stop_training = True

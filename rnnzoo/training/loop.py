@@ -1,0 +1,296 @@
+"""The epoch loop every recipe shares: `model.fit` per epoch, evaluation, checkpoints, resume.
+
+One epoch is one `model.fit` call over that epoch's batches, in order
+(`shuffle=False`), with Keras's progress bar and any Keras callbacks the
+recipe adds (TensorBoard views, ...). Around it the `Trainer`
+
+- zeroes the carried states of stateful recurrent layers when an epoch
+  starts (truncated BPTT carries state *within* an epoch);
+- saves `checkpoints/last.ckpt` every `checkpoint_every` steps and at the end
+  of each epoch: weights, optimizer variables, random-generator states, the
+  carried states and the trainer state (epoch, step in epoch, best score, ...);
+- evaluates at the end of each epoch with the recipe's `evaluate(model)`, and
+  keeps `checkpoints/best.ckpt` at the lowest validation loss;
+- stops with `NonFiniteLossError` on a NaN or infinite loss, keeping the last
+  good checkpoint; stops early when the wall-clock budget is spent;
+- resumes exactly: restoring a checkpoint and continuing gives the weights an
+  uninterrupted run reaches (same data order, same carried states, same
+  dropout masks).
+"""
+
+import dataclasses
+
+import keras
+
+from rnnzoo.training import checkpoints
+from rnnzoo.training.callbacks import (
+    EpochProgress,
+    StopOnNonFiniteLoss,
+    WallClockBudget,
+    is_finite,
+    non_finite_loss_error,
+)
+
+
+@dataclasses.dataclass
+class TrainerState:
+    """Where a run stands; saved in every checkpoint as JSON."""
+
+    epoch: int = 0  # the epoch in progress, counted from 0
+    step: int = 0  # steps done within `epoch`
+    global_step: int = 0  # steps done in the whole run
+    epoch_loss_sum: float = 0.0  # sum of the batch losses of `epoch` so far
+    best_loss: float = None  # lowest validation loss seen, or None
+    best_epoch: int = None  # the epoch (from 1) that reached it
+    seconds: float = 0.0  # training time spent, across resumes
+    finished: bool = False
+    budget_exhausted: bool = False
+    history: list = dataclasses.field(default_factory=list)  # one dict per evaluation
+    fingerprint: str = ""  # identifies the data; a resume on other data is refused
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, value):
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: item for key, item in value.items() if key in names})
+
+
+class Trainer:
+    """Train `model` (already compiled) for `epochs` epochs of `steps_per_epoch` batches.
+
+    Args:
+        model: A compiled Keras model (its `optimizer` is checkpointed).
+        epoch_arrays: `epoch_arrays(epoch, start, stop) -> (x, y)`, the batches
+            `start .. stop - 1` of `epoch` stacked in order (see
+            `rnnzoo.data.TextStreams.arrays`).
+        steps_per_epoch: Batches per epoch.
+        batch_size: Rows per batch.
+        run_directory: A `rnnzoo.training.rundir.RunDirectory`.
+        epochs: Total epochs of the run.
+        evaluate: `evaluate(model) -> {"loss": ..., ...}` on the validation
+            data; lower "loss" is better.
+        checkpoint_every: Save `last.ckpt` every this many steps within an
+            epoch (0: only at epoch ends).
+        learning_rate: Optional `learning_rate(epoch) -> float`, set at each
+            epoch start.
+        max_minutes: Wall-clock budget of the training (0: none).
+        derived: Optional `derived(loss) -> {name: value}`, extra figures
+            reported beside every loss (bits per character, ...).
+        callbacks: More Keras callbacks for `fit`.
+        summaries: Optional `rnnzoo.training.summaries.Summaries`.
+        log_every: Write the batch loss to TensorBoard every this many steps.
+        on_epoch_end: Optional `on_epoch_end(trainer, record)` after each
+            evaluation (a recipe logs a sample there).
+        verbose: Keras's `verbose` for `fit` (1: progress bar).
+        log: Where the one-line epoch reports go (default `print`).
+    """
+
+    def __init__(
+        self,
+        model,
+        epoch_arrays,
+        steps_per_epoch,
+        batch_size,
+        run_directory,
+        *,
+        epochs,
+        evaluate,
+        checkpoint_every=0,
+        learning_rate=None,
+        max_minutes=0.0,
+        derived=None,
+        callbacks=(),
+        summaries=None,
+        log_every=0,
+        on_epoch_end=None,
+        verbose=1,
+        log=print,
+    ):
+        self.model = model
+        self.epoch_arrays = epoch_arrays
+        self.steps_per_epoch = steps_per_epoch
+        self.batch_size = batch_size
+        self.run_directory = run_directory
+        self.epochs = epochs
+        self.evaluate = evaluate
+        self.checkpoint_every = checkpoint_every
+        self.learning_rate = learning_rate
+        self.max_minutes = max_minutes
+        self.derived = derived or (lambda loss: {})
+        self.callbacks = list(callbacks)
+        self.summaries = summaries
+        self.log_every = log_every
+        self.on_epoch_end = on_epoch_end
+        self.verbose = verbose
+        self.log = log
+        self.state = TrainerState()
+
+    # ------------------------------------------------------------ checkpoints
+    @property
+    def last_path(self):
+        return self.run_directory.checkpoint_path("last")
+
+    @property
+    def best_path(self):
+        return self.run_directory.checkpoint_path("best")
+
+    def checkpoint(self):
+        """A `Checkpoint` of the model, optimizer, carried states and trainer state now."""
+        return checkpoints.capture(
+            self.model, self.state.to_json(), optimizer=self.model.optimizer
+        )
+
+    def save(self, best=False):
+        """Write `last.ckpt` (and `best.ckpt` when `best`), each atomically."""
+        snapshot = self.checkpoint()
+        checkpoints.save(snapshot, self.last_path)
+        if best:
+            checkpoints.save(snapshot, self.best_path)
+
+    def resume(self, checkpoint):
+        """Continue from `checkpoint`: restore model, optimizer, carried states and state."""
+        checkpoints.restore(checkpoint, self.model, optimizer=self.model.optimizer)
+        self.state = TrainerState.from_json(checkpoint.state)
+
+    # ------------------------------------------------------------------ loop
+    def run(self):
+        """Train until `epochs` are done (or the budget is spent); return the `TrainerState`."""
+        state = self.state
+        budget = WallClockBudget(self.max_minutes, already_spent=state.seconds)
+        progress = EpochProgress(self.epochs)
+        while state.epoch < self.epochs and not state.budget_exhausted:
+            epoch = state.epoch
+            if state.step == 0:
+                checkpoints.reset_carried_states(self.model)
+                state.epoch_loss_sum = 0.0
+            if self.learning_rate is not None:
+                self.model.optimizer.learning_rate = self.learning_rate(epoch)
+            inputs, targets = self.epoch_arrays(epoch, state.step, self.steps_per_epoch)
+            guard = StopOnNonFiniteLoss(
+                describe=lambda batch, start=state.step: (
+                    f"epoch {epoch + 1}, step {start + batch + 1}/{self.steps_per_epoch}"
+                ),
+                keep=self.last_path,
+            )
+            bookkeeping = _BatchBookkeeping(self, budget)
+            self.model.fit(
+                inputs,
+                targets,
+                batch_size=self.batch_size,
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                shuffle=False,
+                verbose=self.verbose,
+                callbacks=[guard, bookkeeping, budget, progress, *self.callbacks],
+            )
+            state.seconds = budget.spent()
+            if budget.exhausted or state.step < self.steps_per_epoch:
+                # The budget ran out, or another callback set `model.stop_training`.
+                state.budget_exhausted = True
+                reason = (
+                    f"the {self.max_minutes:g}-minute budget is spent"
+                    if budget.exhausted
+                    else "a callback stopped training"
+                )
+                self.log(f"stopping at epoch {epoch + 1}, step {state.step}: {reason}.")
+            self._end_epoch()
+        state.finished = True
+        checkpoints.save(self.checkpoint(), self.last_path)
+        if self.summaries is not None:
+            self.summaries.flush()
+        return state
+
+    def _end_epoch(self):
+        state = self.state
+        epoch, steps = state.epoch, state.step
+        train_loss = state.epoch_loss_sum / max(steps, 1)
+        validation = dict(self.evaluate(self.model))
+        where = f"the end of epoch {epoch + 1}"
+        for name, value in (("training", train_loss), ("validation", validation["loss"])):
+            if not is_finite(value):
+                raise non_finite_loss_error(name, value, where, self.last_path)
+        learning_rate = float(self.model.optimizer.learning_rate)
+        record = {
+            "epoch": epoch + 1,
+            "steps": steps,
+            "global_step": state.global_step,
+            "learning_rate": learning_rate,
+            "seconds": round(state.seconds, 3),
+            "train_loss": train_loss,
+            **{f"train_{k}": v for k, v in self.derived(train_loss).items()},
+            **{f"validation_{k}": v for k, v in validation.items()},
+            **{f"validation_{k}": v for k, v in self.derived(validation["loss"]).items()},
+        }
+        improved = state.best_loss is None or validation["loss"] < state.best_loss
+        if improved:
+            state.best_loss, state.best_epoch = float(validation["loss"]), epoch + 1
+        state.history.append(record)
+        if steps >= self.steps_per_epoch:
+            state.epoch, state.step, state.epoch_loss_sum = epoch + 1, 0, 0.0
+        self.save(best=improved)
+        self.log(self.report(record, improved))
+        if self.summaries is not None:
+            train = {"loss": train_loss, "learning_rate": learning_rate}
+            train.update(self.derived(train_loss))
+            valid = {**validation, **self.derived(validation["loss"])}
+            self.summaries.scalars("train", state.global_step, train)
+            self.summaries.scalars("validation", state.global_step, valid)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(self, record)
+
+    def report(self, record, improved):
+        """One line per epoch: losses in the recipe's units, marked when best so far."""
+
+        def figures(prefix):
+            names = [k for k in record if k.startswith(prefix)]
+            return ", ".join(f"{k[len(prefix):]} {record[k]:.4f}" for k in names)
+
+        partial = "" if record["steps"] >= self.steps_per_epoch else f" ({record['steps']} steps)"
+        mark = "  [best]" if improved else ""
+        return (
+            f"epoch {record['epoch']}/{self.epochs}{partial}: train {figures('train_')} | "
+            f"validation {figures('validation_')} | lr {record['learning_rate']:.3g}{mark}"
+        )
+
+
+class _BatchBookkeeping(keras.callbacks.Callback):
+    """Per-batch work of one `fit` call: count steps, sum losses, save checkpoints, log.
+
+    Keras reports the running mean of the loss over the batches of this `fit`
+    call, so the sum of its batch losses is that mean times the batch count.
+    """
+
+    def __init__(self, trainer, budget):
+        super().__init__()
+        self.trainer = trainer
+        self.budget = budget
+        state = trainer.state
+        self.start_step = state.step
+        self.start_global = state.global_step
+        self.start_sum = state.epoch_loss_sum
+        self.previous_sum = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        trainer, state = self.trainer, self.trainer.state
+        done = batch + 1
+        running_sum = float(logs["loss"]) * done
+        batch_loss = running_sum - self.previous_sum
+        self.previous_sum = running_sum
+        state.step = self.start_step + done
+        state.global_step = self.start_global + done
+        state.epoch_loss_sum = self.start_sum + running_sum
+        if (
+            trainer.summaries is not None
+            and trainer.log_every
+            and state.global_step % trainer.log_every == 0
+        ):
+            trainer.summaries.scalars("train", state.global_step, {"batch_loss": batch_loss})
+        if (
+            trainer.checkpoint_every
+            and state.step % trainer.checkpoint_every == 0
+            and state.step < trainer.steps_per_epoch
+        ):
+            state.seconds = self.budget.spent()
+            trainer.save()

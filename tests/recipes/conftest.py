@@ -1,0 +1,52 @@
+"""Fixtures of the recipe tests: a small text written by the tests, and a CLI runner."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import REPO_ROOT, subprocess_env
+
+WORDS = ("the king and queen of rome said to all that were there in love with night "
+         "o my lord what is it you would have me do , . ! ?").split()
+
+
+def _write_text(path, characters, seed=0):
+    """Seeded pseudo-English: words, spaces, a newline every few words."""
+    rng = np.random.default_rng(seed)
+    pieces, size = [], 0
+    while size < characters:
+        line = " ".join(rng.choice(WORDS, size=rng.integers(3, 9))) + "\n"
+        pieces.append(line)
+        size += len(line)
+    path.write_text("".join(pieces)[:characters], encoding="utf-8")
+    return path
+
+
+def _run_cli(*args, env=None, timeout=300):
+    """`python -m rnnzoo.recipes.charlm *args` in a fresh process, from the repo root."""
+    return subprocess.run(
+        [sys.executable, "-m", "rnnzoo.recipes.charlm", *map(str, args)],
+        env=subprocess_env() if env is None else env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def write_text():
+    """`write_text(path, characters, seed=0)`: a seeded pseudo-English text file."""
+    return _write_text
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+    """`run_cli(*args, env=None)`: the charlm CLI in a fresh process (a CompletedProcess)."""
+    return _run_cli
+
+
+@pytest.fixture(scope="session")
+def small_text(tmp_path_factory):
+    return _write_text(tmp_path_factory.mktemp("text") / "small.txt", 30_000)

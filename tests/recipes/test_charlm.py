@@ -1,0 +1,275 @@
+"""The charlm recipe end to end: CLI runs on texts the tests write, resume, sampling, errors."""
+
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import REPO_ROOT, subprocess_env
+
+from rnnzoo.recipes import charlm
+from rnnzoo.training import checkpoints, config as config_io
+
+SHARED_TFDS = REPO_ROOT / ".." / "shared" / "tensorflow_datasets"
+RECIPES = REPO_ROOT / "recipes"
+# A tiny model and a few steps: seconds, not minutes.
+TINY = ["--cell", "lstm", "--layers", "1", "--units", "16", "--embedding-dim", "8", "--seq-length", "8",
+        "--batch-size", "4", "--epochs", "2", "--steps-per-epoch", "10", "--checkpoint-every", "5",
+        "--sample-length", "40", "--quiet"]
+
+
+# Tiny Shakespeare-sized corpora: wide batches keep their evaluation to a few steps.
+SHORT_RUN = ["--units", "8", "--layers", "1", "--seq-length", "50", "--batch-size", "256",
+             "--epochs", "1", "--steps-per-epoch", "2", "--sample-length", "20", "--quiet"]
+
+
+def error_lines(text):
+    return [line for line in text.splitlines() if line.startswith("error:")]
+
+
+def assert_one_line_error(status, stderr, *fragments):
+    """Exit status 2, exactly one `error:` line holding every fragment, no traceback."""
+    assert status == 2, stderr[-2000:]
+    lines = error_lines(stderr)
+    assert len(lines) == 1, stderr[-2000:]
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def no_temporaries(folder):
+    return not [p for p in Path(folder).rglob(".*.tmp-*")]
+
+
+def tags_in(folder):
+    tags = set()
+    for path in Path(folder).glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, small_text, run_cli):
+    """One CLI training run of the tiny model, shared by the sampling and error tests."""
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    result = run_cli(*TINY, "--data", small_text, "--run-dir", run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, result
+
+
+def run_main(argv, capsys):
+    status = charlm.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+# ------------------------------------------------------------------------- config files
+def test_defaults_file_equals_the_config_dataclass_and_gives_every_reason():
+    assert charlm.load_config() == charlm.CharLMConfig()
+    lines = (RECIPES / "charlm.toml").read_text(encoding="utf-8").splitlines()
+    keys = [line.split("=")[0].strip() for line in lines if "=" in line and not line.startswith("#")]
+    assert keys == [field.name for field in dataclasses.fields(charlm.CharLMConfig)]
+    for index, line in enumerate(lines):
+        if "=" in line and not line.startswith("#"):
+            assert lines[index - 1].startswith("# "), f"no one-line reason above {line!r}"
+
+
+def test_min_char_rnn_file_has_the_seeds_settings():
+    config = charlm.load_config(RECIPES / "min_char_rnn.toml")
+    assert (config.cell, config.layers, config.units, config.embedding_dim) == ("vanilla", 1, 100, 0)
+    assert (config.seq_length, config.optimizer, config.lr, config.clip_value, config.clip_norm) == (
+        25, "adagrad", 0.1, 5.0, 0.0)
+    large = charlm.load_config(RECIPES / "charlm_large.toml")
+    assert large.units > charlm.CharLMConfig().units
+
+
+# ------------------------------------------------------------------------------- train
+def test_cli_trains_reports_and_fills_the_run_directory(trained_run):
+    run_dir, result = trained_run
+    out = result.stdout
+    assert "vocabulary: " in out and "4 streams" in out
+    assert "epoch 1/2" in out and "epoch 2/2" in out and "validation loss" in out
+    assert "bits_per_char" in out and "test " in out
+    sample = out.split("--- sample (temperature 0.8, best checkpoint) ---\n", 1)[1]
+    assert len(sample.rstrip("\n")) >= 40
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.toml", "vocabulary.json", "checkpoints", "train", "validation", "results.json"} <= names
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"last.ckpt", "best.ckpt"}
+    # The resolved config is the run's own: flags included, loadable as is.
+    resolved = config_io.load(charlm.CharLMConfig, run_dir / "config.toml")
+    assert (resolved.units, resolved.seq_length, resolved.data) == (16, 8, str(resolved.data))
+    assert resolved.steps_per_epoch == 10
+    last = checkpoints.load(run_dir / "checkpoints" / "last.ckpt")
+    assert last.state["global_step"] == 20 and last.state["finished"]
+    assert len(last.state["history"]) == 2
+    assert {"loss", "bits_per_char", "learning_rate", "batch_loss", "sample"} <= tags_in(run_dir / "train")
+    assert {"loss", "bits_per_char"} <= tags_in(run_dir / "validation")
+    assert no_temporaries(run_dir)
+
+
+def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, small_text, run_cli):
+    args = ["--data", small_text, "--layers", "2", "--units", "16", "--embedding-dim", "8",
+            "--dropout", "0.2", "--seq-length", "8", "--batch-size", "4", "--epochs", "2",
+            "--steps-per-epoch", "60", "--checkpoint-every", "10", "--sample-length", "10",
+            "--epoch-sample-length", "0", "--quiet"]
+
+    def start(run_dir, output=subprocess.DEVNULL):
+        return subprocess.Popen(
+            [sys.executable, "-m", "rnnzoo.recipes.charlm", *map(str, args), "--run-dir", str(run_dir)],
+            env=subprocess_env(), cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT, text=True,
+        )
+
+    # The uninterrupted run and the one to kill run side by side (two cores).
+    whole = start(tmp_path / "whole", output=subprocess.PIPE)
+    killed_dir = tmp_path / "killed"
+    process = start(killed_dir)
+    last = killed_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    whole_output, _ = whole.communicate(timeout=300)
+    assert whole.returncode == 0, whole_output[-3000:]
+    state = checkpoints.load(last).state
+    assert state["step"] > 0 and not state["finished"], state  # killed mid-epoch
+
+    resumed = run_cli("--resume", "--run-dir", killed_dir, "--quiet")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming at epoch {state['epoch'] + 1}, step {state['step']}/60" in resumed.stdout
+    expected = checkpoints.load(tmp_path / "whole" / "checkpoints" / "last.ckpt")
+    actual = checkpoints.load(last)
+    assert len(actual.weights) == len(expected.weights) == 9
+    for e, a in zip(expected.weights + expected.optimizer, actual.weights + actual.optimizer):
+        np.testing.assert_allclose(a, e, rtol=0, atol=1e-6)
+    assert actual.state["best_loss"] == pytest.approx(expected.state["best_loss"], abs=1e-6)
+
+
+def test_without_tfds_data_it_falls_back_to_python_sources(tmp_path, run_cli):
+    env = subprocess_env(HOME=str(tmp_path), TFDS_DATA_DIR=str(tmp_path / "empty_tfds"))
+    result = run_cli(*SHORT_RUN, "--run-dir", tmp_path / "run", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    if "data: tiny_shakespeare" in result.stdout:
+        pytest.skip("tensorflow-datasets downloaded tiny_shakespeare (this machine has a network)")
+    notes = [line for line in result.stdout.splitlines() if "could not provide" in line]
+    assert len(notes) == 1
+    assert "data: python-stdlib" in result.stdout and "--- sample" in result.stdout
+
+
+@pytest.mark.skipif(not (SHARED_TFDS / "tiny_shakespeare").exists(), reason="../shared/tensorflow_datasets absent")
+def test_with_tfds_data_dir_it_trains_on_tiny_shakespeare(tmp_path, run_cli):
+    env = subprocess_env(TFDS_DATA_DIR=str(SHARED_TFDS.resolve()))
+    result = run_cli(*SHORT_RUN, "--run-dir", tmp_path / "run", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data: tiny_shakespeare: 1,003,854 / 55,770 / 55,770" in result.stdout
+    assert "vocabulary: 65 characters" in result.stdout
+
+
+# ------------------------------------------------------------------------------ sample
+def test_sampling_with_a_seed_is_reproducible_across_processes(trained_run, capsys, run_cli):
+    run_dir, _ = trained_run
+    args = ["sample", "--run-dir", run_dir, "--length", "60", "--prime", "the ", "--num-samples", "2"]
+    status, first, _ = run_main(args + ["--seed", "7"], capsys)
+    assert status == 0
+    assert first.count("--- sample") == 2 and first.count("the ") >= 2
+    assert run_main(args + ["--seed", "7"], capsys)[1] == first
+    assert run_main(args + ["--seed", "8"], capsys)[1] != first
+    fresh = run_cli(*args, "--seed", "7")
+    assert fresh.returncode == 0 and fresh.stdout == first
+
+
+def test_greedy_top_k_and_beam_search(trained_run, capsys):
+    run_dir, _ = trained_run
+    base = ["sample", "--run-dir", run_dir, "--length", "30", "--prime", "king"]
+    greedy = [run_main(base + ["--temperature", "0", "--seed", str(s)], capsys)[1] for s in (1, 2)]
+    assert greedy[0] == greedy[1] and greedy[0].startswith("king")
+    status, top1, _ = run_main(base + ["--top-k", "1", "--seed", "5"], capsys)
+    assert status == 0 and top1 == greedy[0]  # top-1 sampling is greedy decoding
+    status, beams, _ = run_main(base + ["--beam-width", "3", "--num-samples", "3"], capsys)
+    assert status == 0 and beams.count("--- beam") == 3 and "log p = " in beams
+
+
+# ---------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "content, fragment",
+    [(None, "does not exist"), (b"", "is empty"), (b"\x00\x01\x02binary\xff\xfe", "not UTF-8"),
+     (b"too short\n", "fewer than one batch of streams")],
+    ids=["missing", "empty", "binary", "short"],
+)
+def test_bad_data_files_are_one_line_errors_and_create_no_run(tmp_path, capsys, content, fragment):
+    data = tmp_path / "data.txt"
+    if content is not None:
+        data.write_bytes(content)
+    status, _, err = run_main([*TINY, "--data", data, "--run-dir", tmp_path / "run"], capsys)
+    assert_one_line_error(status, err, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_cell_and_config_key_are_one_line_errors(tmp_path, capsys, small_text, run_cli):
+    result = run_cli("--cell", "transformer", "--data", small_text, "--run-dir", tmp_path / "a")
+    assert_one_line_error(result.returncode, result.stderr, "unknown cell 'transformer'", "lstm")
+    config = tmp_path / "bad.toml"
+    config.write_text('cell = "gru"\nhidden_units = 3\n', encoding="utf-8")
+    status, _, err = run_main(["--config", config, "--data", small_text, "--run-dir", tmp_path / "b"], capsys)
+    assert_one_line_error(status, err, "unknown config key(s) 'hidden_units'")
+    config.write_text('units = "many"\n', encoding="utf-8")
+    status, _, err = run_main(["--config", config, "--run-dir", tmp_path / "c"], capsys)
+    assert_one_line_error(status, err, "`units` must be int")
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_sample_errors(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    status, _, err = run_main(["sample", "--run-dir", run_dir, "--prime", "KING\u00a7"], capsys)
+    assert_one_line_error(status, err, "--prime text", "outside the vocabulary")
+
+    empty_run = tmp_path / "no_checkpoint"
+    shutil.copytree(run_dir, empty_run)
+    shutil.rmtree(empty_run / "checkpoints")
+    status, _, err = run_main(["sample", "--run-dir", empty_run], capsys)
+    assert_one_line_error(status, err, "no best.ckpt or last.ckpt checkpoint")
+    status, _, err = run_main(["sample", "--run-dir", tmp_path / "nowhere"], capsys)
+    assert_one_line_error(status, err, "is not a run directory")
+
+
+def test_corrupt_checkpoint_is_an_error_and_is_left_as_it_was(trained_run, tmp_path, capsys):
+    run_dir = tmp_path / "corrupt"
+    shutil.copytree(trained_run[0], run_dir)
+    for name in ("best.ckpt", "last.ckpt"):
+        path = run_dir / "checkpoints" / name
+        data = bytearray(path.read_bytes())
+        data[len(data) // 3] ^= 0x5A
+        path.write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in (run_dir / "checkpoints").iterdir()}
+    status, _, err = run_main(["sample", "--run-dir", run_dir], capsys)
+    assert_one_line_error(status, err, "best.ckpt", "is corrupt")
+    status, _, err = run_main(["--resume", "--run-dir", run_dir, "--epochs", "3"], capsys)
+    assert_one_line_error(status, err, "last.ckpt", "is corrupt")
+    assert {p.name: p.read_bytes() for p in (run_dir / "checkpoints").iterdir()} == before
+
+
+def test_resume_refuses_config_changes_and_finished_runs(trained_run, capsys):
+    run_dir, _ = trained_run
+    status, _, err = run_main(["--resume", "--run-dir", run_dir, "--units", "32"], capsys)
+    assert_one_line_error(status, err, "--units cannot change")
+    status, _, err = run_main(["--resume", "--run-dir", run_dir], capsys)
+    assert_one_line_error(status, err, "already finished")
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, capsys, small_text):
+    run_dir = tmp_path / "nan"
+    argv = [*TINY, "--data", small_text, "--run-dir", run_dir, "--lr", "1e38", "--checkpoint-every", "1"]
+    status, _, err = run_main(argv, capsys)
+    assert_one_line_error(status, err, "loss became nan", "last good checkpoint", "is kept")
+    kept = checkpoints.load(run_dir / "checkpoints" / "last.ckpt")
+    assert kept.all_finite() and kept.state["step"] >= 1
+    assert no_temporaries(run_dir)

@@ -1,0 +1,106 @@
+"""The shared epoch loop: exact resume mid-epoch, best checkpoints, NaN stop, time budget."""
+
+import keras
+import numpy as np
+import pytest
+
+from rnnzoo.data import TextStreams
+from rnnzoo.models import build_char_lm
+from rnnzoo.training import checkpoints
+from rnnzoo.training.errors import NonFiniteLossError
+from rnnzoo.training.loop import Trainer
+from rnnzoo.training.rundir import RunDirectory
+
+VOCAB, BATCH, TIME, STEPS, EPOCHS = 13, 2, 5, 6, 2
+IDS = np.random.default_rng(0).integers(0, VOCAB, 400)
+
+
+def compiled(seed, lr=0.01):
+    model = build_char_lm(VOCAB, units=6, num_layers=2, embedding_dim=4, dropout=0.2,
+                          batch_size=BATCH, stateful=True, seed=seed)
+    model.compile(keras.optimizers.Adam(lr, global_clipnorm=1.0),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
+    return model
+
+
+def weight_loss(model):
+    """A deterministic stand-in for a validation loss: any function of the weights will do."""
+    return {"loss": float(sum(np.sum(w.astype(np.float64) ** 2) for w in model.get_weights()))}
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    def __init__(self, trainer, global_step):
+        super().__init__()
+        self.trainer, self.global_step = trainer, global_step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.trainer.state.global_step == self.global_step:
+            raise Interrupt
+
+
+def make_trainer(model, path, callbacks=(), **kwargs):
+    streams = TextStreams(IDS, BATCH, TIME)
+    run = RunDirectory(path)
+    run.path.joinpath("checkpoints").mkdir(parents=True, exist_ok=True)
+    options = dict(epochs=EPOCHS, evaluate=weight_loss, checkpoint_every=2, verbose=0, log=lambda line: None)
+    options.update(kwargs)
+    return Trainer(model, lambda epoch, start, stop: streams.arrays(start, stop), STEPS, BATCH, run,
+                   callbacks=callbacks, **options)
+
+
+def test_resumed_mid_epoch_equals_uninterrupted(tmp_path):
+    keras.utils.set_random_seed(0)
+    uninterrupted = make_trainer(compiled(seed=3), tmp_path / "a")
+    state = uninterrupted.run()
+    assert (state.epoch, state.step, state.global_step, len(state.history)) == (EPOCHS, 0, EPOCHS * STEPS, 2)
+
+    keras.utils.set_random_seed(0)
+    interrupted = make_trainer(compiled(seed=3), tmp_path / "b")
+    interrupted.callbacks.append(InterruptAt(interrupted, global_step=STEPS + 3))
+    with pytest.raises(Interrupt):
+        interrupted.run()
+    last = checkpoints.load(interrupted.last_path)
+    assert (last.state["epoch"], last.state["step"]) == (1, 2)  # mid-epoch: epoch 2, step 2 of 6
+
+    resumed = make_trainer(compiled(seed=99), tmp_path / "b")  # other initial weights: all restored
+    resumed.resume(last)
+    resumed.run()
+    for expected, actual in zip(uninterrupted.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-6)
+    a, b = checkpoints.load(uninterrupted.last_path), checkpoints.load(resumed.last_path)
+    assert [h["train_loss"] for h in a.state["history"]] == pytest.approx(
+        [h["train_loss"] for h in b.state["history"]], abs=1e-6)
+    assert a.state["best_epoch"] == b.state["best_epoch"]
+
+
+def test_best_checkpoint_follows_the_lowest_validation_loss(tmp_path):
+    losses = iter([3.0, 2.0, 2.5])
+    trainer = make_trainer(compiled(seed=1), tmp_path, epochs=3, evaluate=lambda m: {"loss": next(losses)})
+    state = trainer.run()
+    assert (state.best_loss, state.best_epoch) == (2.0, 2)
+    best = checkpoints.load(trainer.best_path)
+    assert best.state["history"][-1]["epoch"] == 2
+    assert [h["validation_loss"] for h in state.history] == [3.0, 2.0, 2.5]
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    lines = []
+    trainer = make_trainer(compiled(seed=1, lr=1e38), tmp_path, checkpoint_every=1, log=lines.append)
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 1, step \d/6.*last good checkpoint"):
+        trainer.run()
+    kept = checkpoints.load(trainer.last_path)
+    assert kept.all_finite() and kept.state["step"] >= 1
+    assert not trainer.best_path.exists()
+
+
+def test_wall_clock_budget_stops_mid_epoch_and_saves(tmp_path):
+    trainer = make_trainer(compiled(seed=1), tmp_path, max_minutes=1e-9)
+    state = trainer.run()
+    assert state.budget_exhausted and state.finished
+    assert (state.epoch, state.step) == (0, 1)
+    assert len(state.history) == 1 and state.history[0]["steps"] == 1
+    assert checkpoints.load(trainer.last_path).state["step"] == 1
