@@ -1,0 +1,50 @@
+"""Range checks for a recipe config's `validate()`: each failure a `RecipeError` naming the key.
+
+def validate(self):
+    checks.one_of(self, "cell", cells.names())
+    checks.at_least(self, 1, "units", "batch_size")
+    checks.fraction(self, "dropout")
+"""
+
+import math
+
+from rnnzoo.training.errors import RecipeError
+
+
+def one_of(config, name, allowed):
+    """`config.<name>` must be one of `allowed`."""
+    value = getattr(config, name)
+    if value not in allowed:
+        raise RecipeError(f"unknown {name} {value!r}; expected one of: {', '.join(allowed)}.")
+
+
+def at_least(config, minimum, *names):
+    """Each `config.<name>` must be >= `minimum` (NaN fails too)."""
+    for name in names:
+        value = getattr(config, name)
+        if not value >= minimum:
+            what = "at least 1" if minimum == 1 else f">= {minimum}"
+            raise RecipeError(f"`{name}` must be {what}, received {value!r}.")
+
+
+def fraction(config, *names):
+    """Each `config.<name>` must lie in [0, 1)."""
+    for name in names:
+        value = getattr(config, name)
+        if not 0.0 <= value < 1.0:
+            raise RecipeError(f"`{name}` must lie in [0, 1), received {value!r}.")
+
+
+def positive_number(config, *names):
+    """Each `config.<name>` must be finite and > 0."""
+    for name in names:
+        value = getattr(config, name)
+        if not (value > 0 and math.isfinite(value)):
+            raise RecipeError(f"`{name}` must be a positive number, received {value!r}.")
+
+
+def seed(config, name="seed"):
+    """`config.<name>` must be a valid seed, in [0, 2**31)."""
+    value = getattr(config, name)
+    if not 0 <= value < 2**31:
+        raise RecipeError(f"`{name}` must lie in [0, 2**31), received {value!r}.")

@@ -1,0 +1,330 @@
+"""The seqclass recipe end to end, on data the tests make: every task, compare, resume, bad inputs."""
+
+import csv
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import REPO_ROOT, subprocess_env
+
+from rnnzoo.data.labelled_text import TokenVocabulary
+from rnnzoo.data.mnist import write_mnist_dir
+from rnnzoo.recipes import seqclass
+from rnnzoo.training import checkpoints, config as config_io
+
+RECIPES = REPO_ROOT / "recipes"
+# A tiny model, a few steps, no histograms: seconds per run.
+TINY = ["--units", "4", "--batch-size", "4", "--epochs", "1", "--histograms-every", "0",
+        "--probe-every", "0", "--quiet"]
+TINY_ADDING = ["--task", "adding", "--length", "10", "--adding-train-size", "32",
+               "--adding-eval-size", "8"]
+HAM_WORDS = "ok see you at home later call me when free thanks lunch today".split()
+SPAM_WORDS = "win free prize cash claim now txt award urgent reply stop".split()
+
+
+def run_main(argv, capsys):
+    status = seqclass.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def assert_one_line_error(status, stderr, *fragments):
+    """Exit status 2, exactly one `error:` line holding every fragment, no traceback."""
+    assert status == 2, stderr[-2000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def results_of(run_dir):
+    return json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
+
+
+def tags_in(folder):
+    tags = set()
+    for path in Path(folder).glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+@pytest.fixture(scope="module")
+def sms_tsv(tmp_path_factory):
+    """30 lines of `label<TAB>text`: ham and spam messages from two word lists."""
+    rng = np.random.default_rng(0)
+    lines = []
+    for index in range(30):
+        label, words = ("spam", SPAM_WORDS) if index % 3 == 0 else ("ham", HAM_WORDS)
+        lines.append(f"{label}\t{' '.join(rng.choice(words, size=rng.integers(2, 9)))}")
+    path = tmp_path_factory.mktemp("text") / "sms.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    """MNIST's four IDX files holding 24 training and 8 test random images."""
+    rng = np.random.default_rng(1)
+    return write_mnist_dir(
+        tmp_path_factory.mktemp("mnist"),
+        rng.integers(0, 256, (24, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 24, dtype=np.uint8),
+        rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 8, dtype=np.uint8),
+    )
+
+
+# ------------------------------------------------------------------------- config files
+def test_defaults_file_equals_the_dataclass_and_every_value_has_a_reason():
+    defaults = config_io.load(seqclass.SeqClassConfig, seqclass.DEFAULTS_FILE)
+    assert defaults == seqclass.SeqClassConfig()
+    names = [field.name for field in dataclasses.fields(seqclass.SeqClassConfig)]
+    files = sorted(RECIPES.glob("seqclass*.toml"))
+    tasks = {seqclass.task_file(task) for task in seqclass.TASKS}
+    assert tasks | {seqclass.DEFAULTS_FILE} == set(files)
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        keys = [line.split("=")[0].strip() for line in lines if "=" in line and line[0] != "#"]
+        assert set(keys) <= set(names), path
+        if path == seqclass.DEFAULTS_FILE:
+            assert keys == names  # every key, in the dataclass's order
+        else:
+            assert seqclass.task_file(config_io.read_toml(path)["task"]) == path
+        for index, line in enumerate(lines):
+            if "=" in line and line[0] != "#":
+                assert lines[index - 1].startswith("# "), f"{path.name}: no reason above {line!r}"
+
+
+def test_the_task_picks_its_defaults_file_below_config_files_and_flags(tmp_path):
+    row = seqclass.load_config(overrides={"task": "row-mnist"})
+    file_values = config_io.read_toml(seqclass.task_file("row-mnist"))
+    assert all(getattr(row, key) == value for key, value in file_values.items())
+    assert row.batch_size != seqclass.SeqClassConfig().batch_size
+    assert seqclass.load_config(overrides={"task": "row-mnist", "batch_size": 7}).batch_size == 7
+    mine = tmp_path / "mine.toml"
+    mine.write_text('task = "text"\ndata = "x.tsv"\nunits = 5\n', encoding="utf-8")
+    config = seqclass.load_config(mine)
+    assert (config.task, config.units) == ("text", 5)  # the file beats the task's defaults...
+    text_defaults = config_io.read_toml(seqclass.task_file("text"))
+    assert config.dropout == text_defaults["dropout"]  # ...which apply
+
+
+# ----------------------------------------------------------------------------- tasks
+def test_adding_run_reports_and_fills_the_run_directory(tmp_path, capsys):
+    run_dir = tmp_path / "adding"
+    flags = ["--epochs", "2", "--probe-every", "3", "--cell", "gru", "--run-dir", run_dir]
+    status, out, err = run_main([*TINY_ADDING, *TINY, *flags], capsys)
+    assert status == 0, err[-3000:]
+    assert ("data: adding(T=10): 32 / 8 / 8 sequences (train / validation / test) of shape 10x2, "
+            "regression") in out
+    assert "baseline: predicting 1.0 scores test MSE" in out
+    assert "epoch 1/2" in out and "epoch 2/2" in out and "test mse" in out
+    expected = {"config.toml", "checkpoints", "train", "validation", "test", "recurrent",
+                "results.json"}
+    assert expected <= {p.name for p in run_dir.iterdir()}
+    results = results_of(run_dir)
+    summary = (results["task"], results["cell"], results["metric"], results["steps"])
+    assert summary == ("adding", "gru", "mse", 16)
+    assert results["test_metric"] == results["test_loss"] > 0
+    # The test figure comes from the best checkpoint's weights.
+    best = checkpoints.load(run_dir / "checkpoints" / "best.ckpt")
+    assert best.state["best_epoch"] == results["best_epoch"]
+    views = {"gradient_over_time/rnn_1/curve", "gradient_norm/global", "gates/rnn_1/z"}
+    assert views <= tags_in(run_dir / "recurrent")
+    assert "loss" in tags_in(run_dir / "test")
+    assert config_io.load(seqclass.SeqClassConfig, run_dir / "config.toml").cell == "gru"
+
+
+@pytest.mark.parametrize(
+    "task, shape", [("row-mnist", "28x28"), ("pixel-mnist", "784x1"), ("permuted-pixel-mnist", "784x1")]
+)
+def test_mnist_views_train_from_idx_files(task, shape, mnist_dir, tmp_path, capsys):
+    flags = ["--task", task, "--mnist-dir", mnist_dir, "--mnist-validation", "4"]
+    status, out, err = run_main([*flags, *TINY, "--run-dir", tmp_path / task], capsys)
+    assert status == 0, err[-3000:]
+    assert (f"data: {task}: 20 / 4 / 8 sequences (train / validation / test) of shape {shape}, "
+            "10 classes") in out
+    results = results_of(tmp_path / task)
+    assert results["metric"] == "accuracy" and 0.0 <= results["test_metric"] <= 1.0
+    assert results["steps"] == 5
+
+
+def test_mnist_views_differ_only_by_the_seeded_permutation(mnist_dir):
+    base = seqclass.SeqClassConfig(mnist_dir=str(mnist_dir), mnist_validation=4)
+
+    def prepared(**changes):
+        return seqclass.prepare_data(dataclasses.replace(base, **changes), log=lambda line: None)
+
+    pixel = prepared(task="pixel-mnist")
+    permuted = [prepared(task="permuted-pixel-mnist", seed=seed) for seed in (1, 1, 2)]
+    x, permuted_x = pixel.splits["test"][0], permuted[0].splits["test"][0]
+    order = np.random.default_rng(1).permutation(784)
+    np.testing.assert_array_equal(permuted_x[:, :, 0], x[:, order, 0])
+    assert permuted[0].fingerprint == permuted[1].fingerprint != permuted[2].fingerprint
+
+
+def test_text_run_saves_its_vocabulary_and_classes(sms_tsv, tmp_path, capsys):
+    run_dir = tmp_path / "text"
+    status, out, err = run_main(
+        ["--task", "text", "--data", sms_tsv, *TINY, "--bidirectional", "--run-dir", run_dir],
+        capsys,
+    )
+    assert status == 0, err[-3000:]
+    assert "data: sms.tsv [words," in out and "24 / 3 / 3 sequences" in out and "2 classes" in out
+    saved = json.loads((run_dir / "vocabulary.json").read_text())
+    assert saved["classes"] == ["ham", "spam"]
+    vocabulary = TokenVocabulary.from_json(saved)
+    assert set(vocabulary.tokens) <= set(HAM_WORDS) | set(SPAM_WORDS) and vocabulary.level == "word"
+    results = results_of(run_dir)
+    assert results["metric"] == "accuracy" and results["steps"] == 6
+
+
+def test_char_level_text_pads_and_masks(sms_tsv):
+    config = seqclass.SeqClassConfig(task="text", data=str(sms_tsv), level="char", max_length=12)
+    data = seqclass.prepare_data(config, log=lambda line: None)
+    inputs, labels = data.splits["train"]
+    assert inputs.shape[1] == 12 and inputs.dtype == np.int32 and set(labels.tolist()) <= {0, 1}
+    assert (inputs == 0).any()  # short messages are padded with the masked id 0
+    model = seqclass.build_model(dataclasses.replace(config, units=3), data)
+    assert model.get_layer("embedding").mask_zero
+
+
+def test_imdb_unavailable_is_one_line(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "not_a_folder"  # tensorflow-datasets fails there before any download
+    blocker.write_text("x")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(blocker))
+    status, _, err = run_main(["--task", "imdb", *TINY, "--run-dir", tmp_path / "imdb"], capsys)
+    assert_one_line_error(status, err, "could not provide imdb_reviews", "TFDS_DATA_DIR")
+    assert not (tmp_path / "imdb").exists()
+
+
+# ---------------------------------------------------------------------------- compare
+def test_compare_writes_the_table_and_resumes_every_cell(tmp_path, capsys):
+    run_dir = tmp_path / "compare"
+    args = [*TINY_ADDING, *TINY, "--probe-every", "8"]
+    status, out, err = run_main([*args, "--compare", "vanilla,lstm", "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    table = (run_dir / "results.md").read_text().splitlines()
+    header = "| cell | parameters | steps | best validation mse | test mse | wall time (s) | note |"
+    assert table[0] == header
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| vanilla", "| lstm"]
+    rows = (run_dir / "results.csv").read_text().splitlines()
+    assert rows[0] == "cell,parameters,steps,best validation mse,test mse,wall time (s),note"
+    vanilla, lstm = (row.split(",") for row in rows[1:])
+    assert (vanilla[0], int(vanilla[1]), int(vanilla[2])) == ("vanilla", 4 * (2 + 4 + 1) + 5, 8)
+    assert (lstm[0], int(lstm[1])) == ("lstm", 4 * 4 * (2 + 4 + 1) + 5)
+    for cell in ("vanilla", "lstm"):  # one TensorBoard run each, with the gradient-over-time view
+        assert "gradient_over_time/rnn_1/history" in tags_in(run_dir / cell / "recurrent")
+        assert config_io.load(seqclass.SeqClassConfig, run_dir / cell / "config.toml").cell == cell
+    assert "results (" in out and "| vanilla |" in out
+
+    # A longer budget on resume: both cells continue from their checkpoints.
+    status, out, err = run_main(["--resume", "--run-dir", run_dir, "--epochs", "2", "--quiet"], capsys)
+    assert status == 0, err[-3000:]
+    assert out.count("resuming at epoch 2, step 0/8") == 2
+    steps = [row.split(",")[2] for row in (run_dir / "results.csv").read_text().splitlines()[1:]]
+    assert steps == ["16", "16"]
+    # Nothing left to do: the results are kept, nothing trains.
+    status, out, err = run_main(["--resume", "--run-dir", run_dir, "--epochs", "2"], capsys)
+    assert status == 0, err[-3000:]
+    assert out.count("finished before; its results are kept") == 2 and "Epoch" not in out
+
+
+def test_an_exploding_cell_gets_a_note_in_the_table_and_stops_a_single_run(tmp_path, capsys):
+    exploding = [*TINY_ADDING, *TINY, "--cell", "irnn", "--lr", "1e8", "--clip-norm", "0"]
+    compared = ["--compare", "irnn,vanilla", "--run-dir", tmp_path / "c"]
+    status, out, err = run_main([*exploding, *compared], capsys)
+    assert status == 0, err[-3000:]
+    rows = list(csv.DictReader((tmp_path / "c" / "results.csv").open(encoding="utf-8")))
+    assert [row["cell"] for row in rows] == ["irnn", "vanilla"]
+    assert rows[0]["note"].startswith("the training loss became") and rows[0]["test mse"] == ""
+    assert results_of(tmp_path / "c" / "irnn")["diverged"] is True
+    assert rows[1]["note"] == "" and float(rows[1]["test mse"]) > 0  # the next cell still trained
+    status, _, err = run_main([*exploding, "--run-dir", tmp_path / "single"], capsys)
+    assert_one_line_error(status, err, "the training loss became", "--clip-norm")
+
+
+# ----------------------------------------------------------------------------- resume
+class Interrupt(keras.callbacks.Callback):
+    """Stops training with an exception once the optimizer has done `steps` steps."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) >= self.steps:
+            raise InterruptedError("stopped by the test")
+
+
+def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, capsys):
+    args = [*TINY_ADDING, "--units", "4", "--batch-size", "4", "--epochs", "2", "--dropout", "0.3",
+            "--checkpoint-every", "3", "--histograms-every", "0", "--probe-every", "0",
+            "--log-every", "0"]
+    assert run_main([*args, "--quiet", "--run-dir", tmp_path / "whole"], capsys)[0] == 0
+
+    parsed = seqclass.build_parser().parse_args([str(a) for a in args])
+    config = seqclass.load_config(overrides=config_io.flag_overrides(parsed, seqclass.SeqClassConfig))
+    with pytest.raises(InterruptedError):
+        seqclass.train(config, tmp_path / "cut", callbacks=[Interrupt(steps=13)],
+                       log=lambda line: None, verbose=0)
+    state = checkpoints.load(tmp_path / "cut" / "checkpoints" / "last.ckpt").state
+    # Saved at step 3 of epoch 2 (checkpoint_every 3); steps 4 and 5 were lost.
+    where = (state["epoch"], state["step"], state["global_step"], state["finished"])
+    assert where == (1, 3, 11, False)
+
+    status, out, err = run_main(["--resume", "--run-dir", tmp_path / "cut", "--quiet"], capsys)
+    assert status == 0, err[-3000:]
+    assert "resuming at epoch 2, step 3/8" in out
+    expected = checkpoints.load(tmp_path / "whole" / "checkpoints" / "last.ckpt")
+    actual = checkpoints.load(tmp_path / "cut" / "checkpoints" / "last.ckpt")
+    for a, b in zip(actual.weights + actual.optimizer, expected.weights + expected.optimizer):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert actual.state["global_step"] == expected.state["global_step"] == 16
+
+    status, _, err = run_main(["--resume", "--run-dir", tmp_path / "cut"], capsys)
+    assert_one_line_error(status, err, "already finished", "--epochs")
+    status, _, err = run_main(["--resume", "--run-dir", tmp_path / "cut", "--units", "8"], capsys)
+    assert_one_line_error(status, err, "--units cannot change mid-run")
+
+
+# ------------------------------------------------------------------------- bad inputs
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def text(name, content):
+    return lambda folder: ["--task", "text", "--data", write(folder / name, content)]
+
+
+@pytest.mark.parametrize("make_args, fragments", [
+    (lambda d: ["--task", "sorting"], ["unknown task 'sorting'", "adding, row-mnist"]),
+    (lambda d: ["--cell", "elman"], ["unknown cell 'elman'", "vanilla, irnn, lstm"]),
+    (lambda d: ["--compare", "lstm,elman"], ["--compare: unknown cell(s) elman"]),
+    (lambda d: ["--task", "row-mnist", "--mnist-dir", d], ["lacks train-images-idx3-ubyte.gz"]),
+    (lambda d: ["--task", "text"], ["--task text needs --data FILE"]),
+    (text("plain.txt", "no labels\nhere either\n"), ["has no labels: none of its 2 lines holds a tab"]),
+    (text("rows.tsv", "ham\thi\nspam\twin\nbroken row\n"), ["line 3: expected `label<TAB>text`"]),
+    (text("one.tsv", "ham\thi\nham\tyo\n"), ["all 2 examples have label 'ham'", "at least two"]),
+    (text("cols.csv", "body,kind\nhi,ham\n"), ["has no labels", "--label-column"]),
+    (lambda d: [*TINY_ADDING, "--batch-size", "64"], ["32 examples, fewer than one batch of 64"]),
+], ids=["task", "cell", "compare", "mnist-files", "no-data", "no-labels", "bad-row", "one-class",
+        "csv-columns", "batch"])
+def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
+    status, _, err = run_main([*make_args(tmp_path), "--run-dir", tmp_path / "run"], capsys)
+    assert_one_line_error(status, err, *fragments)
+
+
+def test_the_command_line_exits_2_with_one_line():
+    command = [sys.executable, "-m", "rnnzoo.recipes.seqclass", "--task", "sorting"]
+    result = subprocess.run(command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert_one_line_error(result.returncode, result.stderr, "unknown task 'sorting'")
