@@ -288,6 +288,8 @@ class _Step:
             if bias is not None:
                 self.table = self.table + bias
             self.parameters = self.kernel.parameters(dtype)
+            # Added to h U apart from the table (the GRU's b_h, inside its reset gate).
+            self.recurrent_bias = self.kernel.recurrent_bias(dtype)
 
     def initial_states(self, batch_size):
         return [
@@ -304,6 +306,8 @@ class _Step:
             first, first_states = layers[0].cell, states[0]
             xw = tf.gather(self.table, token)
             hu = tf.matmul(first_states[0], tf.cast(first.recurrent_kernel, xw.dtype))
+            if self.recurrent_bias is not None:
+                hu = tf.nn.bias_add(hu, self.recurrent_bias)
             z = xw + hu if self.kernel.additive else (xw, hu)
             first_states, _ = self.kernel.forward(z, first_states, self.parameters)
             x = first_states[0]  # the zoo's cells output their h, the first state
