@@ -178,6 +178,23 @@ def test_stateful_fast_layer_carries_the_same_state(case_id, rng, fast_calls):
     assert fast_calls
 
 
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_stateful_fast_layer_in_a_graph_with_a_static_batch(batch_size, rng, fast_calls):
+    # A stateful model fixes its batch size; the loop's states keep that static
+    # shape from step to step (batch 1 once failed in tf.while_loop's shape check).
+    layer, reference = make_pair("lstm", rng, stateful=True, return_sequences=True)
+    models = []
+    for recurrent in (layer, reference):
+        inputs = keras.Input(batch_shape=(batch_size, None, FEATURES))
+        model = keras.Model(inputs, recurrent.__class__.from_config(recurrent.get_config())(inputs))
+        model.layers[-1].set_weights(recurrent.get_weights())
+        models.append(model)
+    sequences = random_inputs(rng, batch=batch_size, time=TIME)
+    fast, plain = (model.predict(sequences, batch_size=batch_size, verbose=0) for model in models)
+    helpers.assert_outputs_close(fast, plain, what="stateful outputs in graph mode")
+    assert fast_calls
+
+
 @pytest.mark.parametrize("case_id", ["lstm", "peephole", "gru_reset_after"])
 def test_fast_layer_in_mixed_float16(case_id, rng, fast_calls):
     keras.config.set_dtype_policy("mixed_float16")
