@@ -273,3 +273,28 @@ def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_pat
     kept = checkpoints.load(run_dir / "checkpoints" / "last.ckpt")
     assert kept.all_finite() and kept.state["step"] >= 1
     assert no_temporaries(run_dir)
+
+
+# --------------------------------------------------------------------------- inspect
+def test_inspect_ranks_cells_and_writes_the_page(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    text = tmp_path / "quotes.txt"
+    source = Path(run_dir / "config.toml")
+    data = charlm.load_config(source).data
+    text.write_text(Path(data).read_text(encoding="utf-8")[:400], encoding="utf-8")
+    status, out, err = run_main(["inspect", "--run-dir", run_dir, "--text", text], capsys)
+    assert status == 0, err
+    for name in ("inside_quotes", "position_in_line", "bracket_depth"):
+        assert f"{name}: " in out
+    page = (run_dir / "cells.html").read_text(encoding="utf-8")
+    assert "<html" in page.lower()
+    assert tags_in(run_dir / "cells")
+    assert no_temporaries(run_dir)
+
+
+def test_inspect_refuses_text_outside_the_vocabulary(trained_run, tmp_path, capsys):
+    run_dir, _ = trained_run
+    text = tmp_path / "foreign.txt"
+    text.write_text("\u00e9\u00e8\u00ea\n", encoding="utf-8")
+    status, _, err = run_main(["inspect", "--run-dir", run_dir, "--text", text], capsys)
+    assert_one_line_error(status, err, "never saw")
