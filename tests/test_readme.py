@@ -15,7 +15,8 @@ def code_blocks(language):
     return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
-def test_readme_python_examples_run_and_print_what_they_promise():
+def test_readme_python_examples_run_and_print_what_they_promise(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write their logs under the working directory
     blocks = code_blocks("python")
     assert blocks, "README.md has no ```python block"
     for block in blocks:
@@ -27,6 +28,8 @@ def test_readme_python_examples_run_and_print_what_they_promise():
         printed = stdout.getvalue().splitlines()
         for expected in promised:
             assert expected in printed, f"README promises {expected!r}; printed {printed}"
+    # The TensorBoard example wrote its views.
+    assert list((tmp_path / "tensorboard_logs" / "example").glob("events.out.tfevents.*"))
 
 
 def test_ci_runs_the_readme_test_command():

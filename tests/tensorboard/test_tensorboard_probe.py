@@ -29,9 +29,10 @@ def test_unroll_gives_the_same_outputs_in_a_sequential_stack(rng):
         [
             keras.Input((9,), dtype="int32"),
             keras.layers.Embedding(5, 4),
-            rnnzoo.layers.PeepholeLSTM(6, return_sequences=True),
-            rnnzoo.layers.CoupledLSTM(5, return_sequences=True),
-            rnnzoo.layers.GRU(4, reset_after=False),
+            # Named: Keras numbers default names by how many layers the process made.
+            rnnzoo.layers.PeepholeLSTM(6, return_sequences=True, name="peephole_lstm"),
+            rnnzoo.layers.CoupledLSTM(5, return_sequences=True, name="coupled_lstm"),
+            rnnzoo.layers.GRU(4, reset_after=False, name="gru"),
             keras.layers.Dense(2),
         ]
     )
