@@ -24,13 +24,12 @@ into a stateless batch-free model built for sampling:
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from rnnzoo import layers as rnn_layers
 from rnnzoo.cells.base import check_rate
-from rnnzoo.cells.lstm import PeepholeLSTMCell
 from rnnzoo.layers.base import RecurrentLayer
+from rnnzoo.models.seeding import check_int, seed_stream, seeded_recurrent_layer
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -57,15 +56,6 @@ class OneHot(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "depth": self.depth}
-
-
-def check_int(name, value, minimum=1):
-    """`value` as an int if it is an integer >= `minimum`; a ValueError naming it otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(
-            f"Expected `{name}` to be an integer >= {minimum}, received {name}={value!r}."
-        )
-    return int(value)
 
 
 def build_char_lm(
@@ -117,7 +107,7 @@ def build_char_lm(
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size)
 
-    seeds = _seed_stream(seed)
+    seeds = seed_stream(seed)
     stack = [keras.Input(batch_shape=(batch_size, None), dtype="int32", name="ids")]
     if embedding_dim:
         stack.append(
@@ -134,7 +124,12 @@ def build_char_lm(
     else:
         stack.append(OneHot(vocab_size, name="one_hot"))
     for index in range(1, num_layers + 1):
-        stack.append(_recurrent_layer(layer_class, units, stateful, seeds, name=f"rnn_{index}"))
+        stack.append(
+            seeded_recurrent_layer(
+                layer_class, units, seeds, return_sequences=True, stateful=stateful,
+                name=f"rnn_{index}",
+            )
+        )
         if dropout > 0:
             stack.append(keras.layers.Dropout(dropout, seed=next(seeds), name=f"dropout_{index}"))
     stack.append(
@@ -145,25 +140,6 @@ def build_char_lm(
         )
     )
     return keras.Sequential(stack, name="char_lm")
-
-
-def _recurrent_layer(layer_class, units, stateful, seeds, name):
-    """One `return_sequences` rnnzoo layer whose initializers draw from `seeds`."""
-    seeded = {"seed": next(seeds)}
-    # IRNN fixes its recurrent weights (identity) and seeds its N(0, 0.001^2) W from `seed`.
-    if layer_class is not rnn_layers.IRNN:
-        seeded["kernel_initializer"] = keras.initializers.GlorotUniform(seed=next(seeds))
-        seeded["recurrent_initializer"] = keras.initializers.Orthogonal(seed=next(seeds))
-    if issubclass(layer_class.cell_class, PeepholeLSTMCell):
-        seeded["peephole_initializer"] = keras.initializers.GlorotUniform(seed=next(seeds))
-    return layer_class(units, return_sequences=True, stateful=stateful, name=name, **seeded)
-
-
-def _seed_stream(seed):
-    """Distinct int seeds (< 2**31) drawn from `seed`, or an endless stream of None."""
-    generator = None if seed is None else np.random.default_rng(check_int("seed", seed, minimum=0))
-    while True:
-        yield None if generator is None else int(generator.integers(2**31))
 
 
 def recurrent_layers(model):

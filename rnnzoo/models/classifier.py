@@ -26,8 +26,7 @@ import keras
 
 from rnnzoo import layers as rnn_layers
 from rnnzoo.cells.base import check_rate
-from rnnzoo.cells.lstm import PeepholeLSTMCell
-from rnnzoo.models.charlm import _seed_stream, check_int
+from rnnzoo.models.seeding import check_int, seed_stream, seeded_recurrent_layer
 
 
 def build_sequence_classifier(
@@ -82,7 +81,7 @@ def build_sequence_classifier(
     units = check_int("units", units)
     num_layers = check_int("num_layers", num_layers)
     dropout = check_rate("dropout", dropout)
-    seeds = _seed_stream(seed)
+    seeds = seed_stream(seed)
 
     if vocab_size is not None:
         inputs = keras.Input((None,), dtype="int32", name="ids")
@@ -128,15 +127,3 @@ def build_sequence_classifier(
         name="head",
     )(x)
     return keras.Model(inputs, outputs, name=name)
-
-
-def seeded_recurrent_layer(layer_class, units, seeds, **kwargs):
-    """An rnnzoo layer whose initializers and dropout masks draw their seeds from `seeds`."""
-    seeded = {"seed": next(seeds)}
-    # IRNN fixes its recurrent weights (the identity) and seeds its N(0, 0.001^2) W from `seed`.
-    if layer_class is not rnn_layers.IRNN:
-        seeded["kernel_initializer"] = keras.initializers.GlorotUniform(seed=next(seeds))
-        seeded["recurrent_initializer"] = keras.initializers.Orthogonal(seed=next(seeds))
-    if issubclass(layer_class.cell_class, PeepholeLSTMCell):
-        seeded["peephole_initializer"] = keras.initializers.GlorotUniform(seed=next(seeds))
-    return layer_class(units, **seeded, **kwargs)
