@@ -11,8 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from helpers import REPO_ROOT, subprocess_env
+from helpers import (
+    REPO_ROOT,
+    assert_one_line_error,
+    no_temporaries,
+    subprocess_env,
+    tags_in,
+)
 
 from rnnzoo.recipes import charlm
 from rnnzoo.training import checkpoints, config as config_io
@@ -28,32 +33,6 @@ TINY = ["--cell", "lstm", "--layers", "1", "--units", "16", "--embedding-dim", "
 # Tiny Shakespeare-sized corpora: wide batches keep their evaluation to a few steps.
 SHORT_RUN = ["--units", "8", "--layers", "1", "--seq-length", "50", "--batch-size", "256",
              "--epochs", "1", "--steps-per-epoch", "2", "--sample-length", "20", "--quiet"]
-
-
-def error_lines(text):
-    return [line for line in text.splitlines() if line.startswith("error:")]
-
-
-def assert_one_line_error(status, stderr, *fragments):
-    """Exit status 2, exactly one `error:` line holding every fragment, no traceback."""
-    assert status == 2, stderr[-2000:]
-    lines = error_lines(stderr)
-    assert len(lines) == 1, stderr[-2000:]
-    assert "Traceback" not in stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
-def no_temporaries(folder):
-    return not [p for p in Path(folder).rglob(".*.tmp-*")]
-
-
-def tags_in(folder):
-    tags = set()
-    for path in Path(folder).glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            tags.update(value.tag for value in event.summary.value)
-    return tags
 
 
 @pytest.fixture(scope="module")

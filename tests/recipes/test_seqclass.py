@@ -10,8 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from helpers import REPO_ROOT, subprocess_env
+from helpers import REPO_ROOT, assert_one_line_error, subprocess_env, tags_in
 
 from rnnzoo.data.labelled_text import TokenVocabulary
 from rnnzoo.data.mnist import write_mnist_dir
@@ -34,25 +33,8 @@ def run_main(argv, capsys):
     return status, captured.out, captured.err
 
 
-def assert_one_line_error(status, stderr, *fragments):
-    """Exit status 2, exactly one `error:` line holding every fragment, no traceback."""
-    assert status == 2, stderr[-2000:]
-    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
 def results_of(run_dir):
     return json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
-
-
-def tags_in(folder):
-    tags = set()
-    for path in Path(folder).glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            tags.update(value.tag for value in event.summary.value)
-    return tags
 
 
 @pytest.fixture(scope="module")
