@@ -404,12 +404,6 @@ def inspect(args, log=print):
         text = read_text(args.text)
     else:
         text = load_corpus(config.data or None, log=log).split("validation")
-    unknown = vocabulary.unknown(text[: args.max_chars])
-    if unknown:
-        raise RecipeError(
-            f"the text has characters the model never saw: {''.join(unknown)!r}; "
-            "give a --text FILE written in the run's vocabulary."
-        )
     run = RunDirectory(args.run_dir)
     html_path = run.path / "cells.html"
     ranking = interpretable.inspect(
