@@ -183,6 +183,21 @@ def load_mnist(mnist_dir=None, data_dir=None):
     return read_tfds_mnist(data_dir)
 
 
+def hold_out(train_images, train_labels, count, seed):
+    """Split MNIST's training set: `((images, labels) kept, (images, labels) held out)`.
+
+    The `count` held-out examples (for validation) are drawn from `seed`.
+    """
+    if not 0 < count < len(train_images):
+        raise DataError(
+            f"cannot hold out {count} of {len(train_images)} training images for validation; "
+            f"hold out between 1 and {len(train_images) - 1}."
+        )
+    order = np.random.default_rng(seed).permutation(len(train_images))
+    held_out, kept = order[:count], order[count:]
+    return (train_images[kept], train_labels[kept]), (train_images[held_out], train_labels[held_out])
+
+
 # ------------------------------------------------------------------------ views
 def pixel_permutation(seed):
     """The fixed order of the 784 pixels of permuted-pixel MNIST, drawn from `seed`."""

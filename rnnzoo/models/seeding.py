@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 
-from rnnzoo import layers as rnn_layers
 from rnnzoo.cells.lstm import PeepholeLSTMCell
+from rnnzoo.cells.vanilla import IRNNCell
 
 
 def check_int(name, value, minimum=1):
@@ -23,13 +23,21 @@ def seed_stream(seed):
         yield None if generator is None else int(generator.integers(2**31))
 
 
+def seeded_cell_options(cell_class, seeds):
+    """Seeded initializer arguments for a cell of `cell_class`, their seeds drawn from `seeds`."""
+    # IRNN fixes its recurrent weights (the identity) and seeds its N(0, 0.001^2) W from `seed`.
+    if issubclass(cell_class, IRNNCell):
+        return {}
+    options = {
+        "kernel_initializer": keras.initializers.GlorotUniform(seed=next(seeds)),
+        "recurrent_initializer": keras.initializers.Orthogonal(seed=next(seeds)),
+    }
+    if issubclass(cell_class, PeepholeLSTMCell):
+        options["peephole_initializer"] = keras.initializers.GlorotUniform(seed=next(seeds))
+    return options
+
+
 def seeded_recurrent_layer(layer_class, units, seeds, **kwargs):
     """An rnnzoo layer whose initializers and dropout masks draw their seeds from `seeds`."""
-    seeded = {"seed": next(seeds)}
-    # IRNN fixes its recurrent weights (the identity) and seeds its N(0, 0.001^2) W from `seed`.
-    if layer_class is not rnn_layers.IRNN:
-        seeded["kernel_initializer"] = keras.initializers.GlorotUniform(seed=next(seeds))
-        seeded["recurrent_initializer"] = keras.initializers.Orthogonal(seed=next(seeds))
-    if issubclass(layer_class.cell_class, PeepholeLSTMCell):
-        seeded["peephole_initializer"] = keras.initializers.GlorotUniform(seed=next(seeds))
+    seeded = {"seed": next(seeds), **seeded_cell_options(layer_class.cell_class, seeds)}
     return layer_class(units, **seeded, **kwargs)

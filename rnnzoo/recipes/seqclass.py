@@ -35,9 +35,7 @@ Top to bottom:
    per cell, and writes `results.md` / `results.csv` beside them.
 """
 
-import argparse
 import dataclasses
-import hashlib
 import sys
 from pathlib import Path
 
@@ -46,6 +44,7 @@ import numpy as np
 from rnnzoo.training import config as config_io
 from rnnzoo.training.config import option
 from rnnzoo.training.errors import RecipeError, run_main
+from rnnzoo.training.resume import fingerprint
 
 RECIPE = "seqclass"
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
@@ -168,26 +167,14 @@ class SeqClassConfig:
 
 def task_file(task):
     """The task's own defaults: `recipes/seqclass_<task>.toml` (dashes as underscores)."""
-    return RECIPES_DIR / f"seqclass_{task.replace('-', '_')}.toml"
+    return RECIPES_DIR / f"seqclass_{task.replace('-', '_')}.toml" if task in TASKS else None
 
 
 def load_config(config_file=None, overrides=None):
-    """`recipes/seqclass.toml`, the task's defaults file, `config_file`, then `overrides`.
-
-    The task is read first (from the overrides, else `config_file`, else the
-    defaults) to find its defaults file.
-    """
-    overrides = dict(overrides or {})
-    defaults = DEFAULTS_FILE if DEFAULTS_FILE.exists() else None
-    task = overrides.get("task")
-    if task is None and config_file is not None:
-        task = config_io.read_toml(config_file).get("task")
-    if task is None:
-        task = config_io.load(SeqClassConfig, defaults).task
-    files = [defaults]
-    if isinstance(task, str) and task in TASKS and task_file(task).exists():
-        files.append(task_file(task))
-    return config_io.load(SeqClassConfig, *files, config_file, overrides=overrides)
+    """`recipes/seqclass.toml`, the task's defaults file, `config_file`, then `overrides`."""
+    return config_io.load_layered(
+        SeqClassConfig, DEFAULTS_FILE, "task", task_file, config_file, overrides
+    )
 
 
 # =============================================================================== data
@@ -224,11 +211,7 @@ def prepare_data(config, saved_vocabulary=None, log=print):
         data = _mnist(config)
     else:
         data = _text(config, saved_vocabulary)
-    digest = hashlib.sha256()
-    for split in ("train", "validation", "test"):
-        for array in data.splits[split]:
-            digest.update(str(array.shape).encode() + np.ascontiguousarray(array).tobytes())
-    data.fingerprint = f"{data.name}:{digest.hexdigest()[:16]}"
+    data.fingerprint = fingerprint(data.name, data.splits)
     log(f"data: {data.describe()}")
     if config.task == "adding":
         from rnnzoo.data.adding import BASELINE_MSE
@@ -251,16 +234,10 @@ def _adding(config):
 
 
 def _mnist(config):
-    from rnnzoo.data.mnist import NUM_CLASSES, as_sequences, load_mnist, pixel_permutation
+    from rnnzoo.data.mnist import NUM_CLASSES, as_sequences, hold_out, load_mnist, pixel_permutation
 
     train_images, train_labels, test_images, test_labels = load_mnist(config.mnist_dir or None)
-    if config.mnist_validation >= len(train_images):
-        raise RecipeError(
-            f"--mnist-validation {config.mnist_validation} leaves no training images out of "
-            f"{len(train_images)}; hold out fewer."
-        )
-    order = np.random.default_rng(config.seed).permutation(len(train_images))
-    held_out, kept = order[: config.mnist_validation], order[config.mnist_validation :]
+    kept, held_out = hold_out(train_images, train_labels, config.mnist_validation, config.seed)
     view = MNIST_VIEWS[config.task]
     permutation = pixel_permutation(config.seed) if view == "permuted-pixel" else None
 
@@ -268,8 +245,8 @@ def _mnist(config):
         return as_sequences(images, view, permutation), labels.astype(np.int32)
 
     splits = {
-        "train": split(train_images[kept], train_labels[kept]),
-        "validation": split(train_images[held_out], train_labels[held_out]),
+        "train": split(*kept),
+        "validation": split(*held_out),
         "test": split(test_images, test_labels),
     }
     features = splits["train"][0].shape[-1]
@@ -567,29 +544,28 @@ def compare(config, run_dir=None, resume=False, log=print, verbose=1):
 
 # ================================================================================= CLI
 def build_parser():
-    from rnnzoo.training.cli import add_run_flags
+    from rnnzoo.training.cli import recipe_parser
 
-    parser = argparse.ArgumentParser(
-        prog="python -m rnnzoo.recipes.seqclass",
-        description="Many-to-one sequence models: the adding problem, row / pixel / permuted-pixel "
+    return recipe_parser(
+        RECIPE,
+        SeqClassConfig,
+        "Many-to-one sequence models: the adding problem, row / pixel / permuted-pixel "
         "MNIST, labelled text, IMDB. Flags override --config FILE, which overrides the task's "
         "recipes/seqclass_<task>.toml, which overrides recipes/seqclass.toml.",
         epilog="With --compare, --run-dir holds one run directory per cell and the results table; "
         "--resume continues all of them.",
     )
-    add_run_flags(parser, RECIPE)
-    config_io.add_flags(parser, SeqClassConfig)
-    return parser
+
+
+def _run(config, run_dir, resume=False, verbose=1):
+    run = compare if config.compare else train
+    return run(config, run_dir, resume=resume, verbose=verbose)
 
 
 def _main(argv):
-    from rnnzoo.training.cli import config_from_args
+    from rnnzoo.training.cli import run_recipe
 
-    args = build_parser().parse_args(argv)
-    config = config_from_args(args, SeqClassConfig, load_config)
-    run = compare if config.compare else train
-    run(config, args.run_dir, resume=args.resume, verbose=2 if args.quiet else 1)
-    return 0
+    return run_recipe(argv, build_parser(), SeqClassConfig, load_config, _run)
 
 
 def main(argv=None):

@@ -1,11 +1,11 @@
 """The command-line flags every training recipe shares, and the config they resolve to.
 
-parser = argparse.ArgumentParser(prog="python -m rnnzoo.recipes.myrecipe")
-add_run_flags(parser, "myrecipe")            # --config, --run-dir, --resume, --quiet
-config_io.add_flags(parser, MyConfig)        # one flag per config field
+parser = recipe_parser("myrecipe", MyConfig, "What it does.")  # run flags + one per field
 args = parser.parse_args(argv)
 config = config_from_args(args, MyConfig, load_config)
 """
+
+import argparse
 
 from rnnzoo.training import config as config_io
 from rnnzoo.training.resume import CHANGEABLE, resumed_config
@@ -36,3 +36,22 @@ def config_from_args(args, config_class, load_config):
     if args.resume:
         return resumed_config(config_class, args.run_dir, args.config, overrides)[1]
     return load_config(args.config, overrides)
+
+
+def recipe_parser(recipe, config_class, description, epilog=None):
+    """The parser of `python -m rnnzoo.recipes.<recipe>`: the run flags and one flag per field
+    of `config_class`."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m rnnzoo.recipes.{recipe}", description=description, epilog=epilog
+    )
+    add_run_flags(parser, recipe)
+    config_io.add_flags(parser, config_class)
+    return parser
+
+
+def run_recipe(argv, parser, config_class, load_config, run):
+    """Parse `argv`, resolve the config and call `run(config, run_dir, resume=, verbose=)`."""
+    args = parser.parse_args(argv)
+    config = config_from_args(args, config_class, load_config)
+    run(config, args.run_dir, resume=args.resume, verbose=2 if args.quiet else 1)
+    return 0

@@ -122,6 +122,29 @@ def load(config_class, *files, overrides=None):
     return config
 
 
+def load_layered(config_class, defaults, key, variant_file, config_file=None, overrides=None):
+    """`defaults`, the variant's own file, `config_file`, then `overrides`.
+
+    A recipe with variants (seqclass's tasks, glimpse_mnist's datasets) keeps
+    each variant's defaults in its own TOML file. The variant is the value of
+    field `key`, read first from the overrides, else `config_file`, else
+    `defaults`; `variant_file(value)` names its file (used when it exists).
+    """
+    overrides = dict(overrides or {})
+    defaults = defaults if defaults is not None and Path(defaults).exists() else None
+    variant = overrides.get(key)
+    if variant is None and config_file is not None:
+        variant = read_toml(config_file).get(key)
+    if variant is None:
+        variant = getattr(load(config_class, defaults), key)
+    files = [defaults]
+    if isinstance(variant, str) and variant_file(variant) is not None:
+        candidate = Path(variant_file(variant))
+        if candidate.exists():
+            files.append(candidate)
+    return load(config_class, *files, config_file, overrides=overrides)
+
+
 # --------------------------------------------------------------------------- TOML out
 def _toml_value(value):
     if isinstance(value, bool):

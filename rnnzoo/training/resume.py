@@ -11,6 +11,10 @@ left to do.
     start_or_resume(trainer, last_checkpoint(run, fingerprint) if resume else None, fingerprint)
 """
 
+import hashlib
+
+import numpy as np
+
 from rnnzoo.training import checkpoints
 from rnnzoo.training import config as config_io
 from rnnzoo.training.errors import RecipeError
@@ -35,6 +39,16 @@ def resumed_config(config_class, run_dir, config_file, overrides, changeable=CHA
         )
     run = RunDirectory(run_dir).require("--resume")
     return run, config_io.load(config_class, run.config_path, overrides=overrides)
+
+
+def fingerprint(name, splits):
+    """`name:<hash>` of a dataset's arrays (`splits`: split name -> tuple of arrays), so a
+    resume on other data is caught."""
+    digest = hashlib.sha256()
+    for split in sorted(splits):
+        for array in splits[split]:
+            digest.update(str(array.shape).encode() + np.ascontiguousarray(array).tobytes())
+    return f"{name}:{digest.hexdigest()[:16]}"
 
 
 def last_checkpoint(run, fingerprint):
