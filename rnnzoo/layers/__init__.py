@@ -1,6 +1,7 @@
 """rnnzoo layers: `keras.layers.RNN` subclasses, one per cell."""
 
 from rnnzoo.layers.base import RecurrentLayer
+from rnnzoo.layers.glimpse import GlimpseSensor
 from rnnzoo.layers.recurrent import (
     GRU,
     IRNN,
@@ -20,4 +21,5 @@ __all__ = [
     "CoupledLSTM",
     "GRU",
     "get",
+    "GlimpseSensor",
 ]
