@@ -8,10 +8,12 @@
 """
 
 from rnnzoo.models.charlm import OneHot, build_char_lm, recurrent_layers, reset_states
+from rnnzoo.models.ram import RecurrentAttentionModel
 from rnnzoo.models.sampling import beam_search, generate
 
 __all__ = [
     "OneHot",
+    "RecurrentAttentionModel",
     "build_char_lm",
     "recurrent_layers",
     "reset_states",

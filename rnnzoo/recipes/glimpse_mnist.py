@@ -1,0 +1,355 @@
+r"""Classify digits from a series of glimpses: the recurrent attention model (RAM).
+
+"Even where you might not expect a sequence": the network sees an MNIST digit
+only through a few small multi-resolution glimpses, each at a location it
+chose after the last (Mnih, Heess, Graves, Kavukcuoglu 2014; Ba, Mnih,
+Kavukcuoglu 2015). The model is `rnnzoo.models.ram.RecurrentAttentionModel`;
+its core network is any rnnzoo cell (`--cell`).
+
+    python -m rnnzoo.recipes.glimpse_mnist                          # 28x28 MNIST, 6 glimpses
+    python -m rnnzoo.recipes.glimpse_mnist --dataset translated     # 60x60, 3 scales of 12x12
+    python -m rnnzoo.recipes.glimpse_mnist --dataset cluttered      # 60x60, 4 pieces, 8 glimpses
+    python -m rnnzoo.recipes.glimpse_mnist --attention soft         # bilinear glimpses, backprop
+    python -m rnnzoo.recipes.glimpse_mnist --mnist-dir ../shared/data/mnist --cell lstm
+    python -m rnnzoo.recipes.glimpse_mnist --resume --run-dir tensorboard_logs/glimpse_mnist/<stamp>
+
+Datasets (generated deterministically from MNIST and `--seed`):
+
+    mnist        the 28x28 digits as they are
+    translated   each digit at a random place on a --size x --size canvas (default 60)
+    cluttered    the same plus --pieces random 8x8 pieces of other digits
+
+Top to bottom:
+
+1. Config. `recipes/glimpse_mnist.toml`, then the dataset's own defaults
+   (`recipes/glimpse_mnist_<dataset>.toml`), then `--config FILE`, then flags.
+2. Data. MNIST (tensorflow-datasets, `TFDS_DATA_DIR` honoured, or the raw IDX
+   files of `--mnist-dir`), 5,000 training images held out for validation,
+   then the dataset's images made from each split with its own seed.
+3. Model and training. Hard attention trains on the hybrid loss
+   (cross-entropy + REINFORCE with a learned baseline); soft attention on the
+   cross-entropy alone. `rnnzoo.training.Trainer` runs the epochs, saves
+   checkpoints atomically, resumes exactly, and keeps the best checkpoint on
+   validation loss; evaluation averages `--eval-samples` episodes per image.
+4. TensorBoard (in the run directory): loss, accuracy, reward, baseline,
+   policy-gradient variance, gradient norms and histograms, the location
+   policy's mean position at each glimpse, and pictures of the glimpse paths
+   on fixed test digits with the patches read.
+"""
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rnnzoo.training import config as config_io
+from rnnzoo.training.config import option
+from rnnzoo.training.errors import RecipeError, run_main
+from rnnzoo.training.resume import fingerprint
+
+RECIPE = "glimpse_mnist"
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+DEFAULTS_FILE = RECIPES_DIR / "glimpse_mnist.toml"
+DATASETS = ("mnist", "translated", "cluttered")
+ATTENTION = ("hard", "soft")
+RESULTS_FILE = "results.json"
+MNIST_SIDE = 28
+COUNTS = ("pieces", "piece_size", "mnist_validation", "glimpses", "patch", "scales", "scale",
+          "units", "glimpse_units", "location_units", "samples", "eval_samples", "batch_size",
+          "epochs")
+COUNTS_OR_OFF = ("steps_per_epoch", "max_minutes", "checkpoint_every", "log_every",
+                 "histograms_every", "views_every", "view_examples", "clip_norm")
+
+
+@dataclasses.dataclass
+class GlimpseConfig:
+    """The recipe's hyperparameters; defaults equal `recipes/glimpse_mnist.toml` (a test checks)."""
+
+    dataset: str = option("mnist", "mnist (28x28), translated or cluttered (a larger canvas)")
+    size: int = option(60, "translated, cluttered: side of the canvas in pixels")
+    pieces: int = option(4, "cluttered: pieces of other digits scattered on each canvas")
+    piece_size: int = option(8, "cluttered: side of each piece in pixels")
+    mnist_dir: str = option(
+        "", "folder with the four raw MNIST IDX .gz files; empty: tensorflow-datasets"
+    )
+    mnist_validation: int = option(5000, "training images held out for validation")
+    # -- model
+    attention: str = option(
+        "hard", "hard: sampled glimpses trained by REINFORCE; soft: bilinear glimpses, backprop"
+    )
+    glimpses: int = option(6, "glimpses per image")
+    patch: int = option(8, "side of the retina's finest patch in pixels")
+    scales: int = option(1, "patches per glimpse, each --scale times wider than the last")
+    scale: int = option(2, "width ratio of consecutive patches")
+    cell: str = option("irnn", "core network, any name rnnzoo.cells.get knows (irnn: ReLU RNN)")
+    units: int = option(256, "units of the core network")
+    glimpse_units: int = option(128, "hidden units reading the retina (h_g)")
+    location_units: int = option(128, "hidden units reading the location (h_l)")
+    loc_std: float = option(0.15, "standard deviation of the location policy (hard attention)")
+    samples: int = option(1, "episodes per image in training (M)")
+    eval_samples: int = option(10, "episodes per image averaged at evaluation (hard attention)")
+    # -- training
+    optimizer: str = option("adam", "adam, rmsprop or adagrad")
+    lr: float = option(0.001, "learning rate")
+    clip_norm: float = option(5.0, "clip the global gradient norm to this; 0: off")
+    batch_size: int = option(64, "images per batch")
+    epochs: int = option(20, "passes over the training set")
+    steps_per_epoch: int = option(0, "batches per epoch; 0: one full pass")
+    max_minutes: float = option(
+        0.0, "stop training after this many minutes (across resumes); 0: no limit"
+    )
+    checkpoint_every: int = option(
+        200, "save checkpoints/last.ckpt every this many steps (and each epoch)"
+    )
+    seed: int = option(1, "seed of the datasets, the split, the weights and the glimpse noise")
+    # -- TensorBoard
+    log_every: int = option(10, "write the training figures every this many steps")
+    histograms_every: int = option(
+        200, "weight and gradient histograms every this many steps; 0: off"
+    )
+    views_every: int = option(
+        200, "glimpse-path pictures and mean locations every this many steps; 0: off"
+    )
+    view_examples: int = option(6, "test digits drawn in the glimpse-path pictures")
+
+    def image_side(self):
+        return MNIST_SIDE if self.dataset == "mnist" else self.size
+
+    def validate(self):
+        from rnnzoo import cells
+        from rnnzoo.data.glimpse_mnist import check_dataset
+        from rnnzoo.layers.glimpse import GlimpseSensor
+        from rnnzoo.training import checks, optimizers
+
+        for name, allowed in (
+            ("dataset", DATASETS),
+            ("attention", ATTENTION),
+            ("cell", cells.names()),
+            ("optimizer", optimizers.names()),
+        ):
+            checks.one_of(self, name, allowed)
+        checks.at_least(self, 1, *COUNTS)
+        checks.at_least(self, 0, *COUNTS_OR_OFF)
+        checks.positive_number(self, "lr", "loc_std")
+        checks.seed(self)
+        try:
+            check_dataset(self.dataset, self.size, self.pieces, self.piece_size)
+            sensor = GlimpseSensor(self.patch, self.scales, self.scale, mode=self.attention)
+            sensor.check_fits(self.image_side(), self.image_side())
+        except ValueError as error:
+            raise RecipeError(str(error).rstrip(".") + ".") from None
+
+
+def dataset_file(dataset):
+    """The dataset's own defaults: `recipes/glimpse_mnist_<dataset>.toml`."""
+    return RECIPES_DIR / f"glimpse_mnist_{dataset}.toml" if dataset in DATASETS else None
+
+
+def load_config(config_file=None, overrides=None):
+    """`recipes/glimpse_mnist.toml`, the dataset's file, `config_file`, then `overrides`."""
+    return config_io.load_layered(
+        GlimpseConfig, DEFAULTS_FILE, "dataset", dataset_file, config_file, overrides
+    )
+
+
+# =============================================================================== data
+def prepare_data(config, log=print):
+    """`(splits, fingerprint)`: "train" / "validation" / "test" -> (uint8 images, int32 labels)."""
+    from rnnzoo.data.glimpse_mnist import make_images
+    from rnnzoo.data.mnist import hold_out, load_mnist
+
+    train_images, train_labels, test_images, test_labels = load_mnist(config.mnist_dir or None)
+    kept, held_out = hold_out(train_images, train_labels, config.mnist_validation, config.seed)
+    splits = {}
+    for index, (split, (images, labels)) in enumerate(
+        (("train", kept), ("validation", held_out), ("test", (test_images, test_labels)))
+    ):
+        made = make_images(
+            config.dataset,
+            images,
+            size=config.size,
+            pieces=config.pieces,
+            piece_size=config.piece_size,
+            seed=3 * config.seed + index,  # each split its own images
+        )
+        splits[split] = (made, labels.astype(np.int32))
+    name = describe_dataset(config)
+    sizes = " / ".join(f"{len(splits[s][0]):,}" for s in ("train", "validation", "test"))
+    side = splits["train"][0].shape[1]
+    log(f"data: {name}, {sizes} images (train / validation / test) of {side}x{side}")
+    return splits, fingerprint(name, splits)
+
+
+def describe_dataset(config):
+    if config.dataset == "mnist":
+        return "mnist"
+    if config.dataset == "translated":
+        return f"translated({config.size}x{config.size})"
+    return (
+        f"cluttered({config.size}x{config.size}, {config.pieces} pieces of "
+        f"{config.piece_size}x{config.piece_size})"
+    )
+
+
+# ============================================================================== model
+def build_model(config):
+    import keras
+
+    from rnnzoo.models.ram import RecurrentAttentionModel
+    from rnnzoo.training import optimizers
+
+    model = RecurrentAttentionModel(
+        num_classes=10,
+        glimpses=config.glimpses,
+        patch_size=config.patch,
+        num_scales=config.scales,
+        scale=config.scale,
+        cell=config.cell,
+        units=config.units,
+        glimpse_units=config.glimpse_units,
+        location_units=config.location_units,
+        location_std=config.loc_std,
+        attention=config.attention,
+        samples=config.samples,
+        eval_samples=config.eval_samples,
+        seed=config.seed,
+        name="ram",
+    )
+    side = config.image_side()
+    model(np.zeros((1, side, side), np.uint8))  # build
+    model.compile(optimizer=optimizers.make_optimizer(config.optimizer, config.lr, config.clip_norm))
+    keras.utils.set_random_seed(config.seed)
+    return model
+
+
+def scores(model, images, labels, batch_size):
+    """`{"loss", "accuracy", "error"}` on one split (episodes averaged per image)."""
+    values = model.evaluate(images, labels, batch_size=batch_size, verbose=0, return_dict=True)
+    values = {name: float(value) for name, value in values.items()}
+    values["error"] = 1.0 - values["accuracy"]
+    return values
+
+
+# =============================================================================== train
+def train(config, run_dir=None, resume=False, callbacks=(), log=print, verbose=1):
+    """Train (or resume) a run; returns the results dict also written to `results.json`."""
+    import keras
+
+    from rnnzoo.tensorboard import RecurrentTensorBoard
+    from rnnzoo.tensorboard.attention import GlimpseViews
+    from rnnzoo.training import checkpoints
+    from rnnzoo.training.batches import ShuffledBatches
+    from rnnzoo.training.loop import Trainer
+    from rnnzoo.training.resume import last_checkpoint, start_or_resume
+    from rnnzoo.training.rundir import RunDirectory, default_path
+    from rnnzoo.training.summaries import Summaries
+
+    keras.utils.set_random_seed(config.seed)
+    run = RunDirectory(run_dir or default_path(RECIPE))
+    splits, data_fingerprint = prepare_data(config, log=log)
+    checkpoint = last_checkpoint(run, data_fingerprint) if resume else None
+    if not resume:
+        run.create(config_io.to_toml(config, header=f"rnnzoo {RECIPE} run: the resolved config."))
+    log(f"run directory: {run.path}")
+    model = build_model(config)
+    log(
+        f"model: RAM, {config.attention} attention, {config.glimpses} glimpses of "
+        f"{config.scales} x {config.patch}x{config.patch}, {config.cell} core of {config.units} "
+        f"units, {model.count_params():,} parameters"
+    )
+    batches = ShuffledBatches(*splits["train"], config.batch_size, config.seed)
+    steps = min(batches.steps, config.steps_per_epoch) if config.steps_per_epoch else batches.steps
+    evaluation_batch = max(1, 4 * config.batch_size // config.eval_samples)
+    tensorboard = RecurrentTensorBoard(
+        run.events_path("train_steps"),
+        scalars_every=config.log_every,
+        histograms_every=config.histograms_every,
+        gradient_over_time_every=0,
+        gates_every=0,
+        activations_every=0,
+    )
+    views = GlimpseViews(
+        run.events_path("glimpses"),
+        *(array[: config.view_examples] for array in splits["test"]),
+        every=config.views_every,
+    )
+    summaries = Summaries(run)
+    trainer = Trainer(
+        model,
+        batches,
+        steps,
+        config.batch_size,
+        run,
+        epochs=config.epochs,
+        evaluate=lambda m: scores(m, *splits["validation"], evaluation_batch),
+        checkpoint_every=config.checkpoint_every,
+        max_minutes=config.max_minutes,
+        callbacks=[tensorboard, views, *callbacks],
+        summaries=summaries,
+        verbose=verbose,
+        log=log,
+    )
+    start_or_resume(trainer, checkpoint, data_fingerprint, log=log)
+    try:
+        trainer.run()
+    finally:
+        tensorboard.close()
+        views.close()
+    state = trainer.state
+    model.set_weights(checkpoints.load(run.checkpoint_path("best")).weights)
+    test = scores(model, *splits["test"], evaluation_batch)
+    summaries.scalars("test", state.global_step, test)
+    summaries.close()
+    best = next(r for r in state.history if r["epoch"] == state.best_epoch)
+    results = {
+        "dataset": describe_dataset(config),
+        "attention": config.attention,
+        "cell": config.cell,
+        "glimpses": config.glimpses,
+        "parameters": int(model.count_params()),
+        "epochs": state.epoch,
+        "steps": state.global_step,
+        "train_seconds": round(state.seconds, 1),
+        "best_epoch": state.best_epoch,
+        "best_validation_error": best["validation_error"],
+        "test_error": test["error"],
+        "test_loss": test["loss"],
+        "eval_samples": 1 if config.attention == "soft" else config.eval_samples,
+        "data": data_fingerprint,
+    }
+    run.write_json(RESULTS_FILE, results)
+    log(
+        f"best validation error {100 * results['best_validation_error']:.2f}% at epoch "
+        f"{state.best_epoch}; test error {100 * results['test_error']:.2f}% "
+        f"(best checkpoint, {results['eval_samples']} episode(s) per image)"
+    )
+    return results
+
+
+# ================================================================================= CLI
+def build_parser():
+    from rnnzoo.training.cli import recipe_parser
+
+    return recipe_parser(
+        RECIPE,
+        GlimpseConfig,
+        "The recurrent attention model (RAM): classify MNIST digits from a series of glimpses. "
+        "Flags override --config FILE, which overrides the dataset's "
+        "recipes/glimpse_mnist_<dataset>.toml, which overrides recipes/glimpse_mnist.toml.",
+    )
+
+
+def _main(argv):
+    from rnnzoo.training.cli import run_recipe
+
+    return run_recipe(argv, build_parser(), GlimpseConfig, load_config, train)
+
+
+def main(argv=None):
+    """Entry point: `python -m rnnzoo.recipes.glimpse_mnist ...`; returns the exit status."""
+    return run_main(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The glimpse_mnist recipe end to end, on MNIST files the tests write: every dataset and
+attention kind, its TensorBoard views, resume, bad inputs."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import REPO_ROOT, assert_one_line_error, no_temporaries, subprocess_env, tags_in
+
+from rnnzoo.data.mnist import write_mnist_dir
+from rnnzoo.recipes import glimpse_mnist
+from rnnzoo.training import checkpoints, config as config_io
+
+RECIPES = REPO_ROOT / "recipes"
+# A tiny model, a few steps: seconds per run.
+TINY = ["--units", "8", "--glimpse-units", "4", "--location-units", "4", "--batch-size", "4",
+        "--epochs", "1", "--eval-samples", "2", "--mnist-validation", "4", "--histograms-every",
+        "0", "--quiet"]
+
+
+def run_main(argv, capsys):
+    status = glimpse_mnist.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def results_of(run_dir):
+    return json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    """MNIST's four IDX files holding 24 training and 8 test images: a bright bar whose row
+    is the label, so the model has something to find."""
+    rng = np.random.default_rng(1)
+
+    def digits(count):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = rng.integers(0, 40, (count, 28, 28)).astype(np.uint8)
+        for image, label in zip(images, labels):
+            image[4 + 2 * label : 6 + 2 * label, 6:22] = 255
+        return images, labels
+
+    return write_mnist_dir(tmp_path_factory.mktemp("mnist"), *digits(24), *digits(8))
+
+
+# ------------------------------------------------------------------------- config files
+def test_defaults_file_equals_the_dataclass_and_every_value_has_a_reason():
+    defaults = config_io.load(glimpse_mnist.GlimpseConfig, glimpse_mnist.DEFAULTS_FILE)
+    assert defaults == glimpse_mnist.GlimpseConfig()
+    names = [field.name for field in dataclasses.fields(glimpse_mnist.GlimpseConfig)]
+    files = sorted(RECIPES.glob("glimpse_mnist*.toml"))
+    variants = {glimpse_mnist.dataset_file(name) for name in ("translated", "cluttered")}
+    assert variants | {glimpse_mnist.DEFAULTS_FILE} == set(files)
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        keys = [line.split("=")[0].strip() for line in lines if "=" in line and line[0] != "#"]
+        assert set(keys) <= set(names), path
+        if path == glimpse_mnist.DEFAULTS_FILE:
+            assert keys == names  # every key, in the dataclass's order
+        else:
+            assert glimpse_mnist.dataset_file(config_io.read_toml(path)["dataset"]) == path
+        for index, line in enumerate(lines):
+            if "=" in line and line[0] != "#":
+                assert lines[index - 1].startswith("# "), f"{path.name}: no reason above {line!r}"
+
+
+def test_the_dataset_picks_the_papers_retina_and_glimpses():
+    def retina(config):
+        return (config.glimpses, config.patch, config.scales)
+
+    assert retina(glimpse_mnist.load_config()) == (6, 8, 1)  # Table 1a, 1.29%
+    assert retina(glimpse_mnist.load_config(overrides={"dataset": "translated"})) == (6, 12, 3)
+    cluttered = glimpse_mnist.load_config(overrides={"dataset": "cluttered", "glimpses": 4})
+    assert retina(cluttered) == (4, 12, 3) and cluttered.pieces == 4  # flags beat the file
+
+
+# ----------------------------------------------------------------------------- runs
+@pytest.mark.parametrize("dataset, attention, side", [
+    ("mnist", "hard", 28), ("translated", "soft", 60), ("cluttered", "hard", 60),
+    ("cluttered", "soft", 60),
+])
+def test_each_dataset_and_attention_trains_and_reports(dataset, attention, side, mnist_dir,
+                                                       tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    flags = ["--dataset", dataset, "--attention", attention, "--mnist-dir", mnist_dir,
+             "--views-every", "2", "--log-every", "1", "--run-dir", run_dir]
+    status, out, err = run_main([*TINY, *flags], capsys)
+    assert status == 0, err[-3000:]
+    assert f"20 / 4 / 8 images (train / validation / test) of {side}x{side}" in out
+    assert "test error" in out
+    results = results_of(run_dir)
+    assert results["attention"] == attention and results["steps"] == 5
+    assert 0.0 <= results["test_error"] <= 1.0
+    assert results["eval_samples"] == (2 if attention == "hard" else 1)
+    assert {"config.toml", "checkpoints", "train", "validation", "test", "glimpses",
+            "train_steps", "results.json"} <= {p.name for p in run_dir.iterdir()}
+    glimpse_tags = tags_in(run_dir / "glimpses")
+    assert {"glimpses/paths", "locations/step_1/row", "locations/step_6/column",
+            "locations/means"} <= glimpse_tags
+    step_tags = tags_in(run_dir / "train_steps")
+    assert {"batch/loss", "batch/accuracy", "gradient_norm/global"} <= step_tags
+    if attention == "hard":
+        assert {"batch/reward", "batch/baseline", "batch/pg_variance"} <= step_tags
+    assert {"loss", "error"} <= tags_in(run_dir / "validation")
+    assert no_temporaries(run_dir)
+
+
+def test_generated_data_is_deterministic_per_seed(mnist_dir):
+    config = glimpse_mnist.load_config(
+        overrides={"dataset": "cluttered", "mnist_dir": str(mnist_dir), "mnist_validation": 4}
+    )
+    first, first_print = glimpse_mnist.prepare_data(config, log=lambda line: None)
+    again, again_print = glimpse_mnist.prepare_data(config, log=lambda line: None)
+    other = dataclasses.replace(config, seed=2)
+    _, other_print = glimpse_mnist.prepare_data(other, log=lambda line: None)
+    assert first_print == again_print != other_print
+    for split in first:
+        np.testing.assert_array_equal(first[split][0], again[split][0])
+    # Train, validation and test canvases are placed with different seeds.
+    assert not np.array_equal(first["train"][0][:4], first["validation"][0][:4])
+
+
+class Interrupt:
+    """Raises after `steps` training steps (a kill -9 in the middle of an epoch)."""
+
+    def __new__(cls, steps):
+        import keras
+
+        class _Interrupt(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if int(self.model.optimizer.iterations) >= steps:
+                    raise InterruptedError("stopped by the test")
+
+        return _Interrupt()
+
+
+def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(mnist_dir, tmp_path,
+                                                                        capsys):
+    args = [*TINY, "--epochs", "2", "--mnist-dir", mnist_dir, "--checkpoint-every", "2",
+            "--views-every", "3", "--log-every", "0"]
+    assert run_main([*args, "--run-dir", tmp_path / "whole"], capsys)[0] == 0
+
+    parsed = glimpse_mnist.build_parser().parse_args([str(a) for a in args])
+    overrides = config_io.flag_overrides(parsed, glimpse_mnist.GlimpseConfig)
+    config = glimpse_mnist.load_config(overrides=overrides)
+    with pytest.raises(InterruptedError):
+        glimpse_mnist.train(config, tmp_path / "cut", callbacks=[Interrupt(steps=8)],
+                            log=lambda line: None, verbose=0)
+    state = checkpoints.load(tmp_path / "cut" / "checkpoints" / "last.ckpt").state
+    assert (state["epoch"], state["step"], state["global_step"]) == (1, 2, 7)
+
+    status, out, err = run_main(["--resume", "--run-dir", tmp_path / "cut", "--quiet"], capsys)
+    assert status == 0, err[-3000:]
+    assert "resuming at epoch 2, step 2/5" in out
+    expected = checkpoints.load(tmp_path / "whole" / "checkpoints" / "last.ckpt")
+    actual = checkpoints.load(tmp_path / "cut" / "checkpoints" / "last.ckpt")
+    for a, b in zip(actual.weights + actual.optimizer + actual.rng,
+                    expected.weights + expected.optimizer + expected.rng):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert results_of(tmp_path / "cut")["test_error"] == results_of(tmp_path / "whole")["test_error"]
+
+
+# ------------------------------------------------------------------------- bad inputs
+@pytest.mark.parametrize("make_args, fragments", [
+    (lambda d: ["--dataset", "fashion"], ["unknown dataset 'fashion'", "mnist, translated"]),
+    (lambda d: ["--cell", "elman"], ["unknown cell 'elman'", "vanilla, irnn"]),
+    (lambda d: ["--attention", "glance"], ["unknown attention 'glance'", "hard, soft"]),
+    (lambda d: ["--patch", "40"], ["patch", "28"]),
+    (lambda d: ["--dataset", "translated", "--scales", "5"], ["12", "192", "60"]),
+    (lambda d: ["--dataset", "translated", "--size", "20"], ["size"]),
+    (lambda d: ["--mnist-dir", d], ["lacks train-images-idx3-ubyte.gz"]),
+    (lambda d: ["--glimpses", "0"], ["`glimpses` must be at least 1"]),
+], ids=["dataset", "cell", "attention", "patch", "scales", "size", "mnist-files", "glimpses"])
+def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
+    status, _, err = run_main([*make_args(tmp_path), "--run-dir", tmp_path / "run"], capsys)
+    assert_one_line_error(status, err, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_command_line_exits_2_with_one_line():
+    command = [sys.executable, "-m", "rnnzoo.recipes.glimpse_mnist", "--dataset", "fashion"]
+    result = subprocess.run(command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert_one_line_error(result.returncode, result.stderr, "unknown dataset 'fashion'")
