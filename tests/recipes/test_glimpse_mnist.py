@@ -187,3 +187,21 @@ def test_the_command_line_exits_2_with_one_line():
     result = subprocess.run(command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=120)
     assert_one_line_error(result.returncode, result.stderr, "unknown dataset 'fashion'")
+
+
+def test_the_figure_script_draws_a_finished_run(mnist_dir, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    status, _, err = run_main([*TINY, "--mnist-dir", mnist_dir, "--views-every", "0",
+                               "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    out = tmp_path / "paths.png"
+    command = [sys.executable, "scripts/glimpse_paths_figure.py", "--run-dir", str(run_dir),
+               "--count", "3", "--out", str(out)]
+    result = subprocess.run(command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "mnist: 6 glimpses, hard attention" in result.stdout
+    import tensorflow as tf
+
+    picture = tf.io.decode_png(out.read_bytes()).numpy()
+    assert picture.ndim == 3 and picture.shape[2] == 3 and picture.shape[1] > 3 * 28
