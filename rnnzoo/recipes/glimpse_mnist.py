@@ -30,7 +30,7 @@ Top to bottom:
    (cross-entropy + REINFORCE with a learned baseline); soft attention on the
    cross-entropy alone. `rnnzoo.training.Trainer` runs the epochs, saves
    checkpoints atomically, resumes exactly, and keeps the best checkpoint on
-   validation loss; evaluation averages `--eval-samples` episodes per image.
+   validation error; evaluation averages `--eval-samples` episodes per image.
 4. TensorBoard (in the run directory): loss, accuracy, reward, baseline,
    policy-gradient variance, gradient norms and histograms, the location
    policy's mean position at each glimpse, and pictures of the glimpse paths
@@ -289,6 +289,7 @@ def train(config, run_dir=None, resume=False, callbacks=(), log=print, verbose=1
         summaries=summaries,
         verbose=verbose,
         log=log,
+        monitor="error",  # the paper's figure; the loss of averaged episodes rises as they sharpen
     )
     start_or_resume(trainer, checkpoint, data_fingerprint, log=log)
     try:

@@ -10,7 +10,8 @@ recipe adds (TensorBoard views, ...). Around it the `Trainer`
   of each epoch: weights, optimizer variables, random-generator states, the
   carried states and the trainer state (epoch, step in epoch, best score, ...);
 - evaluates at the end of each epoch with the recipe's `evaluate(model)`, and
-  keeps `checkpoints/best.ckpt` at the lowest validation loss;
+  keeps `checkpoints/best.ckpt` at the lowest validation loss (or the figure
+  named by `monitor`);
 - stops with `NonFiniteLossError` on a NaN or infinite loss, keeping the last
   good checkpoint; stops early when the wall-clock budget is spent;
 - resumes exactly: restoring a checkpoint and continuing gives the weights an
@@ -40,7 +41,7 @@ class TrainerState:
     step: int = 0  # steps done within `epoch`
     global_step: int = 0  # steps done in the whole run
     epoch_loss_sum: float = 0.0  # sum of the batch losses of `epoch` so far
-    best_loss: float = None  # lowest validation loss seen, or None
+    best_loss: float = None  # lowest validation figure monitored ("loss" by default), or None
     best_epoch: int = None  # the epoch (from 1) that reached it
     seconds: float = 0.0  # training time spent, across resumes
     finished: bool = False
@@ -70,7 +71,9 @@ class Trainer:
         run_directory: A `rnnzoo.training.rundir.RunDirectory`.
         epochs: Total epochs of the run.
         evaluate: `evaluate(model) -> {"loss": ..., ...}` on the validation
-            data; lower "loss" is better.
+            data.
+        monitor: The figure of `evaluate`'s dict that picks the best
+            checkpoint, lower being better (default "loss").
         checkpoint_every: Save `last.ckpt` every this many steps within an
             epoch (0: only at epoch ends).
         learning_rate: Optional `learning_rate(epoch) -> float`, set at each
@@ -107,8 +110,10 @@ class Trainer:
         on_epoch_end=None,
         verbose=1,
         log=print,
+        monitor="loss",
     ):
         self.model = model
+        self.monitor = monitor
         self.epoch_arrays = epoch_arrays
         self.steps_per_epoch = steps_per_epoch
         self.batch_size = batch_size
@@ -223,9 +228,10 @@ class Trainer:
             **{f"validation_{k}": v for k, v in validation.items()},
             **{f"validation_{k}": v for k, v in self.derived(validation["loss"]).items()},
         }
-        improved = state.best_loss is None or validation["loss"] < state.best_loss
+        score = validation[self.monitor]
+        improved = state.best_loss is None or score < state.best_loss
         if improved:
-            state.best_loss, state.best_epoch = float(validation["loss"]), epoch + 1
+            state.best_loss, state.best_epoch = float(score), epoch + 1
         state.history.append(record)
         if steps >= self.steps_per_epoch:
             state.epoch, state.step, state.epoch_loss_sum = epoch + 1, 0, 0.0

@@ -87,6 +87,15 @@ def test_best_checkpoint_follows_the_lowest_validation_loss(tmp_path):
     assert [h["validation_loss"] for h in state.history] == [3.0, 2.0, 2.5]
 
 
+def test_best_checkpoint_can_follow_another_figure(tmp_path):
+    figures = iter([{"loss": 3.0, "error": 0.5}, {"loss": 2.0, "error": 0.4},
+                    {"loss": 2.5, "error": 0.3}])
+    trainer = make_trainer(compiled(seed=1), tmp_path, epochs=3, evaluate=lambda m: next(figures),
+                           monitor="error")
+    state = trainer.run()
+    assert (state.best_loss, state.best_epoch) == (0.3, 3)  # the loss alone would pick epoch 2
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     lines = []
     trainer = make_trainer(compiled(seed=1, lr=1e38), tmp_path, checkpoint_every=1, log=lines.append)
