@@ -22,14 +22,22 @@ and this loop runs the same maths with fewer ops and bigger matmuls:
   step, so the executor computes them off the recurrent path;
 - backward (`tf.custom_gradient` over the whole sequence), each step is then
   a few products giving dz_t, and dh_{t-1} = dz_t U^T; sequences are read
-  and written through TensorArrays (no slicing op per step).
+  and written through TensorArrays (no slicing op per step). The LSTMs join
+  their four gates' dz_t with one DynamicStitch (`_SideBySide`): TensorFlow's
+  CPU concat shards even a 256 kB copy over its threads (the stitch made the
+  benchmark's LSTM training step 2-5% faster).
 
 What was measured and dropped: projecting the whole input sequence in one
 matmul before the loop and taking dW, dU as single matmuls after it (the
 (time, batch, 4 units) tensors, 26 MB for the benchmark's LSTM, cost more
 memory traffic than the bigger matmuls save; a chunk stays in cache); one
 matmul [x_t, h_{t-1}] [W; U] per step (no faster); XLA-compiled loops (its
-CPU code for the gates was slower than TensorFlow's kernels here).
+CPU code for the gates was slower than TensorFlow's kernels here); chunks of
+20 or 25 steps (slower); the peepholes into i and f as one product of c_{t-1} tiled
+to 4 units, added to z_t or to x_t W + b (the wide ops cost more than the
+small ones they replace); a DynamicStitch for the chunk's rows or for the
+GRU's and coupled LSTM's 3 blocks, and gathering the outputs batch-major from
+the TensorArray (no measurable gain).
 
 The GRU's reset gate scales h_{t-1} U + b_h apart from x_t W + b_x, so its
 kernel reads the two projections separately, not their sum.
@@ -68,6 +76,11 @@ _ACTIVATION_GRADIENTS = {
 def _activation_gradient(activation):
     """The VJP of `activation` from its output, or None if it is not in the table."""
     return _ACTIVATION_GRADIENTS.get(activation)
+
+
+def _concat(tensors):
+    """(batch, units) tensors side by side: the default `side_by_side` of `backward`."""
+    return tf.concat(tensors, axis=-1)
 
 
 class PointwiseKernel:
@@ -116,24 +129,21 @@ class PointwiseKernel:
         """One step -> (new_states, saved)."""
         raise NotImplementedError
 
-    def backward(self, saved, d_states, parameters):
-        """One step backwards -> (d_z, d_states_prev).
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        """One step backwards -> (d_z, d_states_prev, d_parameters).
 
         `d_states` are the loss's gradients w.r.t. the step's new states;
         `d_z` has the structure of `z`; `d_states_prev` are the gradients
         w.r.t. the previous states *without* the path through h_{t-1} U (the
-        loop adds it; None stands for zero).
+        loop adds it; None stands for zero); `d_parameters` are the step's
+        shares in the gradients of `parameters`, not yet summed over the
+        batch: (batch, *parameter shape) each (the loop sums them over the
+        steps, and over the batch once at the end). `side_by_side(tensors)`
+        joins (batch, units) tensors along their last axis as `tf.concat`
+        does (the default); the loop passes a faster one (`_SideBySide`),
+        which the LSTM kernels use for d_z.
         """
         raise NotImplementedError
-
-    def parameter_gradients(self, d_z, states_prev, states, parameters):
-        """The shares of a chunk of steps in the gradients of `parameters`.
-
-        The chunk's steps come stacked as rows: `d_z` (steps * batch, width)
-        for an additive kernel, `states_prev` and `states` (steps * batch,
-        units) each.
-        """
-        return []
 
 
 class VanillaKernel(PointwiseKernel):
@@ -145,8 +155,8 @@ class VanillaKernel(PointwiseKernel):
         h = self.cell.activation(z)
         return [h], [h]
 
-    def backward(self, saved, d_states, parameters):
-        return self.activation_gradient(saved[0], d_states[0]), [None]
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        return self.activation_gradient(saved[0], d_states[0]), [None], []
 
 
 class LSTMKernel(PointwiseKernel):
@@ -174,21 +184,30 @@ class LSTMKernel(PointwiseKernel):
         ]
         return [h, c], saved
 
-    def backward(self, saved, d_states, parameters):
-        dc_dc_prev, dh_dc, dc_dzi, dc_dzf, dc_dzg, dh_dzo = saved
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        d_gates, d_c_prev = self.gate_gradients(saved, d_states)
+        return (side_by_side or _concat)(d_gates), [None, d_c_prev], []
+
+    def gate_gradients(self, saved, d_states):
+        """-> ([dz_i, dz_f, dz_g, dz_o], d c_{t-1}) of one step."""
+        dc_dc_prev, dh_dc, dc_dzi, dc_dzf, dc_dzg, dh_dzo = saved[:6]
         d_h, d_c = d_states
         d_c = d_c + d_h * dh_dc
-        d_z = tf.concat([d_c * dc_dzi, d_c * dc_dzf, d_c * dc_dzg, d_h * dh_dzo], axis=-1)
-        return d_z, [None, d_c * dc_dc_prev]
+        return [d_c * dc_dzi, d_c * dc_dzf, d_c * dc_dzg, d_h * dh_dzo], d_c * dc_dc_prev
 
 
 class PeepholeLSTMKernel(PointwiseKernel):
     """The LSTM's step with the gates also reading c: see `PeepholeLSTMCell`.
 
     Through the peepholes c_{t-1} also reaches i and f, and c_t reaches o.
+    The peepholes' gradients are summed step by step from (batch, units)
+    products, dz_i * c_{t-1}, ..., and over the batch once at the end (taking
+    them from the chunk's stacked d_z instead, a split and three row sums per
+    chunk, was measured ~7% slower on the benchmark).
     """
 
-    saved_names = LSTMKernel.saved_names
+    # The LSTM's, and the cell states for the peepholes' gradients.
+    saved_names = LSTMKernel.saved_names + ("c_prev", "c")
 
     def parameters(self, dtype):
         cell = self.cell
@@ -209,26 +228,24 @@ class PeepholeLSTMKernel(PointwiseKernel):
         dc_dzf = self.gate_gradient(f, c_prev)
         dh_dzo = self.gate_gradient(o, tanh_c)
         saved = [
-            f + dc_dzi * p_i + dc_dzf * p_f,
+            tf.add_n([f, dc_dzi * p_i, dc_dzf * p_f]),
             self.activation_gradient(tanh_c, o) + dh_dzo * p_o,
             dc_dzi,
             dc_dzf,
             self.activation_gradient(g, i),
             dh_dzo,
+            c_prev,
+            c,
         ]
         return [h, c], saved
 
-    # The steps backwards are the LSTM's, with the peepholes inside `saved`.
-    backward = LSTMKernel.backward
-
-    def parameter_gradients(self, d_z, states_prev, states, parameters):
-        d_z_i, d_z_f, _, d_z_o = tf.split(d_z, 4, axis=-1)
-        (_, c_prev), (_, c) = states_prev, states
-        return [
-            tf.raw_ops.BiasAddGrad(out_backprop=d_z_i * c_prev),
-            tf.raw_ops.BiasAddGrad(out_backprop=d_z_f * c_prev),
-            tf.raw_ops.BiasAddGrad(out_backprop=d_z_o * c),
-        ]
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        # The LSTM's steps backwards, with the peepholes inside `saved`.
+        d_gates, d_c_prev = LSTMKernel.gate_gradients(self, saved, d_states)
+        d_z_i, d_z_f, _, d_z_o = d_gates
+        c_prev, c = saved[6:]
+        d_parameters = [d_z_i * c_prev, d_z_f * c_prev, d_z_o * c]
+        return (side_by_side or _concat)(d_gates), [None, d_c_prev], d_parameters
 
 
 class CoupledLSTMKernel(PointwiseKernel):
@@ -254,12 +271,12 @@ class CoupledLSTMKernel(PointwiseKernel):
         ]
         return [h, c], saved
 
-    def backward(self, saved, d_states, parameters):
+    def backward(self, saved, d_states, parameters, side_by_side=None):
         dc_dc_prev, dh_dc, dc_dzf, dc_dzg, dh_dzo = saved
         d_h, d_c = d_states
         d_c = d_c + d_h * dh_dc
         d_z = tf.concat([d_c * dc_dzf, d_c * dc_dzg, d_h * dh_dzo], axis=-1)
-        return d_z, [None, d_c * dc_dc_prev]
+        return d_z, [None, d_c * dc_dc_prev], []
 
 
 class GRUKernel(PointwiseKernel):
@@ -301,14 +318,14 @@ class GRUKernel(PointwiseKernel):
         ]
         return [h], saved
 
-    def backward(self, saved, d_states, parameters):
+    def backward(self, saved, d_states, parameters, side_by_side=None):
         update, r, dh_dzz, dh_dnz, dn_drz = saved
         (d_h,) = d_states
         d_z_z, d_n_z = d_h * dh_dzz, d_h * dh_dnz
         d_z_r = d_n_z * dn_drz
         d_xw = tf.concat([d_z_z, d_z_r, d_n_z], axis=-1)
         d_hu = tf.concat([d_z_z, d_z_r, d_n_z * r], axis=-1)
-        return (d_xw, d_hu), [d_h * update]
+        return (d_xw, d_hu), [d_h * update], []
 
 
 KERNELS = {
@@ -394,10 +411,10 @@ def _sequence_function(kernel, return_sequences, state_count, has_biases):
             kernel_weights, recurrent_kernel, bias, recurrent_bias, kernel.additive
         )
         x_rows = projection.with_bias_feature(x)
-        state_seqs, final_states, saved_arrays = _forward_loop(
+        h_seq, final_states, saved_arrays = _forward_loop(
             kernel, projection, x_rows, states0, parameters
         )
-        outputs = ([state_seqs[0][1:]] if return_sequences else []) + final_states
+        outputs = ([h_seq[1:]] if return_sequences else []) + final_states
 
         def gradient(*upstream):
             upstream = list(upstream)
@@ -409,7 +426,7 @@ def _sequence_function(kernel, return_sequences, state_count, has_biases):
                 kernel,
                 projection,
                 x_rows,
-                state_seqs,
+                h_seq,
                 d_outputs,
                 d_final,
                 saved_arrays,
@@ -503,6 +520,38 @@ class _Projection:
         return d_x, [total + share for total, share in zip(d_weights, shares)]
 
 
+class _SideBySide:
+    """`tf.concat(tensors, axis=-1)` for (batch, units) tensors, as one DynamicStitch.
+
+    TensorFlow's CPU concat along the last axis shards its copy over the
+    intra-op threads; for the few hundred kilobytes of one step's gradient
+    that costs several times the copy itself (measured: ~70 us against ~9 us
+    per step's d_z on the benchmark's LSTM). Seen as rows of width units,
+    the result (batch, k units) is (k batch, units) with row k b + j from
+    the j-th tensor, which DynamicStitch assembles with one serial copy per
+    row. The row indices are made once, outside the loops.
+    """
+
+    def __init__(self, batch_size, counts):
+        rows = tf.range(batch_size)
+        self.indices = {k: [rows * k + j for j in range(k)] for k in counts}
+
+    def __call__(self, tensors):
+        k, units = len(tensors), tensors[0].shape[-1]
+        stitched = tf.reshape(tf.dynamic_stitch(self.indices[k], tensors), [-1, k * units])
+        # The reshape loses a static batch size, which the loop's states keep.
+        stitched.set_shape([tensors[0].shape[0], k * units])
+        return stitched
+
+
+def _zeros_per_row(rows, parameter):
+    """Zeros (batch, *parameter's shape), the batch being the rows of `rows`."""
+    shape = tf.concat([tf.shape(rows)[:1], tf.shape(parameter)], axis=0)
+    zeros = tf.zeros(shape, parameter.dtype)
+    zeros.set_shape([rows.shape[0], *parameter.shape])
+    return zeros
+
+
 def _rows(tensors):
     """Tensors (batch, width), one per step, stacked as rows (steps * batch, width)."""
     return tensors[0] if len(tensors) == 1 else tf.concat(tensors, axis=0)
@@ -552,16 +601,13 @@ def _chunked_loop(chunk_body, length, carry, chunk, backwards=False):
 
 
 def _forward_loop(kernel, projection, x, states0, parameters):
-    """-> (state sequences, final states, arrays of the kernel's saved tensors).
+    """-> (h sequence, final states, arrays of the kernel's saved tensors).
 
-    The state sequences are (T+1, B, units), the initial state first: h's
-    always, the other states' too if the kernel has parameters (their
-    gradients read them).
+    The h sequence is (T+1, B, units), the initial state first.
     """
     length = tf.shape(x)[0]
     dtype = states0[0].dtype
-    kept = states0 if parameters else states0[:1]
-    state_arrays = [_array(dtype, length + 1, s.shape).write(0, s) for s in kept]
+    state_arrays = [_array(dtype, length + 1, states0[0].shape).write(0, states0[0])]
     saved_arrays = [_array(dtype, length, states0[0].shape) for _ in kernel.saved_names]
 
     def chunk_body(start, size, carry):
@@ -581,14 +627,15 @@ def _forward_loop(kernel, projection, x, states0, parameters):
     final_states, state_arrays, saved_arrays = _chunked_loop(
         chunk_body, length, (states0, state_arrays, saved_arrays), _FORWARD_CHUNK
     )
-    return [a.stack() for a in state_arrays], final_states, saved_arrays
+    return state_arrays[0].stack(), final_states, saved_arrays
 
 
 def _backward_loop(
-    kernel, projection, x, state_seqs, d_outputs, d_final, saved_arrays, parameters
+    kernel, projection, x, h_seq, d_outputs, d_final, saved_arrays, parameters
 ):
     """-> (d x (T, B, features), d [W, U, b, b_h], d initial states, d parameters)."""
     length = tf.shape(x)[0]
+    side_by_side = _SideBySide(tf.shape(x)[1], counts=(kernel.cell.num_gates,))
 
     def chunk_body(start, size, carry):
         d_states, d_weights, d_parameters, d_x_array = carry
@@ -600,20 +647,20 @@ def _backward_loop(
             if d_outputs is not None:
                 d_states[0] = d_states[0] + d_outputs_chunk[k]
             saved = [a.read(t) for a in saved_arrays]
-            d_z, d_prev = kernel.backward(saved, d_states, parameters)
+            d_z, d_prev, d_shares = kernel.backward(saved, d_states, parameters, side_by_side)
+            d_parameters = [total + share for total, share in zip(d_parameters, d_shares)]
             d_h = projection.step_backward(d_z)
             d_prev[0] = d_h if d_prev[0] is None else d_prev[0] + d_h
             d_states = d_prev
             d_zs.insert(0, d_z)
         d_xw, d_hu = projection.rows(d_zs)
-        states_prev = [_as_rows(seq[start : start + size]) for seq in state_seqs]
         d_x, d_weights = projection.chunk_backward(
-            d_weights, d_xw, d_hu, _as_rows(x[start : start + size]), states_prev[0]
+            d_weights,
+            d_xw,
+            d_hu,
+            _as_rows(x[start : start + size]),
+            _as_rows(h_seq[start : start + size]),
         )
-        if parameters:
-            states = [_as_rows(seq[start + 1 : start + 1 + size]) for seq in state_seqs]
-            shares = kernel.parameter_gradients(d_xw, states_prev, states, parameters)
-            d_parameters = [total + share for total, share in zip(d_parameters, shares)]
         d_x = tf.reshape(d_x, [size, -1, x.shape[-1]])
         d_x_array = d_x_array.scatter(tf.range(start, start + size), d_x)
         return d_states, d_weights, d_parameters, d_x_array
@@ -621,10 +668,13 @@ def _backward_loop(
     carry = (
         d_final,
         projection.zero_gradients(),
-        [tf.zeros_like(p) for p in parameters],
+        [_zeros_per_row(x[0], p) for p in parameters],
         _array(x.dtype, length, x.shape[1:]),
     )
     d_states0, d_weights, d_parameters, d_x_array = _chunked_loop(
         chunk_body, length, carry, _BACKWARD_CHUNK, backwards=True
     )
+    # Summed over the batch once: BiasAdd's gradient kernel sums over rows
+    # (reduce_sum over axis 0 is several times slower on TensorFlow's CPU).
+    d_parameters = [tf.raw_ops.BiasAddGrad(out_backprop=d) for d in d_parameters]
     return d_x_array.stack(), d_weights, d_states0, d_parameters

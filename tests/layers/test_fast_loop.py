@@ -234,10 +234,10 @@ def test_kernel_derivative_equals_autodiff(case_id, rng):
     expected = tape.gradient(
         loss, [z, states, parameters], unconnected_gradients=tf.UnconnectedGradients.ZERO
     )
-    d_z, d_prev = kernel.backward(saved, d_states, parameters)
+    d_z, d_prev, d_parameter_rows = kernel.backward(saved, d_states, parameters)
     d_prev = [tf.zeros_like(s) if d is None else d for s, d in zip(states, d_prev)]
-    # One step's rows: the batch.
-    d_parameters = kernel.parameter_gradients(d_z, states, new_states, parameters)
+    # The step's shares per batch row, summed over the batch as the loop does.
+    d_parameters = [tf.reduce_sum(d, axis=0) for d in d_parameter_rows]
     for what, actual, wanted in [
         ("d_z", d_z, expected[0]),
         ("d_states_prev", d_prev, expected[1]),
