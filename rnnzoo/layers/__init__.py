@@ -1,4 +1,5 @@
-"""rnnzoo layers: `keras.layers.RNN` subclasses, one per cell."""
+"""rnnzoo layers: `keras.layers.RNN` subclasses, one per cell, and `GlimpseSensor`, the retina of
+the recurrent attention model."""
 
 from rnnzoo.layers.base import RecurrentLayer
 from rnnzoo.layers.glimpse import GlimpseSensor

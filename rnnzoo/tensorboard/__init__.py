@@ -9,6 +9,8 @@
 - `probe`: unroll the recurrent layers on a probe batch (states, gates, ∂L/∂h_t).
 - `summaries`: what each view writes; `images`: numpy colour maps and plots.
 - `interpretable`: find cells that track quotes, line position, depth, comments.
+- `glimpses`: pictures of glimpse paths and patches; `attention`: `GlimpseViews`, the
+  callback that writes them (and the location policy's means) for a recurrent attention model.
 """
 
 from rnnzoo.tensorboard import images, interpretable, probe, summaries
