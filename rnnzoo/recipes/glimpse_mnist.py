@@ -194,8 +194,6 @@ def describe_dataset(config):
 
 # ============================================================================== model
 def build_model(config):
-    import keras
-
     from rnnzoo.models.ram import RecurrentAttentionModel
     from rnnzoo.training import optimizers
 
@@ -219,7 +217,6 @@ def build_model(config):
     side = config.image_side()
     model(np.zeros((1, side, side), np.uint8))  # build
     model.compile(optimizer=optimizers.make_optimizer(config.optimizer, config.lr, config.clip_norm))
-    keras.utils.set_random_seed(config.seed)
     return model
 
 
