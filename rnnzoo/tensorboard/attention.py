@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from rnnzoo.tensorboard import summaries
 from rnnzoo.tensorboard.glimpses import glimpse_figure
-from rnnzoo.tensorboard.gradients import became_due
+from rnnzoo.tensorboard.gradients import became_due, check_every, training_step
 from rnnzoo.tensorboard.images import summary_image
 
 PATHS_NOTE = (
@@ -83,12 +83,10 @@ class GlimpseViews(keras.callbacks.Callback):
 
     def __init__(self, log_dir, images, labels=None, every=200):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-            raise ValueError(f"Expected `every` to be an integer >= 0, received every={every!r}.")
         self.log_dir = str(log_dir)
         self.images = np.asarray(images)
         self.labels = None if labels is None else np.asarray(labels)
-        self.every = every
+        self.every = check_every("every", every)
         self.writer = None
         self._step = None
         self._describe = summaries.Descriptions()
@@ -144,4 +142,4 @@ class GlimpseViews(keras.callbacks.Callback):
             self.writer = None
 
     def _current_step(self):
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        return training_step(self.model)

@@ -30,7 +30,12 @@ import numpy as np
 import tensorflow as tf
 
 from rnnzoo.tensorboard import summaries
-from rnnzoo.tensorboard.gradients import GradientRecorder, became_due
+from rnnzoo.tensorboard.gradients import (
+    GradientRecorder,
+    became_due,
+    check_every,
+    training_step,
+)
 from rnnzoo.tensorboard.probe import LOSS_AT, probe
 
 # Default frequencies, in training steps. Scalars are nearly free; the probe
@@ -84,13 +89,13 @@ class RecurrentTensorBoard(keras.callbacks.Callback):
         super().__init__()
         self.log_dir = str(log_dir)
         self.every = {
-            "scalars": _check_every("scalars_every", scalars_every),
-            "histograms": _check_every("histograms_every", histograms_every),
-            "gradient_over_time": _check_every(
+            "scalars": check_every("scalars_every", scalars_every),
+            "histograms": check_every("histograms_every", histograms_every),
+            "gradient_over_time": check_every(
                 "gradient_over_time_every", gradient_over_time_every
             ),
-            "gates": _check_every("gates_every", gates_every),
-            "activations": _check_every("activations_every", activations_every),
+            "gates": check_every("gates_every", gates_every),
+            "activations": check_every("activations_every", activations_every),
         }
         if loss_at not in LOSS_AT:
             raise ValueError(f"Expected loss_at to be one of {LOSS_AT}, received {loss_at!r}.")
@@ -231,7 +236,7 @@ class RecurrentTensorBoard(keras.callbacks.Callback):
                 summaries.write_activations(trace, step, self._describe)
 
     def _current_step(self):
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        return training_step(self.model)
 
 
 def default_callbacks(log_dir, probe_batch, **options):
@@ -247,15 +252,6 @@ def default_callbacks(log_dir, probe_batch, **options):
     >>> model.fit(dataset, callbacks=callbacks)                                # doctest: +SKIP
     """
     return [RecurrentTensorBoard(log_dir, probe_data=probe_batch, **options)]
-
-
-def _check_every(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(
-            f"Expected `{name}` to be a number of training steps >= 0 (0 turns the view off), "
-            f"received {name}={value!r}."
-        )
-    return int(value)
 
 
 def _probe_batch(probe_data, examples):

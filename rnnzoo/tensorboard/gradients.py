@@ -46,6 +46,21 @@ def became_due(previous, current, every):
     )
 
 
+def check_every(name, value):
+    """`value` as an int, the steps between a view's writes (0: off); a ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(
+            f"Expected `{name}` to be a number of training steps >= 0 (0 turns the view off), "
+            f"received {name}={value!r}."
+        )
+    return int(value)
+
+
+def training_step(model):
+    """The optimizer's step count: the step every view writes at."""
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
 def _due_tensor(step, every):
     return tf.logical_or(tf.equal(step, 1), tf.equal(step % every, 0))
 
