@@ -20,16 +20,18 @@ of them as one batch.
 Why not `model.predict` per character: that reruns Keras's input handling and
 the whole prefix every step (tens of chars/s; see
 `benchmarks/charlm_generation.py`). Here the prime and the whole generation
-loop are one `tf.function(jit_compile=True)` around two `tf.while_loop`s that
-step each layer's cell with its weights (`cell(x, states)`), so a step costs a
-few small fused XLA kernels. Where `rnnzoo.layers.fast_loop` knows the first
-cell's pointwise part, the embedding is folded into that cell's input
-projection: one (vocab, gates * units) table, looked up per step, replaces
-the embedding lookup, the input matmul and the bias. The compiled function is
-kept per model and reads the model's variables, so it follows later weight
-updates (sampling during training needs no recompilation); it is compiled
-again only for a new batch size, mode (greedy or sampling), `top_k`, or a
-prime or length past its power-of-two bucket.
+loop are one `tf.function(jit_compile=True)` around two `tf.while_loop`s, so
+a step costs a few small fused XLA kernels. Where `rnnzoo.layers.fast_loop`
+knows every cell's pointwise part (all the zoo's cells with their usual
+activations), the step is `_FusedStep`: the embedding is folded into the
+first cell's input projection (one (vocab, gates * units) table, looked up
+per step), and the step's matrix products are made together, as one batched
+matmul that XLA spreads over the CPU's threads. Other models are stepped
+through their cells' `call` (`_CellStep`). The compiled function is kept per
+model and reads the model's variables, so it follows later weight updates
+(sampling during training needs no recompilation); it is compiled again only
+for a new batch size, mode (greedy or sampling), `top_k`, or a prime or
+length past its power-of-two bucket.
 
 Randomness is stateless: one `tf.random.stateless_uniform` call draws every
 step's uniform number from the seed, so the same seed gives the same ids in
@@ -211,118 +213,239 @@ class _Sampler:
 
     # ------------------------------------------------------------ the loops
     def _primed(self, step, prime, prime_length):
-        """States after prime[:, :prime_length-1], and the last prime id, to feed next."""
+        """`pending` after prime[:, :prime_length-1], and the last prime id, to feed next."""
 
-        def body(t, states):
-            _, states = step.advance(prime[:, t], states)
-            return t + 1, states
+        def body(t, pending):
+            _, pending = step.predict(step.feed(prime[:, t], pending))
+            return t + 1, pending
 
-        _, states = tf.while_loop(
-            lambda t, states: t < prime_length - 1,
+        _, pending = tf.while_loop(
+            lambda t, pending: t < prime_length - 1,
             body,
-            (tf.constant(0), step.initial_states(prime.shape[0])),
+            (tf.constant(0), step.start(prime.shape[0])),
         )
-        return states, tf.gather(prime, prime_length - 1, axis=1)
+        return pending, tf.gather(prime, prime_length - 1, axis=1)
 
     def _generate(self, prime, prime_length, buffer, length, temperature, seed, mode, top_k):
-        step = _Step(self)
-        states, token = self._primed(step, prime, prime_length)
+        step = _step_for(self)
+        pending, token = self._primed(step, prime, prime_length)
         # Every step's uniform number, drawn at once: row t holds step t's draws,
         # so they do not depend on the buffer's length (a shorter call with the
         # same seed generates a prefix of a longer one).
         uniforms = tf.random.stateless_uniform(tf.shape(tf.transpose(buffer)), seed)
 
-        def body(t, token, states, buffer):
-            logits, states = step.logits(token, states)
+        def body(t, token, pending, buffer):
+            logits, pending = step.predict(step.feed(token, pending))
             token = _choose(logits, temperature, uniforms[t], mode, top_k)
             buffer = tf.tensor_scatter_nd_update(buffer, _column(buffer, t), token)
-            return t + 1, token, states, buffer
+            return t + 1, token, pending, buffer
 
         *_, buffer = tf.while_loop(
-            lambda t, *_: t < length, body, (tf.constant(0), token, states, buffer)
+            lambda t, *_: t < length, body, (tf.constant(0), token, pending, buffer)
         )
         return buffer
 
     def _beam_search(self, prime, prime_length, buffer, length):
         beam_width = prime.shape[0]
-        step = _Step(self)
-        states, token = self._primed(step, prime, prime_length)
+        step = _step_for(self)
+        pending, token = self._primed(step, prime, prime_length)
         # Only the first hypothesis is alive at first, so the first step keeps distinct ids.
         scores = tf.concat([tf.zeros([1]), tf.fill([beam_width - 1], -np.inf)], axis=0)
 
-        def body(t, token, states, buffer, scores):
-            logits, states = step.logits(token, states)
+        def body(t, token, pending, buffer, scores):
+            logits, pending = step.predict(step.feed(token, pending))
             candidates = scores[:, None] + tf.nn.log_softmax(logits)  # (beam, vocab)
             scores, flat = tf.math.top_k(tf.reshape(candidates, [-1]), k=beam_width)
             parent, token = flat // self.vocab_size, flat % self.vocab_size
-            states = tf.nest.map_structure(lambda state: tf.gather(state, parent), states)
+            pending = tf.nest.map_structure(lambda state: tf.gather(state, parent), pending)
             buffer = tf.gather(buffer, parent)
             buffer = tf.tensor_scatter_nd_update(buffer, _column(buffer, t), token)
-            return t + 1, token, states, buffer, scores
+            return t + 1, token, pending, buffer, scores
 
         _, _, _, buffer, scores = tf.while_loop(
-            lambda t, *_: t < length, body, (tf.constant(0), token, states, buffer, scores)
+            lambda t, *_: t < length,
+            body,
+            (tf.constant(0), token, pending, buffer, scores),
         )
         return buffer, scores
 
 
-class _Step:
-    """One step of a char LM, traced inside the compiled loops: id -> logits, states.
+def _step_for(sampler):
+    """The fastest step that computes what the model does: `_FusedStep` where it applies."""
+    kernels = [fast_loop.kernel_for(layer.cell) for layer in sampler.recurrent]
+    if all(kernel is not None for kernel in kernels):
+        return _FusedStep(sampler, kernels)
+    return _CellStep(sampler)
 
-    Where `rnnzoo.layers.fast_loop` knows the first cell's pointwise part, the
-    embedding is folded into that cell's input projection: the table
-    T = embed(all ids) W + b (vocab, gates * units) is computed once per call,
-    and a step looks its row up instead of multiplying by W. Every other
-    layer's cell is called as `keras.layers.RNN` calls it, `cell(x, states)`.
+
+class _CellStep:
+    """One step of any char LM, through Keras's own calls: embed, `cell(x, states)`, Dense.
+
+    The loops see every step as two halves, so that `_FusedStep` can split its
+    work differently: `feed(token, pending)` hands the chosen id to the
+    network, and `predict(fed)` returns the next logits and a new `pending`.
+    Beam search reorders `pending` (a nest of (batch, ...) tensors) between
+    the two. Here `pending` is the layers' states and `feed` only pairs it
+    with the id.
     """
 
     def __init__(self, sampler):
         self.sampler = sampler
-        first = sampler.recurrent[0].cell
-        self.kernel = fast_loop.kernel_for(first)
-        if self.kernel is not None:
-            dtype = first.compute_dtype
-            inputs = tf.cast(sampler.input_layer(tf.range(sampler.vocab_size)), dtype)
-            self.table = tf.matmul(inputs, tf.cast(first.kernel, dtype))
-            bias = self.kernel.input_bias(dtype)
-            if bias is not None:
-                self.table = self.table + bias
-            self.parameters = self.kernel.parameters(dtype)
-            # Added to h U apart from the table (the GRU's b_h, inside its reset gate).
-            self.recurrent_bias = self.kernel.recurrent_bias(dtype)
 
-    def initial_states(self, batch_size):
-        return [
-            list(layer.cell.get_initial_state(batch_size=batch_size))
-            for layer in self.sampler.recurrent
-        ]
+    def start(self, batch_size):
+        """`pending` before the first id: every layer's initial states."""
+        return _initial_states(self.sampler, batch_size)
 
-    def advance(self, token, states):
-        """Feed `token` (batch,) through the recurrent layers: (top output, new states)."""
-        layers, new_states = self.sampler.recurrent, []
-        if self.kernel is None:
-            x = self.sampler.input_layer(token)
-        else:
-            first, first_states = layers[0].cell, states[0]
-            xw = tf.gather(self.table, token)
-            hu = tf.matmul(first_states[0], tf.cast(first.recurrent_kernel, xw.dtype))
-            if self.recurrent_bias is not None:
-                hu = tf.nn.bias_add(hu, self.recurrent_bias)
-            z = xw + hu if self.kernel.additive else (xw, hu)
-            first_states, _ = self.kernel.forward(z, first_states, self.parameters)
-            x = first_states[0]  # the zoo's cells output their h, the first state
-            layers, states, new_states = layers[1:], states[1:], [list(first_states)]
-        for layer, layer_states in zip(layers, states):
+    def feed(self, token, pending):
+        return token, pending
+
+    def predict(self, fed):
+        token, states = fed
+        x, new_states = self.sampler.input_layer(token), []
+        for layer, layer_states in zip(self.sampler.recurrent, states):
             # Through `__call__`, as keras.layers.RNN does: it casts for mixed precision.
             x, layer_states = layer.cell(x, list(layer_states), training=False)
             if not isinstance(layer_states, (list, tuple)):
                 layer_states = [layer_states]
             new_states.append(list(layer_states))
-        return x, new_states
+        return _logits(self.sampler, x), new_states
 
-    def logits(self, token, states):
-        h, states = self.advance(token, states)
-        return tf.cast(self.sampler.dense(h), tf.float32), states
+
+class _FusedStep:
+    """One step of a char LM whose cells `fast_loop` knows, with fewer and larger matmuls.
+
+    At batch 1 a step is bound by reading the weights: each product is a
+    (1, units) row times a matrix of a megabyte or so, and XLA's CPU backend
+    runs such a product on one thread. Two things cut that cost:
+
+    - the embedding is folded into the first cell's input projection: the
+      table T = embed(all ids) W_1 + b_1 (vocab, gates * units) is computed
+      once per call, and feeding an id looks its row up;
+    - the step is skewed by half a layer, so that its products do not wait
+      for one another: `predict` takes layer 1 at step t and the layers
+      above at step t - 1, and computes h1_t U_1 (for step t + 1), h1_t W_2
+      and every h_l,t-1 U_l (l >= 2) together. At batch 1, where those
+      matrices have one shape, they are one batched matmul, which XLA
+      shares between threads (`_halves`). With more rows the separate
+      products are faster: on 2 cores, beam search of width 5 ran 1.4x as
+      fast with them as with the batched matmul. Layers 2.. then step
+      (h_l-1,t W_l for l >= 3 waits for the layer below), the Dense layer
+      gives the logits, and `feed` completes layer 1's step t + 1 from
+      T[id] + h1_t U_1.
+
+    The cells' equations are `fast_loop`'s kernels, which the layer tests
+    check against each cell's `call`.
+    """
+
+    def __init__(self, sampler, kernels):
+        self.sampler, self.kernels = sampler, kernels
+        cells = [layer.cell for layer in sampler.recurrent]
+        self.dtypes = [cell.compute_dtype for cell in cells]
+        first, dtype = cells[0], self.dtypes[0]
+        inputs = tf.cast(sampler.input_layer(tf.range(sampler.vocab_size)), dtype)
+        self.table = tf.matmul(inputs, tf.cast(first.kernel, dtype))
+        if kernels[0].input_bias(dtype) is not None:
+            self.table = self.table + kernels[0].input_bias(dtype)
+        self.input_kernels = [tf.cast(c.kernel, d) for c, d in zip(cells, self.dtypes)]
+        self.recurrent_kernels = [
+            tf.cast(c.recurrent_kernel, d) for c, d in zip(cells, self.dtypes)
+        ]
+        self.input_biases = [k.input_bias(d) for k, d in zip(kernels, self.dtypes)]
+        self.recurrent_biases = [k.recurrent_bias(d) for k, d in zip(kernels, self.dtypes)]
+        self.parameters = [k.parameters(d) for k, d in zip(kernels, self.dtypes)]
+        # The products `predict` makes at once: h1 U_1, h1 W_2, h_l U_l (l >= 2).
+        matrices = self.recurrent_kernels[:1] + self.input_kernels[1:2] + self.recurrent_kernels[1:]
+        same = len({(tuple(m.shape), m.dtype) for m in matrices}) == 1
+        self.stacked, self.split = None, matrices[0].shape[-1] % 2 == 0
+        if same and len(matrices) > 1:
+            self.stacked = _halves(matrices) if self.split else tf.stack(matrices)
+        self.matrices = matrices
+
+    def start(self, batch_size):
+        states = _initial_states(self.sampler, batch_size)
+        initial = tf.cast(states[0][0], self.dtypes[0])
+        return (
+            self._recurrent_part(0, tf.matmul(initial, self.recurrent_kernels[0])),
+            states,
+        )
+
+    def feed(self, token, pending):
+        """Layer 1's step from the id's table row and its pending h1 U_1: -> `fed` states."""
+        first_hu, states = pending
+        first, _ = self._step(0, tf.gather(self.table, token), first_hu, states[0])
+        return [first, *states[1:]]
+
+    def predict(self, fed):
+        """fed (layer 1 at t, the others at t - 1) -> (logits_t, pending for step t + 1)."""
+        h1 = fed[0][0]
+        rows = [h1, h1][: len(self.matrices)] + [states[0] for states in fed[1:]]
+        if self.stacked is not None and h1.shape[0] == 1:
+            rows = tf.cast(tf.stack(rows), self.stacked.dtype)
+            if self.split:
+                products = _joined(tf.matmul(tf.repeat(rows, 2, axis=0), self.stacked))
+            else:
+                products = tf.matmul(rows, self.stacked)
+            products = tf.unstack(products)
+        else:
+            products = [tf.matmul(tf.cast(row, m.dtype), m) for row, m in zip(rows, self.matrices)]
+        first_hu, x, new_states = products[0], h1, [fed[0]]
+        for index in range(1, len(fed)):
+            if index == 1:
+                xw = products[1]
+            else:
+                xw = tf.matmul(tf.cast(x, self.dtypes[index]), self.input_kernels[index])
+            if self.input_biases[index] is not None:
+                xw = xw + self.input_biases[index]
+            states, x = self._step(index, xw, products[index + 1], fed[index])
+            new_states.append(states)
+        return _logits(self.sampler, x), (self._recurrent_part(0, first_hu), new_states)
+
+    def _recurrent_part(self, index, hu):
+        bias = self.recurrent_biases[index]
+        return hu if bias is None else tf.nn.bias_add(hu, bias)
+
+    def _step(self, index, xw, hu, states):
+        """Layer `index`'s cell from its projections -> (new states, new h)."""
+        kernel = self.kernels[index]
+        if index > 0:
+            hu = self._recurrent_part(index, hu)
+        z = xw + hu if kernel.additive else (xw, hu)
+        states = [tf.cast(state, self.dtypes[index]) for state in states]
+        states, _ = kernel.forward(z, states, self.parameters[index])
+        states = list(states)
+        return states, states[0]  # the zoo's cells output their h, the first state
+
+
+def _halves(matrices):
+    """n (rows, width) matrices as 2n (rows, width / 2) ones: each one's left half, then its right.
+
+    XLA's CPU batched matmul appears to share out whole batch entries among
+    its threads: in a loop of only the 2x256 LSTM's three products, on two
+    cores, six halves made 1.35x as many steps a second as three whole
+    matrices, twelve quarters no more than six halves, and 24 pieces ran on
+    one thread.
+    """
+    stacked = tf.stack(matrices)
+    count, rows, width = stacked.shape
+    halves = tf.reshape(stacked, [count, rows, 2, width // 2])
+    return tf.reshape(tf.transpose(halves, [0, 2, 1, 3]), [2 * count, rows, width // 2])
+
+
+def _joined(products):
+    """The inverse of `_halves` on products: (2n, batch, width / 2) -> (n, batch, width)."""
+    count, batch, half = products.shape
+    halves = tf.reshape(products, [count // 2, 2, batch, half])
+    return tf.reshape(tf.transpose(halves, [0, 2, 1, 3]), [count // 2, batch, 2 * half])
+
+
+def _initial_states(sampler, batch_size):
+    return [
+        list(layer.cell.get_initial_state(batch_size=batch_size)) for layer in sampler.recurrent
+    ]
+
+
+def _logits(sampler, h):
+    return tf.cast(sampler.dense(h), tf.float32)
 
 
 def _choose(logits, temperature, uniform, mode, top_k):

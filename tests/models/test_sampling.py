@@ -11,18 +11,21 @@ import numpy as np
 import pytest
 
 import helpers
-from rnnzoo.models import beam_search, build_char_lm, generate, recurrent_layers
+import rnnzoo
+from rnnzoo.models import beam_search, build_char_lm, generate, recurrent_layers, sampling
 
 VOCAB = 6
 PRIME = [1, 4, 2]
-# Cells, input encodings and dropout that together cover both step paths of the
-# sampler (the embedding folded into the first cell, and plain `cell.call`),
-# each with the seed of weights whose greedy text is not one repeated id.
+# Cells, input encodings, depths and dropout for the sampler's fused step (the
+# embedding folded into the first cell, the products of a step stacked into
+# one matmul), each with the seed of weights whose greedy text is not one
+# repeated id. `unusual_models` covers its other branches and the fallback.
 CASES = {
     "lstm": ({"cell": "lstm", "embedding_dim": 4, "dropout": 0.3}, 0),
     "gru": ({"cell": "gru", "embedding_dim": 4}, 1),
     "vanilla_one_hot": ({"cell": "vanilla", "embedding_dim": 0}, 0),
     "peephole": ({"cell": "peephole", "embedding_dim": 3, "num_layers": 1}, 2),
+    "coupled_three_layers": ({"cell": "coupled", "embedding_dim": 4, "num_layers": 3}, 4),
 }
 
 
@@ -73,9 +76,71 @@ def test_greedy_equals_the_slow_reference(models, case):
     model = models[case]
     expected = reference_greedy(model, PRIME, 12)
     assert len(set(expected)) > 1, "a constant reference would prove little; change the weights"
-    ids = generate(model, PRIME, 12, temperature=0, num_samples=2)
-    assert ids.shape == (2, 12) and ids.dtype == np.int32
-    np.testing.assert_array_equal(ids, [expected, expected])
+    for rows in (1, 2):
+        ids = generate(model, PRIME, 12, temperature=0, num_samples=rows)
+        assert ids.shape == (rows, 12) and ids.dtype == np.int32
+        np.testing.assert_array_equal(ids, [expected] * rows)
+
+
+def char_lm(*recurrent, seed):
+    """A char LM of the given recurrent layers (return_sequences=True), randomized."""
+    layers = [keras.Input((None,), dtype="int32"), keras.layers.Embedding(VOCAB, 4)]
+    return randomized(keras.Sequential([*layers, *recurrent, keras.layers.Dense(VOCAB)]), seed)
+
+
+def unusual_models():
+    sequences = {"return_sequences": True}
+    return {
+        # A cell the fast loop does not know (softsign): every step through `cell.call`.
+        "unknown_activation": char_lm(
+            rnnzoo.layers.LSTM(8, activation="softsign", **sequences),
+            rnnzoo.layers.GRU(8, **sequences),
+            seed=0,
+        ),
+        # Matrices of different shapes: the products one by one.
+        "mixed_shapes": char_lm(
+            rnnzoo.layers.LSTM(8, **sequences), rnnzoo.layers.GRU(6, **sequences), seed=4
+        ),
+        # An odd width: the matrices stacked whole, not in halves.
+        "odd_width": char_lm(
+            rnnzoo.layers.VanillaRNN(7, **sequences),
+            rnnzoo.layers.VanillaRNN(7, **sequences),
+            seed=3,
+        ),
+    }
+
+
+def step_path(model):
+    """Which of the sampler's step paths `model` takes (its internals, so that
+    the test below is known to cover each)."""
+    step = sampling._step_for(sampling._sampler_for(model))
+    if isinstance(step, sampling._CellStep):
+        return "cell calls"
+    if step.stacked is None:
+        return "products one by one"
+    return "stacked halves" if step.split else "stacked whole"  # at batch 1
+
+
+def test_every_step_path_equals_the_slow_reference(models):
+    paths = {name: step_path(model) for name, model in unusual_models().items()}
+    assert sorted(paths.values()) == ["cell calls", "products one by one", "stacked whole"]
+    assert step_path(models["lstm"]) == "stacked halves"
+    for name, model in unusual_models().items():
+        expected = reference_greedy(model, PRIME, 10)
+        assert len(set(expected)) > 1, name
+        for rows in (1, 2):  # the batched matmul is for one row only
+            np.testing.assert_array_equal(
+                generate(model, PRIME, 10, temperature=0, num_samples=rows),
+                [expected] * rows,
+                name,
+            )
+        best = beam_search(model, PRIME, 4, beam_width=3)
+        np.testing.assert_allclose(
+            [log_prob for _, log_prob in best],
+            reference_log_probs(model, PRIME, [ids for ids, _ in best]),
+            rtol=1e-5,
+            err_msg=name,
+        )
 
 
 def test_long_and_single_id_primes(models):
