@@ -81,7 +81,7 @@ class CharLMConfig:
 
     def validate(self):
         from rnnzoo import cells
-        from rnnzoo.training import optimizers
+        from rnnzoo.training import checks, optimizers
 
         for name, value, known in (
             ("cell", self.cell.lower(), cells.names()),
@@ -91,22 +91,18 @@ class CharLMConfig:
                 raise RecipeError(
                     f"unknown {name} {value!r}; expected one of: {', '.join(known)}."
                 )
-        for name in ("layers", "units", "seq_length", "batch_size", "epochs", "sample_length"):
-            if getattr(self, name) < 1:
-                raise RecipeError(f"`{name}` must be at least 1, received {getattr(self, name)!r}.")
-        for name in ("embedding_dim", "steps_per_epoch", "lr_decay_after", "checkpoint_every",
-                     "log_every", "clip_norm", "clip_value", "max_minutes", "sample_temperature",
-                     "epoch_sample_length"):
-            if not getattr(self, name) >= 0:
-                raise RecipeError(f"`{name}` must be >= 0, received {getattr(self, name)!r}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise RecipeError(f"`dropout` must lie in [0, 1), received {self.dropout!r}.")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise RecipeError(f"`lr` must be a positive number, received {self.lr!r}.")
-        if not 0.0 < self.lr_decay <= 1.0:
-            raise RecipeError(f"`lr_decay` must lie in (0, 1], received {self.lr_decay!r}.")
-        if not 0 <= self.seed < 2**31:
-            raise RecipeError(f"`seed` must lie in [0, 2**31), received {self.seed!r}.")
+        checks.at_least(
+            self, 1, "layers", "units", "seq_length", "batch_size", "epochs", "sample_length"
+        )
+        checks.at_least(
+            self, 0, "embedding_dim", "steps_per_epoch", "lr_decay_after", "checkpoint_every",
+            "log_every", "clip_norm", "clip_value", "max_minutes", "sample_temperature",
+            "epoch_sample_length",
+        )
+        checks.fraction(self, "dropout")
+        checks.positive_number(self, "lr")
+        checks.factor(self, "lr_decay")
+        checks.seed(self)
 
 
 def load_config(config_file=None, overrides=None):

@@ -59,7 +59,8 @@ COUNTS = ("pieces", "piece_size", "mnist_validation", "glimpses", "patch", "scal
           "units", "glimpse_units", "location_units", "samples", "eval_samples", "batch_size",
           "epochs")
 COUNTS_OR_OFF = ("steps_per_epoch", "max_minutes", "checkpoint_every", "log_every",
-                 "histograms_every", "views_every", "view_examples", "clip_norm")
+                 "histograms_every", "views_every", "view_examples", "clip_norm",
+                 "lr_decay_after")
 
 
 @dataclasses.dataclass
@@ -92,6 +93,10 @@ class GlimpseConfig:
     # -- training
     optimizer: str = option("adam", "adam, rmsprop or adagrad")
     lr: float = option(0.001, "learning rate")
+    lr_decay: float = option(
+        1.0, "learning-rate factor per epoch after lr_decay_after epochs; 1: constant"
+    )
+    lr_decay_after: int = option(20, "epochs at the full learning rate before it decays")
     clip_norm: float = option(5.0, "clip the global gradient norm to this; 0: off")
     batch_size: int = option(64, "images per batch")
     epochs: int = option(20, "passes over the training set")
@@ -132,6 +137,7 @@ class GlimpseConfig:
         checks.at_least(self, 1, *COUNTS)
         checks.at_least(self, 0, *COUNTS_OR_OFF)
         checks.positive_number(self, "lr", "loc_std")
+        checks.factor(self, "lr_decay")
         checks.seed(self)
         try:
             check_dataset(self.dataset, self.size, self.pieces, self.piece_size)
@@ -235,7 +241,7 @@ def train(config, run_dir=None, resume=False, callbacks=(), log=print, verbose=1
 
     from rnnzoo.tensorboard import RecurrentTensorBoard
     from rnnzoo.tensorboard.attention import GlimpseViews
-    from rnnzoo.training import checkpoints
+    from rnnzoo.training import checkpoints, optimizers
     from rnnzoo.training.batches import ShuffledBatches
     from rnnzoo.training.loop import Trainer
     from rnnzoo.training.resume import last_checkpoint, start_or_resume
@@ -281,6 +287,9 @@ def train(config, run_dir=None, resume=False, callbacks=(), log=print, verbose=1
         epochs=config.epochs,
         evaluate=lambda m: scores(m, *splits["validation"], evaluation_batch),
         checkpoint_every=config.checkpoint_every,
+        learning_rate=lambda epoch: optimizers.step_decay(
+            config.lr, config.lr_decay, config.lr_decay_after, epoch
+        ),
         max_minutes=config.max_minutes,
         callbacks=[tensorboard, views, *callbacks],
         summaries=summaries,

@@ -35,6 +35,14 @@ def fraction(config, *names):
             raise RecipeError(f"`{name}` must lie in [0, 1), received {value!r}.")
 
 
+def factor(config, *names):
+    """Each `config.<name>` must lie in (0, 1]: a factor that shrinks a value or keeps it."""
+    for name in names:
+        value = getattr(config, name)
+        if not 0.0 < value <= 1.0:
+            raise RecipeError(f"`{name}` must lie in (0, 1], received {value!r}.")
+
+
 def positive_number(config, *names):
     """Each `config.<name>` must be finite and > 0."""
     for name in names:

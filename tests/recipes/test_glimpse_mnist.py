@@ -165,6 +165,17 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(mnist_di
     assert results_of(tmp_path / "cut")["test_error"] == results_of(tmp_path / "whole")["test_error"]
 
 
+def test_the_learning_rate_decays_after_lr_decay_after_epochs(mnist_dir, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    flags = ["--mnist-dir", mnist_dir, "--run-dir", run_dir, "--epochs", "4", "--steps-per-epoch",
+             "1", "--lr", "0.01", "--lr-decay", "0.5", "--lr-decay-after", "2"]
+    status, _, err = run_main([*TINY, *flags], capsys)
+    assert status == 0, err[-3000:]
+    history = checkpoints.load(run_dir / "checkpoints" / "last.ckpt").state["history"]
+    assert [record["learning_rate"] for record in history] == pytest.approx(
+        [0.01, 0.01, 0.005, 0.0025])
+
+
 # ------------------------------------------------------------------------- bad inputs
 @pytest.mark.parametrize("make_args, fragments", [
     (lambda d: ["--dataset", "fashion"], ["unknown dataset 'fashion'", "mnist, translated"]),
@@ -175,7 +186,9 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(mnist_di
     (lambda d: ["--dataset", "translated", "--size", "20"], ["size"]),
     (lambda d: ["--mnist-dir", d], ["lacks train-images-idx3-ubyte.gz"]),
     (lambda d: ["--glimpses", "0"], ["`glimpses` must be at least 1"]),
-], ids=["dataset", "cell", "attention", "patch", "scales", "size", "mnist-files", "glimpses"])
+    (lambda d: ["--lr-decay", "1.5"], ["`lr_decay` must lie in (0, 1]", "1.5"]),
+], ids=["dataset", "cell", "attention", "patch", "scales", "size", "mnist-files", "glimpses",
+        "lr-decay"])
 def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
     status, _, err = run_main([*make_args(tmp_path), "--run-dir", tmp_path / "run"], capsys)
     assert_one_line_error(status, err, *fragments)
