@@ -39,10 +39,9 @@ import sys
 import time
 from pathlib import Path
 
-from rnnzoo.training import config as config_io
+from rnnzoo.training import cli, config as config_io
 from rnnzoo.training.config import option
 from rnnzoo.training.errors import RecipeError, run_main
-from rnnzoo.training.resume import resumed_config
 
 RECIPE = "charlm"
 DEFAULTS_FILE = Path(__file__).resolve().parents[2] / "recipes" / "charlm.toml"
@@ -426,17 +425,7 @@ def build_parser():
         description="Train a char LM with truncated BPTT and carried state. Flags override "
         "--config FILE, which overrides recipes/charlm.toml.",
     )
-    trainer.add_argument("--config", metavar="FILE", help="TOML file of config values")
-    trainer.add_argument(
-        "--run-dir", metavar="DIR",
-        help="run directory (default tensorboard_logs/charlm/<timestamp>); needed by --resume",
-    )
-    trainer.add_argument(
-        "--resume", action="store_true",
-        help="continue the run in --run-dir from its last checkpoint, with its own config "
-        "(only --epochs and --max-minutes may change)",
-    )
-    trainer.add_argument("--quiet", action="store_true", help="one line per epoch, no bar")
+    cli.add_run_flags(trainer, RECIPE)
     config_io.add_flags(trainer, CharLMConfig)
 
     sampler = commands.add_parser(
@@ -490,11 +479,7 @@ def _main(argv):
         if args.max_chars < 1 or args.top < 1:
             raise RecipeError("--max-chars and --top must be >= 1.")
         return inspect(args)
-    overrides = config_io.flag_overrides(args, CharLMConfig)
-    if args.resume:
-        _, config = resumed_config(CharLMConfig, args.run_dir, args.config, overrides)
-    else:
-        config = load_config(args.config, overrides)
+    config = cli.config_from_args(args, CharLMConfig, load_config)
     train(config, args.run_dir, resume=args.resume, verbose=2 if args.quiet else 1)
     return 0
 
