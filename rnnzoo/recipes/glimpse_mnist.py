@@ -139,12 +139,20 @@ class GlimpseConfig:
         checks.positive_number(self, "lr", "loc_std")
         checks.factor(self, "lr_decay")
         checks.seed(self)
+        # The library's errors name its own arguments; say which flags set them.
+        flags = f"--dataset {self.dataset} --size {self.size}"
+        if self.dataset == "cluttered":
+            flags += f" --pieces {self.pieces} --piece-size {self.piece_size}"
         try:
             check_dataset(self.dataset, self.size, self.pieces, self.piece_size)
+        except ValueError as error:
+            raise RecipeError(f"{flags}: {str(error).rstrip('.')}.") from None
+        flags = f"--patch {self.patch} --scales {self.scales} --scale {self.scale}"
+        try:
             sensor = GlimpseSensor(self.patch, self.scales, self.scale, mode=self.attention)
             sensor.check_fits(self.image_side(), self.image_side())
         except ValueError as error:
-            raise RecipeError(str(error).rstrip(".") + ".") from None
+            raise RecipeError(f"{flags}: {str(error).rstrip('.')}.") from None
 
 
 def dataset_file(dataset):
