@@ -341,16 +341,15 @@ class _FusedStep:
         self.sampler, self.kernels = sampler, kernels
         cells = [layer.cell for layer in sampler.recurrent]
         self.dtypes = [cell.compute_dtype for cell in cells]
-        first, dtype = cells[0], self.dtypes[0]
-        inputs = tf.cast(sampler.input_layer(tf.range(sampler.vocab_size)), dtype)
-        self.table = tf.matmul(inputs, tf.cast(first.kernel, dtype))
-        if kernels[0].input_bias(dtype) is not None:
-            self.table = self.table + kernels[0].input_bias(dtype)
         self.input_kernels = [tf.cast(c.kernel, d) for c, d in zip(cells, self.dtypes)]
         self.recurrent_kernels = [
             tf.cast(c.recurrent_kernel, d) for c, d in zip(cells, self.dtypes)
         ]
         self.input_biases = [k.input_bias(d) for k, d in zip(kernels, self.dtypes)]
+        inputs = tf.cast(sampler.input_layer(tf.range(sampler.vocab_size)), self.dtypes[0])
+        self.table = tf.matmul(inputs, self.input_kernels[0])
+        if self.input_biases[0] is not None:
+            self.table = self.table + self.input_biases[0]
         self.recurrent_biases = [k.recurrent_bias(d) for k, d in zip(kernels, self.dtypes)]
         self.parameters = [k.parameters(d) for k, d in zip(kernels, self.dtypes)]
         # The products `predict` makes at once: h1 U_1, h1 W_2, h_l U_l (l >= 2).
@@ -364,10 +363,7 @@ class _FusedStep:
     def start(self, batch_size):
         states = _initial_states(self.sampler, batch_size)
         initial = tf.cast(states[0][0], self.dtypes[0])
-        return (
-            self._recurrent_part(0, tf.matmul(initial, self.recurrent_kernels[0])),
-            states,
-        )
+        return self._recurrent_part(0, tf.matmul(initial, self.recurrent_kernels[0])), states
 
     def feed(self, token, pending):
         """Layer 1's step from the id's table row and its pending h1 U_1: -> `fed` states."""
@@ -378,7 +374,7 @@ class _FusedStep:
     def predict(self, fed):
         """fed (layer 1 at t, the others at t - 1) -> (logits_t, pending for step t + 1)."""
         h1 = fed[0][0]
-        rows = [h1, h1][: len(self.matrices)] + [states[0] for states in fed[1:]]
+        rows = [h1] if len(fed) == 1 else [h1, h1] + [states[0] for states in fed[1:]]
         if self.stacked is not None and h1.shape[0] == 1:
             rows = tf.cast(tf.stack(rows), self.stacked.dtype)
             if self.split:
