@@ -263,9 +263,7 @@ class _Sampler:
             return t + 1, token, pending, buffer, scores
 
         _, _, _, buffer, scores = tf.while_loop(
-            lambda t, *_: t < length,
-            body,
-            (tf.constant(0), token, pending, buffer, scores),
+            lambda t, *_: t < length, body, (tf.constant(0), token, pending, buffer, scores)
         )
         return buffer, scores
 
