@@ -91,8 +91,10 @@ def main(argv=None):
     name = Path(args.config).name
     if overrides:
         name += " + " + ", ".join(f"{key}={value}" for key, value in overrides.items())
-    print("| config | data | wall time | training time | best validation nats/char "
-          "| best validation bits/char | test bits/char | machine | date | command |")
+    print(
+        "| config | data | wall time | training time | best validation nats/char "
+        "| best validation bits/char | test bits/char | machine | date | command |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
     print(
         f"| {name} | {results['data'].split(':')[0]} | {wall / 60:.1f} min | "

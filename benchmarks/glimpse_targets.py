@@ -43,10 +43,13 @@ from rnnzoo.training.rundir import default_path  # noqa: E402
 TARGETS = {
     "mnist": (["--dataset", "mnist"], 0.0129, "28x28 MNIST, RAM 6 glimpses, 8x8, 1 scale"),
     "translated": (
-        ["--dataset", "translated"], 0.0186, "60x60 translated MNIST, RAM 6 glimpses, 12x12, 3 scales"
+        ["--dataset", "translated"],
+        0.0186,
+        "60x60 translated MNIST, RAM 6 glimpses, 12x12, 3 scales",
     ),
     "cluttered": (
-        ["--dataset", "cluttered"], 0.0523,
+        ["--dataset", "cluttered"],
+        0.0523,
         "60x60 cluttered MNIST (4 pieces), RAM 8 glimpses, 12x12, 3 scales",
     ),
 }
@@ -55,7 +58,9 @@ TARGETS = {
 def power_law_projection(history, target):
     """Fit log(error) = a + b log(minutes) over the later half of the validation curve;
     return (b, minutes at which the fit reaches `target`, or None when it does not fall)."""
-    points = [(r["seconds"] / 60, r["validation_error"]) for r in history if r["validation_error"] > 0]
+    points = [
+        (r["seconds"] / 60, r["validation_error"]) for r in history if r["validation_error"] > 0
+    ]
     points = points[len(points) // 2 :]
     if len(points) < 3:
         return None, None
@@ -78,16 +83,31 @@ def main(argv=None):
         epilog="Other flags go to the recipe, after the target's own (e.g. --attention soft).",
     )
     parser.add_argument("--target", required=True, choices=list(TARGETS))
-    parser.add_argument("--budget-minutes", type=float, default=15.0,
-                        help="training minutes (the recipe's --max-minutes; default 15)")
-    parser.add_argument("--run-dir", help="default tensorboard_logs/glimpse_mnist/<target>-<timestamp>")
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=15.0,
+        help="training minutes (the recipe's --max-minutes; default 15)",
+    )
+    parser.add_argument(
+        "--run-dir", help="default tensorboard_logs/glimpse_mnist/<target>-<timestamp>"
+    )
     args, extra = parser.parse_known_args(argv)
 
     flags, paper, row = TARGETS[args.target]
     stamped = default_path(glimpse_mnist.RECIPE)
     run_dir = Path(args.run_dir or stamped.with_name(f"{args.target}-{stamped.name}"))
-    flags = [*flags, "--max-minutes", f"{args.budget_minutes:g}", "--epochs", "1000", "--quiet",
-             *extra, "--run-dir", str(run_dir)]
+    flags = [
+        *flags,
+        "--max-minutes",
+        f"{args.budget_minutes:g}",
+        "--epochs",
+        "1000",
+        "--quiet",
+        *extra,
+        "--run-dir",
+        str(run_dir),
+    ]
     command = "python -m rnnzoo.recipes.glimpse_mnist " + " ".join(shlex.quote(f) for f in flags)
     print(f"command: {command}")
     machine = f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs"
@@ -101,18 +121,27 @@ def main(argv=None):
     history = checkpoints.load(run_dir / "checkpoints" / "last.ckpt").state["history"]
     print("\n| epoch | minutes | validation error |\n| ---: | ---: | ---: |")
     for record in history:
-        print(f"| {record['epoch']} | {record['seconds'] / 60:.1f} | "
-              f"{100 * record['validation_error']:.2f}% |")
+        print(
+            f"| {record['epoch']} | {record['seconds'] / 60:.1f} | "
+            f"{100 * record['validation_error']:.2f}% |"
+        )
     slope, minutes = power_law_projection(history, paper)
     if slope is not None:
-        reach = f"reaches {100 * paper:.2f}% after about {minutes:.0f} minutes" if minutes else (
-            "does not fall")
-        print(f"\nprojection (fit of the later half of the curve, error ~ minutes^{slope:.2f}): "
-              f"{reach} -- an extrapolation, not a measurement")
+        reach = (
+            f"reaches {100 * paper:.2f}% after about {minutes:.0f} minutes"
+            if minutes
+            else ("does not fall")
+        )
+        print(
+            f"\nprojection (fit of the later half of the curve, error ~ minutes^{slope:.2f}): "
+            f"{reach} -- an extrapolation, not a measurement"
+        )
     met = results["test_error"] <= paper
     print(f"\nwall time: {wall / 60:.1f} minutes (data, training, evaluation)")
-    print(f"target {row} <= {100 * paper:.2f}% test error: test error "
-          f"{100 * results['test_error']:.2f}% -> {'met' if met else 'NOT met'}")
+    print(
+        f"target {row} <= {100 * paper:.2f}% test error: test error "
+        f"{100 * results['test_error']:.2f}% -> {'met' if met else 'NOT met'}"
+    )
     print("\n| target | command | test error (paper) | training | wall time | machine | date |")
     print(
         f"| {row} | `{command}` | {100 * results['test_error']:.2f}% ({100 * paper:.2f}%) | "

@@ -58,8 +58,14 @@ def targets(shared):
             [("lstm", ">=", 0.985, "LSTM >= 98.5% test accuracy")],
         ),
         "sms-spam": (
-            ["--task", "text", "--data", str(shared / "data" / "sms_spam" / "SMSSpamCollection"),
-             "--compare", "lstm"],
+            [
+                "--task",
+                "text",
+                "--data",
+                str(shared / "data" / "sms_spam" / "SMSSpamCollection"),
+                "--compare",
+                "lstm",
+            ],
             [("lstm", ">=", 0.98, "SMS Spam >= 98% test accuracy")],
         ),
         "pixel-mnist": (["--task", "pixel-mnist", *mnist, "--compare", "irnn,lstm"], []),
@@ -77,20 +83,35 @@ def passes(value, comparison, threshold):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="Other flags go to the recipe, after the target's own (e.g. --length 100 --units 64).",
+        epilog=(
+            "Other flags go to the recipe, after the target's own (e.g. --length 100 --units 64)."
+        ),
     )
     parser.add_argument("--target", required=True, choices=list(targets(Path("."))))
-    parser.add_argument("--budget-minutes", type=float, default=15.0,
-                        help="training minutes per cell (the recipe's --max-minutes; default 15)")
-    parser.add_argument("--shared", default=str(REPO / ".." / "shared"), help="the shared data folder")
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=15.0,
+        help="training minutes per cell (the recipe's --max-minutes; default 15)",
+    )
+    parser.add_argument(
+        "--shared", default=str(REPO / ".." / "shared"), help="the shared data folder"
+    )
     parser.add_argument("--run-dir", help="default tensorboard_logs/seqclass/<target>-<timestamp>")
     args, extra = parser.parse_known_args(argv)
 
     flags, checks = targets(Path(args.shared).resolve())[args.target]
     stamped = default_path(seqclass.RECIPE)
     run_dir = Path(args.run_dir or stamped.with_name(f"{args.target}-{stamped.name}"))
-    flags = [*flags, "--max-minutes", f"{args.budget_minutes:g}", "--quiet", *extra,
-             "--run-dir", str(run_dir)]
+    flags = [
+        *flags,
+        "--max-minutes",
+        f"{args.budget_minutes:g}",
+        "--quiet",
+        *extra,
+        "--run-dir",
+        str(run_dir),
+    ]
     command = "python -m rnnzoo.recipes.seqclass " + " ".join(shlex.quote(f) for f in flags)
     print(f"command: {command}")
     print(
@@ -102,7 +123,9 @@ def main(argv=None):
     wall = time.monotonic() - started
     if status:
         return status
-    rows = {row["cell"]: row for row in csv.DictReader((run_dir / "results.csv").open(encoding="utf-8"))}
+    rows = {
+        row["cell"]: row for row in csv.DictReader((run_dir / "results.csv").open(encoding="utf-8"))
+    }
     print(f"wall time: {wall / 60:.1f} minutes for the whole target (data, training, evaluation)")
     test_column = next(name for name in next(iter(rows.values())) if name.startswith("test "))
     failed = 0

@@ -83,7 +83,8 @@ def train(cell, data, probe_batch, args, log_dir):
     )
     print(
         f"{cell}: final training MSE {history.history['loss'][-1]:.4f} "
-        f"({time.perf_counter() - start:.0f} s), {len(callback.history[model.layers[0].name])} probe rows"
+        f"({time.perf_counter() - start:.0f} s), "
+        f"{len(callback.history[model.layers[0].name])} probe rows"
     )
     return callback, model.layers[0].name
 

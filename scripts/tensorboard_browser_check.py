@@ -1,4 +1,4 @@
-"""Check that TensorBoard shows an rnnzoo run: its HTTP API, then its dashboards in headless Chromium.
+"""Check that TensorBoard shows an rnnzoo run: its HTTP API, then its dashboards in Chromium.
 
     python scripts/tensorboard_browser_check.py --screenshots /tmp/shots
     python scripts/tensorboard_browser_check.py --logdir runs/x/views --screenshots /tmp/shots
@@ -243,7 +243,8 @@ def main():
     chromium = args.chromium or find_chromium()
     if chromium is None:
         print(
-            f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}); install it, e.g. apt-get install chromium"
+            f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}); "
+            "install it, e.g. apt-get install chromium"
         )
         return 2
     with tempfile.TemporaryDirectory() as scratch:

@@ -117,9 +117,9 @@ def assert_outputs_close(actual, expected, atol=1e-5, rtol=0.0, what="outputs"):
     diff = max_abs_diff(actual, expected)
     scale = max(float(np.max(np.abs(e))) for e in as_list(expected))
     limit = atol + rtol * scale
-    assert (
-        diff <= limit
-    ), f"{what}: max abs diff {diff:.3g} > {limit:.3g} (largest |value| {scale:.3g})"
+    assert diff <= limit, (
+        f"{what}: max abs diff {diff:.3g} > {limit:.3g} (largest |value| {scale:.3g})"
+    )
 
 
 def assert_same_up_to_rounding(actual, expected, what="outputs"):
@@ -261,13 +261,13 @@ def assert_masked_steps_carry_state(layer, inputs):
     assert_same_up_to_rounding([m[0] for m in masked], [u[0] for u in unmasked], "unmasked sample")
     sequence = masked[0][1]
     expected_sequence = kept[0][0][[0, 0, 1] + [1] * (time - 3)]
-    assert np.allclose(
-        sequence, expected_sequence, rtol=1e-5, atol=1e-5
-    ), "masked steps changed the output"
+    assert np.allclose(sequence, expected_sequence, rtol=1e-5, atol=1e-5), (
+        "masked steps changed the output"
+    )
     for state, kept_state in zip(masked[1:], kept[1:]):
-        assert np.allclose(
-            state[1], kept_state[0], rtol=1e-5, atol=1e-5
-        ), "masked steps changed the state"
+        assert np.allclose(state[1], kept_state[0], rtol=1e-5, atol=1e-5), (
+            "masked steps changed the state"
+        )
 
 
 def assert_stateful_carries_state(make_layer, inputs):
@@ -325,9 +325,9 @@ def assert_one_dropout_mask_per_sequence(
         distance = np.abs(candidates - training.reshape(1, batch, -1)).max(axis=-1)
         tolerance = 1e-5 * (1.0 + np.abs(training).reshape(batch, -1).max(axis=-1))
         unmatched &= ~(distance <= tolerance).any(axis=0)
-    assert (
-        not unmatched.any()
-    ), f"samples {np.flatnonzero(unmatched).tolist()} match no fixed pair of dropout masks"
+    assert not unmatched.any(), (
+        f"samples {np.flatnonzero(unmatched).tolist()} match no fixed pair of dropout masks"
+    )
 
 
 def _binary_masks(width, rate):
@@ -360,9 +360,9 @@ def run_python(code, *args, env=None, timeout=300):
         text=True,
         timeout=timeout,
     )
-    assert (
-        result.returncode == 0
-    ), f"fresh process failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"fresh process failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
+    )
     return result.stdout
 
 
@@ -424,9 +424,9 @@ def assert_loads_in_fresh_process(models, directory, atol=1e-6):
         entry = report[name]
         assert entry["classes"] == classes, f"{name}: loaded {entry['classes']}, saved {classes}"
         assert entry["outputs"] == count, f"{name}: {entry['outputs']} outputs, saved {count}"
-        assert (
-            entry["max_abs_diff"] <= atol
-        ), f"{name}: fresh-process outputs differ by {entry['max_abs_diff']:.3g}"
+        assert entry["max_abs_diff"] <= atol, (
+            f"{name}: fresh-process outputs differ by {entry['max_abs_diff']:.3g}"
+        )
 
 
 # ------------------------------------------------------------------------- recipe CLIs

@@ -32,10 +32,7 @@ from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 def check_units(units):
     """Return `units` as an int if it is a positive integer (numpy's too); raise otherwise."""
     if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
-        raise ValueError(
-            "Expected `units` to be a positive integer, "
-            f"received units={units!r}."
-        )
+        raise ValueError(f"Expected `units` to be a positive integer, received units={units!r}.")
     return int(units)
 
 
@@ -46,9 +43,7 @@ def check_rate(name, rate):
     except (TypeError, ValueError):
         value = float("nan")  # not a number: fails the range check below
     if not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"Expected `{name}` to be a fraction in [0, 1), received {name}={rate!r}."
-        )
+        raise ValueError(f"Expected `{name}` to be a fraction in [0, 1), received {name}={rate!r}.")
     return value
 
 
@@ -131,8 +126,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def get_initial_state(self, batch_size=None):
         return [
-            ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
-            for _ in self.state_names
+            ops.zeros((batch_size, self.units), dtype=self.compute_dtype) for _ in self.state_names
         ]
 
     def call(self, inputs, states, training=False):

@@ -23,9 +23,7 @@ def lookup(table, name, what):
     """`table[name]`, or a ValueError that lists the known names."""
     if isinstance(name, str) and name.lower() in table:
         return table[name.lower()]
-    raise ValueError(
-        f"Unknown {what} {name!r}; expected one of: {', '.join(table)}."
-    )
+    raise ValueError(f"Unknown {what} {name!r}; expected one of: {', '.join(table)}.")
 
 
 def get(name):

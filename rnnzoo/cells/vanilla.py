@@ -99,4 +99,3 @@ class IRNNCell(VanillaRNNCell):
         del config["recurrent_initializer"]
         config["identity_scale"] = self.identity_scale
         return config
-

@@ -70,8 +70,8 @@ class LabelledText:
         if len(classes) < 2:
             found = f"label {classes[0]!r}" if classes else "no labels"
             raise DataError(
-                f"{self.source or 'the data'!r}: all {len(self)} examples have {found}; a classifier "
-                "needs examples of at least two classes."
+                f"{self.source or 'the data'!r}: all {len(self)} examples have {found}; "
+                "a classifier needs examples of at least two classes."
             )
         return classes
 
@@ -151,7 +151,9 @@ def _read_csv(text, source, label_column, text_column):
                 f"{source!r} {what} header {header!r:.120} lacks the column(s) {missing!r}; name "
                 "them with --label-column and --text-column."
             )
-        data = _collect(rows(header), source, f"the {label_column!r} field", f"the {text_column!r} field")
+        data = _collect(
+            rows(header), source, f"the {label_column!r} field", f"the {text_column!r} field"
+        )
     except csv.Error as error:
         raise DataError(f"{source!r} line {reader.line_num}: not valid CSV ({error}).") from None
     if not data.texts:
@@ -174,7 +176,7 @@ def _collect(rows, source, label_name, text_name):
 
 # ------------------------------------------------------------------------ splits
 def split_indices(count, validation_fraction, test_fraction, seed):
-    """`{"train", "validation", "test"}` -> index arrays of a seeded random split of `count` rows."""
+    """`{"train", "validation", "test"}` -> index arrays of a seeded random split of `count`."""
     order = np.random.default_rng(seed).permutation(count)
     validation = int(round(count * validation_fraction))
     test = int(round(count * test_fraction))
@@ -212,7 +214,8 @@ class TokenVocabulary:
         tokens = list(tokens)
         if len(set(tokens)) != len(tokens) or not all(isinstance(t, str) and t for t in tokens):
             raise DataError(
-                "a token vocabulary lists distinct non-empty strings; received duplicates or blanks."
+                "a token vocabulary lists distinct non-empty strings; "
+                "received duplicates or blanks."
             )
         self.tokens = tokens
         self.level = level
@@ -221,7 +224,10 @@ class TokenVocabulary:
 
     @classmethod
     def from_texts(cls, texts, level="word", lowercase=True, min_count=1, max_size=0):
-        """The tokens of `texts` seen at least `min_count` times, the `max_size` most frequent (0: all)."""
+        """The tokens of `texts` seen at least `min_count` times.
+
+        Only the `max_size` most frequent are kept (0: all).
+        """
         empty = cls([], level, lowercase)
         counts = collections.Counter(token for text in texts for token in empty.tokenize(text))
         ranked = sorted(
@@ -271,6 +277,7 @@ class TokenVocabulary:
     def from_json(cls, value, source="vocabulary"):
         if not isinstance(value, dict) or value.get("format") != VOCABULARY_FORMAT:
             raise DataError(
-                f"{source} is not an rnnzoo token vocabulary (expected format {VOCABULARY_FORMAT!r})."
+                f"{source} is not an rnnzoo token vocabulary "
+                f"(expected format {VOCABULARY_FORMAT!r})."
             )
         return cls(value.get("tokens", []), value.get("level"), value.get("lowercase", True))

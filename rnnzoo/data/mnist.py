@@ -83,7 +83,10 @@ def read_idx(path):
 
 
 def write_idx(path, array):
-    """Write a uint8 array as an IDX file (gzipped when `path` ends in .gz); `read_idx` reads it back."""
+    """Write a uint8 array as an IDX file (gzipped when `path` ends in .gz).
+
+    `read_idx` reads it back.
+    """
     array = np.ascontiguousarray(array, dtype=np.uint8)
     data = bytes([0, 0, _UNSIGNED_BYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     data += array.tobytes()
@@ -195,7 +198,10 @@ def hold_out(train_images, train_labels, count, seed):
         )
     order = np.random.default_rng(seed).permutation(len(train_images))
     held_out, kept = order[:count], order[count:]
-    return (train_images[kept], train_labels[kept]), (train_images[held_out], train_labels[held_out])
+    return (train_images[kept], train_labels[kept]), (
+        train_images[held_out],
+        train_labels[held_out],
+    )
 
 
 # ------------------------------------------------------------------------ views

@@ -142,7 +142,7 @@ def read_text(path):
     except UnicodeDecodeError as error:
         raise DataError(
             f"--data file {str(path)!r} is not UTF-8 text (byte {error.start}: "
-            f"{data[error.start:error.start + 1]!r}); pass a text file, not a binary one."
+            f"{data[error.start : error.start + 1]!r}); pass a text file, not a binary one."
         ) from None
     if "\x00" in text:
         raise DataError(

@@ -77,7 +77,11 @@ class RecurrentLayer(keras.layers.RNN):
 
     def __getattr__(self, name):
         # Read the cell's arguments through the layer, as keras.layers.LSTM does.
-        if not name.startswith("_") and name != "cell" and name in _cell_argument_names(self.cell_class):
+        if (
+            not name.startswith("_")
+            and name != "cell"
+            and name in _cell_argument_names(self.cell_class)
+        ):
             return getattr(self.cell, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 

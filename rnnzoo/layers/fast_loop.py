@@ -419,9 +419,7 @@ def _sequence_function(kernel, return_sequences, state_count, has_biases):
         def gradient(*upstream):
             upstream = list(upstream)
             d_outputs = upstream.pop(0) if return_sequences else None
-            d_final = [
-                tf.zeros_like(s) if d is None else d for s, d in zip(final_states, upstream)
-            ]
+            d_final = [tf.zeros_like(s) if d is None else d for s, d in zip(final_states, upstream)]
             d_x, d_weights, d_states0, d_parameters = _backward_loop(
                 kernel,
                 projection,
@@ -467,7 +465,10 @@ class _Projection:
         return x if self.bias is None else tf.concat([x, tf.ones_like(x[..., :1])], axis=-1)
 
     def without_bias_feature(self, d_x, d_weights):
-        """The gradients w.r.t. x and [W, U, b, b_h] from those w.r.t. [x, 1] and [[W; b], U, b_h]."""
+        """The gradients w.r.t. x and [W, U, b, b_h].
+
+        Computed from those w.r.t. [x, 1] and [[W; b], U, b_h].
+        """
         if self.bias is None:
             return d_x, d_weights
         d_kernel, d_bias = tf.split(d_weights[0], [self.input_size, 1], axis=0)
@@ -630,9 +631,7 @@ def _forward_loop(kernel, projection, x, states0, parameters):
     return state_arrays[0].stack(), final_states, saved_arrays
 
 
-def _backward_loop(
-    kernel, projection, x, h_seq, d_outputs, d_final, saved_arrays, parameters
-):
+def _backward_loop(kernel, projection, x, h_seq, d_outputs, d_final, saved_arrays, parameters):
     """-> (d x (T, B, features), d [W, U, b, b_h], d initial states, d parameters)."""
     length = tf.shape(x)[0]
     side_by_side = _SideBySide(tf.shape(x)[1], counts=(kernel.cell.num_gates,))

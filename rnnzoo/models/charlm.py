@@ -126,7 +126,11 @@ def build_char_lm(
     for index in range(1, num_layers + 1):
         stack.append(
             seeded_recurrent_layer(
-                layer_class, units, seeds, return_sequences=True, stateful=stateful,
+                layer_class,
+                units,
+                seeds,
+                return_sequences=True,
+                stateful=stateful,
                 name=f"rnn_{index}",
             )
         )

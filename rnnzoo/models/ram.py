@@ -139,9 +139,7 @@ class RecurrentAttentionModel(keras.Model):
                 **options,
             )
 
-        self.sensor = GlimpseSensor(
-            patch_size, num_scales, scale, mode=attention, name="sensor"
-        )
+        self.sensor = GlimpseSensor(patch_size, num_scales, scale, mode=attention, name="sensor")
         self.retina_layer = dense(glimpse_units, "retina", "relu")
         self.location_layer = dense(location_units, "location", "relu")
         width = glimpse_units + location_units
@@ -158,8 +156,16 @@ class RecurrentAttentionModel(keras.Model):
         self.noise = keras.random.SeedGenerator(next(seeds), name="location_noise")
         self._trackers = {
             name: keras.metrics.Mean(name=name)
-            for name in ("loss", "accuracy", "reward", "baseline", "reinforce_loss",
-                         "baseline_loss", "pg_variance", "pg_variance_no_baseline")
+            for name in (
+                "loss",
+                "accuracy",
+                "reward",
+                "baseline",
+                "reinforce_loss",
+                "baseline_loss",
+                "pg_variance",
+                "pg_variance_no_baseline",
+            )
         }
 
     # ------------------------------------------------------------------ build
@@ -231,9 +237,9 @@ class RecurrentAttentionModel(keras.Model):
             mean = self.locate(hidden)
             if self.attention == "hard" and sample:
                 draw = ops.stop_gradient(
-                    mean + self.location_std * keras.random.normal(
-                        ops.shape(mean), dtype=mean.dtype, seed=self.noise
-                    )
+                    mean
+                    + self.location_std
+                    * keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.noise)
                 )
                 location = ops.clip(draw, -1.0, 1.0)
             else:
@@ -336,8 +342,9 @@ class RecurrentAttentionModel(keras.Model):
         images, labels = data[0], data[1]
         log_probs = ops.cast(self.averaged_log_probs(self.prepare(images)), "float32")
         labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
-        loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, log_probs,
-                                                                      from_logits=True))
+        loss = ops.mean(
+            keras.losses.sparse_categorical_crossentropy(labels, log_probs, from_logits=True)
+        )
         correct = ops.cast(ops.equal(ops.argmax(log_probs, -1), labels), "float32")
         self._trackers["loss"].update_state(loss)
         self._trackers["accuracy"].update_state(ops.mean(correct))

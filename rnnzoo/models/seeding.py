@@ -1,4 +1,7 @@
-"""Seeded model building, shared by the model builders: one `seed` makes a whole model repeatable."""
+"""Seeded model building, shared by the model builders.
+
+One `seed` makes a whole model repeatable.
+"""
 
 import keras
 import numpy as np

@@ -39,7 +39,8 @@ import sys
 import time
 from pathlib import Path
 
-from rnnzoo.training import cli, config as config_io
+from rnnzoo.training import cli
+from rnnzoo.training import config as config_io
 from rnnzoo.training.config import option
 from rnnzoo.training.errors import RecipeError, run_main
 
@@ -87,15 +88,22 @@ class CharLMConfig:
             ("optimizer", self.optimizer, optimizers.names()),
         ):
             if value not in known:
-                raise RecipeError(
-                    f"unknown {name} {value!r}; expected one of: {', '.join(known)}."
-                )
+                raise RecipeError(f"unknown {name} {value!r}; expected one of: {', '.join(known)}.")
         checks.at_least(
             self, 1, "layers", "units", "seq_length", "batch_size", "epochs", "sample_length"
         )
         checks.at_least(
-            self, 0, "embedding_dim", "steps_per_epoch", "lr_decay_after", "checkpoint_every",
-            "log_every", "clip_norm", "clip_value", "max_minutes", "sample_temperature",
+            self,
+            0,
+            "embedding_dim",
+            "steps_per_epoch",
+            "lr_decay_after",
+            "checkpoint_every",
+            "log_every",
+            "clip_norm",
+            "clip_value",
+            "max_minutes",
+            "sample_temperature",
             "epoch_sample_length",
         )
         checks.fraction(self, "dropout")
@@ -266,9 +274,13 @@ def train(config, run_dir=None, resume=False, callbacks=(), log=print, verbose=1
     def on_epoch_end(trainer, record):
         if config.epoch_sample_length:
             sampler.set_weights(model.get_weights())
-            text = sample_text(sampler, vocabulary, config.epoch_sample_length,
-                               temperature=config.sample_temperature,
-                               seed=config.seed + record["epoch"])[0]
+            text = sample_text(
+                sampler,
+                vocabulary,
+                config.epoch_sample_length,
+                temperature=config.sample_temperature,
+                seed=config.seed + record["epoch"],
+            )[0]
             summaries.text("train", "sample", record["global_step"], text)
 
     if config.views:
@@ -310,8 +322,13 @@ def train(config, run_dir=None, resume=False, callbacks=(), log=print, verbose=1
     test_loss = evaluator(best.weights, data.test)
     summaries.scalars("test", state.global_step, {"loss": test_loss, **bits(test_loss)})
     sampler.set_weights(best.weights)
-    text = sample_text(sampler, vocabulary, config.sample_length,
-                       temperature=config.sample_temperature, seed=config.seed)[0]
+    text = sample_text(
+        sampler,
+        vocabulary,
+        config.sample_length,
+        temperature=config.sample_temperature,
+        seed=config.seed,
+    )[0]
     summaries.text("test", "sample", state.global_step, text)
     summaries.close()
     results = {
@@ -328,8 +345,10 @@ def train(config, run_dir=None, resume=False, callbacks=(), log=print, verbose=1
         "history": state.history,
     }
     run.write_json("results.json", results)
-    log(f"best validation {describe_loss(state.best_loss)} at epoch {state.best_epoch}; "
-        f"test {describe_loss(test_loss)}")
+    log(
+        f"best validation {describe_loss(state.best_loss)} at epoch {state.best_epoch}; "
+        f"test {describe_loss(test_loss)}"
+    )
     log(f"--- sample (temperature {config.sample_temperature:g}, best checkpoint) ---")
     log(text)
     return results
@@ -377,9 +396,16 @@ def sample(args, log=print):
         texts = [prime + vocabulary.decode(ids) for ids, _ in beams]
         headers = [f"beam {i}, log p = {score:.3f}" for i, (_, score) in enumerate(beams, 1)]
     else:
-        texts = sample_text(model, vocabulary, args.length, prime=prime,
-                            temperature=args.temperature, top_k=args.top_k,
-                            num_samples=args.num_samples, seed=args.seed)
+        texts = sample_text(
+            model,
+            vocabulary,
+            args.length,
+            prime=prime,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            num_samples=args.num_samples,
+            seed=args.seed,
+        )
         headers = [f"sample {i}" for i in range(1, len(texts) + 1)]
     for header, text in zip(headers, texts):
         if len(texts) > 1:
@@ -402,8 +428,13 @@ def inspect(args, log=print):
     run = RunDirectory(args.run_dir)
     html_path = run.path / "cells.html"
     ranking = interpretable.inspect(
-        model, vocabulary, text, html_path, log_dir=run.events_path("cells"),
-        k=args.top, max_chars=args.max_chars,
+        model,
+        vocabulary,
+        text,
+        html_path,
+        log_dir=run.events_path("cells"),
+        k=args.top,
+        max_chars=args.max_chars,
     )
     for name, scores in ranking.items():
         best = ", ".join(f"{s.label} r={s.correlation:+.2f}" for s in scores[: args.top])
@@ -437,16 +468,40 @@ def build_parser():
     add("--run-dir", metavar="DIR", required=True, help="the run to sample from")
     add("--prime", metavar="TEXT", help='text to start from (default "\\n")')
     add("--length", type=int, default=500, metavar="N", help="characters to generate (default 500)")
-    add("--temperature", type=float, default=1.0, metavar="T",
-        help="softmax temperature (default 1.0); 0 is greedy decoding (argmax)")
-    add("--top-k", type=int, default=0, metavar="K",
-        help="sample among the K most likely characters only; 0: all")
-    add("--beam-width", type=int, default=0, metavar="B",
-        help="beam search with B beams instead of sampling; 0: sample")
-    add("--num-samples", type=int, default=1, metavar="N",
-        help="independent samples (or best beams) to print (default 1)")
-    add("--seed", type=int, metavar="S",
-        help="the same seed gives the same text (default: a fresh seed)")
+    add(
+        "--temperature",
+        type=float,
+        default=1.0,
+        metavar="T",
+        help="softmax temperature (default 1.0); 0 is greedy decoding (argmax)",
+    )
+    add(
+        "--top-k",
+        type=int,
+        default=0,
+        metavar="K",
+        help="sample among the K most likely characters only; 0: all",
+    )
+    add(
+        "--beam-width",
+        type=int,
+        default=0,
+        metavar="B",
+        help="beam search with B beams instead of sampling; 0: sample",
+    )
+    add(
+        "--num-samples",
+        type=int,
+        default=1,
+        metavar="N",
+        help="independent samples (or best beams) to print (default 1)",
+    )
+    add(
+        "--seed",
+        type=int,
+        metavar="S",
+        help="the same seed gives the same text (default: a fresh seed)",
+    )
     add("--checkpoint", choices=("best", "last"), help="default best, else last")
 
     inspector = commands.add_parser(
@@ -459,9 +514,18 @@ def build_parser():
     )
     add = inspector.add_argument
     add("--run-dir", metavar="DIR", required=True, help="the run to inspect")
-    add("--text", metavar="FILE", help="UTF-8 text to run over (default: the run's validation split)")
-    add("--max-chars", type=int, default=5000, metavar="N",
-        help="characters of the text to use (default 5000; about 4 ms each on 2 cores)")
+    add(
+        "--text",
+        metavar="FILE",
+        help="UTF-8 text to run over (default: the run's validation split)",
+    )
+    add(
+        "--max-chars",
+        type=int,
+        default=5000,
+        metavar="N",
+        help="characters of the text to use (default 5000; about 4 ms each on 2 cores)",
+    )
     add("--top", type=int, default=3, metavar="K", help="cells shown per property (default 3)")
     add("--checkpoint", choices=("best", "last"), help="default best, else last")
     return parser

@@ -55,12 +55,33 @@ DATASETS = ("mnist", "translated", "cluttered")
 ATTENTION = ("hard", "soft")
 RESULTS_FILE = "results.json"
 MNIST_SIDE = 28
-COUNTS = ("pieces", "piece_size", "mnist_validation", "glimpses", "patch", "scales", "scale",
-          "units", "glimpse_units", "location_units", "samples", "eval_samples", "batch_size",
-          "epochs")
-COUNTS_OR_OFF = ("steps_per_epoch", "max_minutes", "checkpoint_every", "log_every",
-                 "histograms_every", "views_every", "view_examples", "clip_norm",
-                 "lr_decay_after")
+COUNTS = (
+    "pieces",
+    "piece_size",
+    "mnist_validation",
+    "glimpses",
+    "patch",
+    "scales",
+    "scale",
+    "units",
+    "glimpse_units",
+    "location_units",
+    "samples",
+    "eval_samples",
+    "batch_size",
+    "epochs",
+)
+COUNTS_OR_OFF = (
+    "steps_per_epoch",
+    "max_minutes",
+    "checkpoint_every",
+    "log_every",
+    "histograms_every",
+    "views_every",
+    "view_examples",
+    "clip_norm",
+    "lr_decay_after",
+)
 
 
 @dataclasses.dataclass
@@ -230,7 +251,9 @@ def build_model(config):
     )
     side = config.image_side()
     model(np.zeros((1, side, side), np.uint8))  # build
-    model.compile(optimizer=optimizers.make_optimizer(config.optimizer, config.lr, config.clip_norm))
+    model.compile(
+        optimizer=optimizers.make_optimizer(config.optimizer, config.lr, config.clip_norm)
+    )
     return model
 
 

@@ -56,11 +56,29 @@ VOCABULARY_FILE = "vocabulary.json"
 RESULTS_FILE = "results.json"
 PROBE_EXAMPLES = 16
 # Config values that count something, and those where 0 means "off" or "all".
-COUNTS = ("adding_train_size", "adding_eval_size", "mnist_validation", "embedding_dim", "units",
-          "layers", "batch_size", "epochs")
-COUNTS_OR_OFF = ("max_length", "min_count", "max_vocabulary", "steps_per_epoch", "max_minutes",
-                 "checkpoint_every", "log_every", "histograms_every", "probe_every", "clip_norm",
-                 "clip_value")
+COUNTS = (
+    "adding_train_size",
+    "adding_eval_size",
+    "mnist_validation",
+    "embedding_dim",
+    "units",
+    "layers",
+    "batch_size",
+    "epochs",
+)
+COUNTS_OR_OFF = (
+    "max_length",
+    "min_count",
+    "max_vocabulary",
+    "steps_per_epoch",
+    "max_minutes",
+    "checkpoint_every",
+    "log_every",
+    "histograms_every",
+    "probe_every",
+    "clip_norm",
+    "clip_value",
+)
 
 
 @dataclasses.dataclass
@@ -153,7 +171,9 @@ class SeqClassConfig:
         checks.at_least(self, 2, "length")  # one marker in each half
         checks.at_least(self, 1, *COUNTS)
         checks.at_least(self, 0, *COUNTS_OR_OFF)
-        checks.fraction(self, "dropout", "recurrent_dropout", "validation_fraction", "test_fraction")
+        checks.fraction(
+            self, "dropout", "recurrent_dropout", "validation_fraction", "test_fraction"
+        )
         checks.positive_number(self, "lr")
         checks.seed(self)
         if self.task == "text" and not self.data:
@@ -218,7 +238,8 @@ def prepare_data(config, saved_vocabulary=None, log=print):
 
         test_targets = data.splits["test"][1]
         log(
-            f"baseline: predicting 1.0 scores test MSE {float(np.mean((test_targets - 1.0) ** 2)):.4f} "
+            "baseline: predicting 1.0 scores test MSE "
+            f"{float(np.mean((test_targets - 1.0) ** 2)):.4f} "
             f"(expected {BASELINE_MSE:.4f})"
         )
     return data
@@ -367,8 +388,16 @@ def metric_of(values, data):
 
 
 # =============================================================================== train
-def train(config, run_dir=None, resume=False, data=None, callbacks=(), log=print, verbose=1,
-          report_divergence=False):
+def train(
+    config,
+    run_dir=None,
+    resume=False,
+    data=None,
+    callbacks=(),
+    log=print,
+    verbose=1,
+    report_divergence=False,
+):
     """Train (or resume) one run; returns the results dict also written to `results.json`.
 
     With `report_divergence`, a loss that becomes NaN or infinite ends the
@@ -386,7 +415,11 @@ def train(config, run_dir=None, resume=False, data=None, callbacks=(), log=print
     from rnnzoo.training.summaries import Summaries
 
     keras.utils.set_random_seed(config.seed)
-    run = run_dir if isinstance(run_dir, RunDirectory) else RunDirectory(run_dir or default_path(RECIPE))
+    run = (
+        run_dir
+        if isinstance(run_dir, RunDirectory)
+        else RunDirectory(run_dir or default_path(RECIPE))
+    )
     if data is None:
         saved = run.read_json(VOCABULARY_FILE) if resume and config.task in TEXT_TASKS else None
         data = prepare_data(config, saved, log=log)
@@ -443,7 +476,9 @@ def train(config, run_dir=None, resume=False, data=None, callbacks=(), log=print
         log(f"{config.cell}: {diverged}")
     finally:
         views.close()
-    results = evaluate_best(config, run, data, model, trainer.state, summaries, evaluation_batch, log)
+    results = evaluate_best(
+        config, run, data, model, trainer.state, summaries, evaluation_batch, log
+    )
     summaries.close()
     if diverged:
         results.update(diverged=True, note=diverged.split(";")[0])
@@ -474,7 +509,7 @@ def evaluate_best(config, run, data, model, state, summaries, batch_size, log=pr
     summaries.scalars("test", state.global_step, test)
     best_record = next(r for r in state.history if r["epoch"] == state.best_epoch)
     prefix = "validation_"
-    best_validation = {k[len(prefix):]: v for k, v in best_record.items() if k.startswith(prefix)}
+    best_validation = {k[len(prefix) :]: v for k, v in best_record.items() if k.startswith(prefix)}
     results.update(
         best_validation_metric=metric_of(best_validation, data),
         test_loss=test["loss"],
@@ -533,8 +568,15 @@ def compare(config, run_dir=None, resume=False, log=print, verbose=1):
         if continuing and finished(cell_run, cell_config):
             log(f"{name}: finished before; its results are kept")
             return cell_run.read_json(RESULTS_FILE)
-        return train(cell_config, cell_run, resume=continuing, data=data, log=log, verbose=verbose,
-                     report_divergence=True)
+        return train(
+            cell_config,
+            cell_run,
+            resume=continuing,
+            data=data,
+            log=log,
+            verbose=verbose,
+            report_divergence=True,
+        )
 
     rows = run_comparison(names, train_one, run, resume=resume, columns=columns, log=log)
     log(f"results ({run.file('results.md')}):")

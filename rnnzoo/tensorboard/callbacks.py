@@ -91,9 +91,7 @@ class RecurrentTensorBoard(keras.callbacks.Callback):
         self.every = {
             "scalars": check_every("scalars_every", scalars_every),
             "histograms": check_every("histograms_every", histograms_every),
-            "gradient_over_time": check_every(
-                "gradient_over_time_every", gradient_over_time_every
-            ),
+            "gradient_over_time": check_every("gradient_over_time_every", gradient_over_time_every),
             "gates": check_every("gates_every", gates_every),
             "activations": check_every("activations_every", activations_every),
         }
@@ -204,7 +202,10 @@ class RecurrentTensorBoard(keras.callbacks.Callback):
                     gradients,
                     values_step,
                     self._describe,
-                    "Training gradient of this step's batch, before clipping, recorded inside the optimizer.",
+                    (
+                        "Training gradient of this step's batch, before clipping, "
+                        "recorded inside the optimizer."
+                    ),
                 )
                 weights = {v.path: v.numpy() for v in self.model.trainable_variables}
                 summaries.write_variable_histograms(

@@ -194,8 +194,12 @@ def glimpse_figure(images, boxes, patches=None, labels=None, predictions=None, z
         One RGB uint8 image.
     """
     count = len(images)
-    for name, value in (("boxes", boxes), ("patches", patches), ("labels", labels),
-                        ("predictions", predictions)):
+    for name, value in (
+        ("boxes", boxes),
+        ("patches", patches),
+        ("labels", labels),
+        ("predictions", predictions),
+    ):
         if value is not None and len(value) != count:
             raise ValueError(
                 f"Expected one entry of {name} per image ({count}), received {len(value)}."

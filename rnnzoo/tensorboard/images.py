@@ -186,7 +186,7 @@ def heatmap(
 
 
 def color_bar(height, vmin, vmax, colormap="viridis", width=12, text_scale=2):
-    """A vertical colour bar `height` px tall, vmax at the top, with its limits written beside it."""
+    """A vertical colour bar `height` px tall, vmax at the top, its limits written beside it."""
     height = max(height, 16 * text_scale)
     ramp = np.linspace(vmax, vmin, height)[:, None].repeat(width, axis=1)
     bar = colorize(ramp, vmin, vmax, colormap)

@@ -222,13 +222,14 @@ def write_html(path, text, activations, ranking, k=3, max_chars=3000):
     """
     shown = text[:max_chars]
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>rnnzoo: interpretable cells</title>",
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<title>rnnzoo: interpretable cells</title>",
         "<style>body{font-family:sans-serif;max-width:70em;margin:auto}"
         "pre{font-family:monospace;line-height:1.3;white-space:pre-wrap}"
         "td,th{padding:0 .6em;text-align:left}</style></head><body>",
         "<h1>Interpretable cells</h1>",
-        f"<p>{len(text)} characters; each cell's activation (tanh(c) for LSTM cells) correlated with "
-        "properties of the text. Background: blue = -1, white = 0, red = +1.</p>",
+        f"<p>{len(text)} characters; each cell's activation (tanh(c) for LSTM cells) "
+        "correlated with properties of the text. Background: blue = -1, white = 0, red = +1.</p>",
         "<h2>Ranking</h2><table><tr><th>property</th><th>cell</th><th>correlation</th></tr>",
     ]
     for name, scores in ranking.items():
@@ -244,7 +245,8 @@ def write_html(path, text, activations, ranking, k=3, max_chars=3000):
             values = activations[score.layer][: len(shown), score.unit]
             body = "".join(_span(char, value) for char, value in zip(shown, values))
             parts.append(
-                f"<h3>{html.escape(score.label)}: r = {score.correlation:+.3f}</h3><pre>{body}</pre>"
+                f"<h3>{html.escape(score.label)}: r = {score.correlation:+.3f}</h3>"
+                f"<pre>{body}</pre>"
             )
     parts.append("</body></html>")
     with open(path, "w", encoding="utf-8") as file:
@@ -271,7 +273,8 @@ def write_top_cell_images(text, activations, ranking, step=0, k=1, max_chars=800
                 step=step,
                 description=(
                     f"The text coloured by {score.label}, the cell with the {rank + 1}. strongest "
-                    f"correlation with {name} ({PROPERTIES.get(name, name)}). Blue -1, white 0, red +1."
+                    f"correlation with {name} ({PROPERTIES.get(name, name)}). "
+                    "Blue -1, white 0, red +1."
                 ),
             )
 

@@ -87,7 +87,10 @@ def write_gradient_norms(global_norm, clipped_norm, layer_norms, step, describe)
         step=step,
         description=describe(
             "gradient_norm/global_clipped",
-            f"Global gradient norm after the optimizer's clipnorm / global_clipnorm / clipvalue. {note}",
+            (
+                "Global gradient norm after the optimizer's clipnorm / global_clipnorm / "
+                f"clipvalue. {note}"
+            ),
         ),
     )
     for name, value in layer_norms.items():
@@ -159,7 +162,10 @@ def write_gradient_over_time(trace, history, reference, step, loss_at, describe)
         step=step,
         description=describe(
             f"{prefix}/history",
-            f"{what} Rows: logged training steps, oldest at the top; columns: t. Grey: a gradient of exactly 0 (underflow).",
+            (
+                f"{what} Rows: logged training steps, oldest at the top; columns: t. "
+                "Grey: a gradient of exactly 0 (underflow)."
+            ),
         ),
     )
     first, last = log10(trace.gradient_norms[[0, -1]])
@@ -172,7 +178,10 @@ def write_gradient_over_time(trace, history, reference, step, loss_at, describe)
             step=step,
             description=describe(
                 tag,
-                f"log10(‖∂L/∂h_0‖ / ‖∂L/∂h_T‖): very negative = vanishing, positive = exploding. {PROBE_NOTE}",
+                (
+                    "log10(‖∂L/∂h_0‖ / ‖∂L/∂h_T‖): very negative = vanishing, "
+                    f"positive = exploding. {PROBE_NOTE}"
+                ),
             ),
         )
 
@@ -218,7 +227,10 @@ def write_gates(trace, step, describe):
                 step=step,
                 description=describe(
                     tag,
-                    f"Fraction of gate {gate}'s activations {text} (Karpathy et al. 2015). {PROBE_NOTE}",
+                    (
+                        f"Fraction of gate {gate}'s activations {text} "
+                        f"(Karpathy et al. 2015). {PROBE_NOTE}"
+                    ),
                 ),
             )
 
@@ -242,6 +254,9 @@ def write_activations(trace, step, describe, example=0):
             step=step,
             description=describe(
                 tag,
-                f"State {state} of probe sequence {example}: one row per unit, one column per time step; blue < 0 < red. {PROBE_NOTE}",
+                (
+                    f"State {state} of probe sequence {example}: one row per unit, "
+                    f"one column per time step; blue < 0 < red. {PROBE_NOTE}"
+                ),
             ),
         )

@@ -193,8 +193,16 @@ def load(path):
             state = json.loads(archive.read("state.json"))
     except FileNotFoundError:
         raise RecipeError(f"checkpoint {str(path)!r} does not exist.") from None
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError, EOFError,
-            struct.error, NotImplementedError) as error:
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        ValueError,
+        TypeError,
+        OSError,
+        EOFError,
+        struct.error,
+        NotImplementedError,
+    ) as error:
         raise RecipeError(
             f"checkpoint {str(path)!r} is corrupt or not an rnnzoo checkpoint ({error}); "
             "delete it, or resume from another run."

@@ -31,7 +31,8 @@ def parse_names(text, known, what="cell"):
     unknown = [name for name in names if name not in known]
     if unknown:
         raise RecipeError(
-            f"--compare: unknown {what}(s) {', '.join(unknown)}; expected names from: {', '.join(known)}."
+            f"--compare: unknown {what}(s) {', '.join(unknown)}; "
+            f"expected names from: {', '.join(known)}."
         )
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -65,7 +66,8 @@ def run_comparison(names, train_one, run_directory, resume=False, columns=(), lo
             # Stopped before its first checkpoint: nothing to continue, start it again.
             run.config_path.unlink()
         log(
-            f"[{index}/{len(names)}] {name}: {'resuming' if continuing else 'training'} in {run.path}"
+            f"[{index}/{len(names)}] {name}: "
+            f"{'resuming' if continuing else 'training'} in {run.path}"
         )
         rows.append(train_one(name, run, continuing))
         write_table(run_directory, rows, columns)

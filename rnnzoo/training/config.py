@@ -191,13 +191,20 @@ def add_flags(parser, config_class, skip=()):
         help_text = f"{help_of(field)} (default {_toml_value(field.default)})"
         if kind is bool:
             parser.add_argument(
-                flag_name(field), dest=field.name, action=argparse.BooleanOptionalAction,
-                default=None, help=help_text,
+                flag_name(field),
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
             )
         else:
             parser.add_argument(
-                flag_name(field), dest=field.name, type=kind, default=None,
-                metavar=field.name.upper(), help=help_text,
+                flag_name(field),
+                dest=field.name,
+                type=kind,
+                default=None,
+                metavar=field.name.upper(),
+                help=help_text,
             )
 
 

@@ -143,9 +143,7 @@ class Trainer:
 
     def checkpoint(self):
         """A `Checkpoint` of the model, optimizer, carried states and trainer state now."""
-        return checkpoints.capture(
-            self.model, self.state.to_json(), optimizer=self.model.optimizer
-        )
+        return checkpoints.capture(self.model, self.state.to_json(), optimizer=self.model.optimizer)
 
     def save(self, best=False):
         """Write `last.ckpt` (and `best.ckpt` when `best`), each atomically."""
@@ -174,7 +172,7 @@ class Trainer:
                 self.model.optimizer.learning_rate = self.learning_rate(epoch)
             inputs, targets = self.epoch_arrays(epoch, state.step, self.steps_per_epoch)
             guard = StopOnNonFiniteLoss(
-                describe=lambda batch, start=state.step: (
+                describe=lambda batch, start=state.step, epoch=epoch: (
                     f"epoch {epoch + 1}, step {start + batch + 1}/{self.steps_per_epoch}"
                 ),
                 keep=self.last_path,
@@ -251,7 +249,7 @@ class Trainer:
 
         def figures(prefix):
             names = [k for k in record if k.startswith(prefix)]
-            return ", ".join(f"{k[len(prefix):]} {record[k]:.4f}" for k in names)
+            return ", ".join(f"{k[len(prefix) :]} {record[k]:.4f}" for k in names)
 
         partial = "" if record["steps"] >= self.steps_per_epoch else f" ({record['steps']} steps)"
         mark = "  [best]" if improved else ""

@@ -24,7 +24,7 @@ CHANGEABLE = ("epochs", "max_minutes")
 
 
 def resumed_config(config_class, run_dir, config_file, overrides, changeable=CHANGEABLE):
-    """`(run, config)` of the run in `run_dir`: its config.toml with the changeable flag overrides."""
+    """`(run, config)` of the run in `run_dir`: its config.toml with changeable flag overrides."""
     if not run_dir:
         raise RecipeError("--resume needs --run-dir DIR, the run to continue.")
     if config_file:
@@ -56,8 +56,8 @@ def last_checkpoint(run, fingerprint):
     path = run.checkpoint_path("last")
     if not path.exists():
         raise RecipeError(
-            f"--resume: {str(path)!r} does not exist (the run stopped before its first checkpoint); "
-            "start a new run."
+            f"--resume: {str(path)!r} does not exist "
+            "(the run stopped before its first checkpoint); start a new run."
         )
     checkpoint = checkpoints.load(path)
     if checkpoint.state.get("fingerprint") != fingerprint:
@@ -69,7 +69,9 @@ def last_checkpoint(run, fingerprint):
 
 
 def work_left(state, epochs, max_minutes):
-    """Whether a run at `state` (a `TrainerState`) has training left under `epochs` and `max_minutes`.
+    """Whether a run at `state` (a `TrainerState`) has training left.
+
+    That is, training left under `epochs` and `max_minutes`.
 
     A run its time budget stopped has time again when `max_minutes` is 0 (no
     limit) or more than it has spent.

@@ -102,9 +102,7 @@ class RunDirectory:
         try:
             (self.path / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise RecipeError(
-                f"cannot create run directory {str(self.path)!r}: {error}."
-            ) from None
+            raise RecipeError(f"cannot create run directory {str(self.path)!r}: {error}.") from None
         write_atomic(self.config_path, config_text)
         return self
 

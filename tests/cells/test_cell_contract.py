@@ -1,10 +1,9 @@
 """Every cell follows the Keras cell contract: shapes, config, saving, training, named gates."""
 
+import helpers
 import keras
 import numpy as np
 import pytest
-
-import helpers
 from helpers import CELL_IDS, UNITS, make_cell, num_states, random_inputs
 
 # Arguments away from the defaults, to prove the config carries each of them.

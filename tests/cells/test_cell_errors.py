@@ -5,9 +5,9 @@ import re
 import keras
 import numpy as np
 import pytest
+from helpers import CELL_IDS, UNITS, make_cell, num_states, random_inputs
 
 import rnnzoo
-from helpers import CELL_IDS, UNITS, make_cell, num_states, random_inputs
 
 
 @pytest.mark.parametrize("units", [0, -3, 2.5, True, "4", None])

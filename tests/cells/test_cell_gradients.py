@@ -5,12 +5,11 @@ final states is compared with central differences on random entries of every
 weight and of the inputs.
 """
 
+import helpers
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import helpers
 from helpers import CELL_IDS, make_cell, random_inputs
 
 pytestmark = helpers.requires_tensorflow

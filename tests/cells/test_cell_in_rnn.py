@@ -1,11 +1,10 @@
 """Every cell inside keras.layers.RNN: masking, dropout, stateful, go_backwards, unroll,
 Bidirectional, stacked cells and mixed precision."""
 
+import helpers
 import keras
 import numpy as np
 import pytest
-
-import helpers
 from helpers import CELL_IDS, UNITS, make_cell, num_states, random_inputs
 
 

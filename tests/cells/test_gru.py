@@ -1,12 +1,12 @@
 """The GRU cell equals Keras's GRUCell in both forms, and matches its equations in numpy."""
 
+import helpers
 import keras
 import numpy as np
 import pytest
-
-import helpers
-import rnnzoo
 from helpers import UNITS, random_inputs
+
+import rnnzoo
 
 
 def sigmoid(x):

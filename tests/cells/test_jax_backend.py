@@ -10,11 +10,10 @@ units in training (dropout masks made before `lax.scan`, not inside it).
 import importlib.util
 import json
 
+import helpers
 import keras
 import numpy as np
 import pytest
-
-import helpers
 from helpers import CELL_IDS, make_cell, random_inputs
 
 pytestmark = pytest.mark.skipif(

@@ -1,12 +1,12 @@
 """The LSTM equals Keras's LSTMCell; peephole and coupled LSTMs match their equations."""
 
+import helpers
 import keras
 import numpy as np
 import pytest
-
-import helpers
-import rnnzoo
 from helpers import FEATURES, UNITS, random_inputs
+
+import rnnzoo
 
 
 def sigmoid(x):

@@ -1,12 +1,12 @@
 """The vanilla RNN cell equals Keras's SimpleRNNCell; the IRNN starts at the identity."""
 
+import helpers
 import keras
 import numpy as np
 import pytest
-
-import helpers
-import rnnzoo
 from helpers import FEATURES, UNITS, random_inputs
+
+import rnnzoo
 
 
 def run_both(zoo_cell, keras_cell, inputs, rng, **rnn_kwargs):

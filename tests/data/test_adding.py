@@ -22,7 +22,7 @@ def test_each_sequence_marks_one_step_per_half_and_the_target_is_their_sum():
 
 def test_predicting_one_scores_the_known_baseline_of_one_sixth():
     _, targets = adding_problem(20_000, length=10, seed=0)
-    assert BASELINE_MSE == pytest.approx(1 / 6)
+    assert pytest.approx(1 / 6) == BASELINE_MSE
     # Var(U + U') = 2/12; the standard error of the estimate is about 0.0014 here.
     assert np.mean((targets - 1.0) ** 2) == pytest.approx(BASELINE_MSE, abs=0.006)
     # ...and no constant does better than the mean, about 1.

@@ -75,9 +75,7 @@ def test_a_canvas_of_28_leaves_the_digit_where_it_is():
 def test_positions_do_not_depend_on_the_images_after():
     digits = random_digits(CHUNK + 5)
     whole = make_images("translated", digits, size=40, seed=1)
-    np.testing.assert_array_equal(
-        make_images("translated", digits[:3], size=40, seed=1), whole[:3]
-    )
+    np.testing.assert_array_equal(make_images("translated", digits[:3], size=40, seed=1), whole[:3])
     np.testing.assert_array_equal(
         make_images("translated", digits[: CHUNK + 2], size=40, seed=1), whole[: CHUNK + 2]
     )
@@ -145,15 +143,23 @@ def test_bad_arguments_are_one_line_value_errors_naming_the_problem(arguments, m
         check_dataset(*arguments)
     assert isinstance(caught.value, DataError) and "\n" not in str(caught.value)
     with pytest.raises(ValueError, match=message):
-        make_images(arguments[0], random_digits(2), size=arguments[1], pieces=arguments[2],
-                    piece_size=arguments[3])
+        make_images(
+            arguments[0],
+            random_digits(2),
+            size=arguments[1],
+            pieces=arguments[2],
+            piece_size=arguments[3],
+        )
 
 
 def test_the_largest_piece_and_any_size_for_plain_mnist_are_accepted():
     check_dataset("cluttered", 28, 1, 28)
     check_dataset("mnist", 10, 4, 8)  # size is ignored for plain MNIST
     assert make_images("cluttered", random_digits(3), size=28, pieces=2, piece_size=28).shape == (
-        3, 28, 28)
+        3,
+        28,
+        28,
+    )
     assert DATASETS == ("mnist", "translated", "cluttered")
 
 

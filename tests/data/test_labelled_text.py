@@ -1,4 +1,7 @@
-"""Labelled text: TSV and CSV files written here, line-numbered errors, splits, token vocabularies, IMDB."""
+"""Labelled text: TSV and CSV files written here, line-numbered errors, splits, vocabularies.
+
+Also IMDB.
+"""
 
 import json
 
@@ -50,7 +53,8 @@ def test_tsv_rows_read_back_with_their_labels(tmp_path):
 def test_csv_with_named_columns_quotes_and_extra_columns(tmp_path):
     path = tmp_path / "reviews.csv"
     path.write_text(
-        'id,text,sentiment\n1,"good, really good",pos\n2,"bad\nacross two lines",neg\n\n3,meh,neg\n',
+        'id,text,sentiment\n1,"good, really good",pos\n'
+        '2,"bad\nacross two lines",neg\n\n3,meh,neg\n',
         encoding="utf-8",
     )
     data = read_labelled_text(path, label_column="sentiment")
@@ -66,12 +70,20 @@ def test_csv_with_named_columns_quotes_and_extra_columns(tmp_path):
     "name, content, fragment",
     [
         ("a.tsv", "just text\nwith no labels\n", "has no labels: none of its 2 lines holds a tab"),
-        ("a.tsv", "ham\tfine\nspam\tok\nno tab here\n", "line 3: expected `label<TAB>text`, found no"),
+        (
+            "a.tsv",
+            "ham\tfine\nspam\tok\nno tab here\n",
+            "line 3: expected `label<TAB>text`, found no",
+        ),
         ("a.tsv", "ham\tfine\n\n\tno label\n", "line 3: the label (before the tab) is empty"),
         ("a.tsv", "ham\tfine\nspam\t   \n", "line 2: the text (after the tab) is empty"),
         ("a.csv", "text,score\nhello,1\n", "has no labels: its header ['text', 'score'] lacks"),
         ("a.csv", "label,body\nham,hello\n", "lacks the column(s) ['text']"),
-        ("a.csv", "label,text\nham,hi\nspam,a,b\n", "line 3: expected 2 fields (as the header), found 3"),
+        (
+            "a.csv",
+            "label,text\nham,hi\nspam,a,b\n",
+            "line 3: expected 2 fields (as the header), found 3",
+        ),
         ("a.csv", "label,text\nham,hi\n,empty label\n", "line 3: the 'label' field is empty"),
         ("a.csv", 'label,text\nham,"never closed\n', "not valid CSV"),
         ("a.csv", "label,text\n", "has a header but no rows"),

@@ -1,4 +1,4 @@
-"""MNIST: raw IDX files (written here, byte by byte), tensorflow-datasets, and the sequence views."""
+"""MNIST: raw IDX files (written here, byte by byte), tensorflow-datasets, the sequence views."""
 
 import gzip
 import hashlib

@@ -1,7 +1,6 @@
 """Corpora and the vocabulary: real files written by the tests, and the shared Tiny Shakespeare."""
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -117,10 +116,16 @@ def test_load_corpus_falls_back_to_python_sources_with_one_line(tmp_path, monkey
     assert len(lines) == 1 and "could not provide tiny_shakespeare" in lines[0]
 
 
-@pytest.mark.skipif(not (TFDS_DIR / "tiny_shakespeare").exists(), reason="../shared/tensorflow_datasets absent")
+@pytest.mark.skipif(
+    not (TFDS_DIR / "tiny_shakespeare").exists(), reason="../shared/tensorflow_datasets absent"
+)
 def test_tiny_shakespeare_has_its_three_splits_and_65_characters():
     corpus = tiny_shakespeare(str(TFDS_DIR))
-    assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (1_003_854, 55_770, 55_770)
+    assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (
+        1_003_854,
+        55_770,
+        55_770,
+    )
     assert len(Vocabulary.from_text(corpus.train, corpus.validation, corpus.test)) == 65
     if RAW_SHAKESPEARE.exists():
         # tfds's splits are the char-rnn file cut in three.

@@ -11,14 +11,14 @@ and loads. The fast path is proven taken (or not) by counting its calls.
 
 import importlib.util
 
+import helpers
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import helpers
-import rnnzoo
 from helpers import FEATURES, LAYER_CASES, UNITS, make_cell, num_states, random_inputs
+
+import rnnzoo
 from rnnzoo.layers import fast_loop
 
 pytestmark = helpers.requires_tensorflow

@@ -12,12 +12,12 @@ precision, and in a model saved and loaded from a `.keras` file.
 
 import doctest
 
+import helpers
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import helpers
 from rnnzoo.layers import GlimpseSensor, glimpse
 
 pytestmark = helpers.requires_tensorflow

@@ -2,14 +2,14 @@
 keras.layers.RNN for every layer, and the layer contract (shapes, flat config,
 saving, training, errors)."""
 
+import helpers
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import helpers
-import rnnzoo
 from helpers import CELL_IDS, LAYER_CASES, UNITS, make_cell, num_states, random_inputs
+
+import rnnzoo
 
 LAYER_IDS = list(LAYER_CASES)
 

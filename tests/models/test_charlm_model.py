@@ -1,11 +1,11 @@
 """The char LM builder: structure for every cell, one-hot input, stateful training models
 whose weights load into sampling models, seeded builds, argument errors, save/load."""
 
+import helpers
 import keras
 import numpy as np
 import pytest
 
-import helpers
 import rnnzoo
 from rnnzoo.models import OneHot, build_char_lm, recurrent_layers, reset_states
 
@@ -41,7 +41,11 @@ def test_structure_and_shapes(cell, embedding_dim, rng):
 def test_no_dropout_layers_without_dropout():
     model = build_char_lm(VOCAB, units=UNITS, num_layers=3)
     assert [layer.name for layer in model.layers] == [
-        "embedding", "rnn_1", "rnn_2", "rnn_3", "logits"
+        "embedding",
+        "rnn_1",
+        "rnn_2",
+        "rnn_3",
+        "logits",
     ]
 
 

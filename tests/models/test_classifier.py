@@ -1,4 +1,4 @@
-"""The many-to-one builder: heads, masking of padded tokens, bidirectional layers, seeds, save/load."""
+"""The many-to-one builder: heads, masking of padded tokens, bidirectional layers, seeds, saving."""
 
 import keras
 import numpy as np

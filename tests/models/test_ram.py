@@ -26,7 +26,10 @@ def side_images(count, rng, side=16):
 
 
 def test_reinforce_gradient_is_the_score_function_estimate():
-    """d loss / d mu_t = -mean_i (R_i - b_i)(l_i - mu_i) / sigma^2 / batch for the REINFORCE term."""
+    """The REINFORCE term's gradient is the score-function estimate.
+
+    d loss / d mu_t = -mean_i (R_i - b_i)(l_i - mu_i) / sigma^2 / batch.
+    """
     model = small_model(glimpses=3, location_std=0.2)
     rng = np.random.default_rng(0)
     batch, steps = 6, 3
@@ -36,12 +39,18 @@ def test_reinforce_gradient_is_the_score_function_estimate():
     labels = np.array([0, 1, 0, 1, 1, 0])
     logits = np.where(rng.uniform(size=(batch, 1)) < 0.5, [[2.0, -2.0]], [[-2.0, 2.0]])
     with tf.GradientTape() as tape:
-        result = {"logits": tf.constant(logits, tf.float32), "means": means,
-                  "samples": tf.constant(samples), "baselines": tf.constant(baselines)}
+        result = {
+            "logits": tf.constant(logits, tf.float32),
+            "means": means,
+            "samples": tf.constant(samples),
+            "baselines": tf.constant(baselines),
+        }
         loss, figures = model.hybrid_loss(result, labels)
     gradient = tape.gradient(loss, means).numpy()
     reward = (np.argmax(logits, -1) == labels).astype(np.float32)
-    expected = -((reward[:, None] - baselines)[..., None] * (samples - means.numpy()) / 0.04) / batch
+    expected = (
+        -((reward[:, None] - baselines)[..., None] * (samples - means.numpy()) / 0.04) / batch
+    )
     np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-6)
     assert float(figures["reward"]) == pytest.approx(reward.mean())
     # The baseline lowers the variance of the per-episode policy gradient when it is near R.
@@ -72,8 +81,9 @@ def test_hard_attention_trains_the_location_network_only_by_reinforce():
     images, labels = side_images(8, np.random.default_rng(1))
     with tf.GradientTape(persistent=True) as tape:
         result = model.episodes(model.prepare(images), training=True)
-        cross_entropy = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-            labels, result["logits"], from_logits=True))
+        cross_entropy = tf.reduce_mean(
+            keras.losses.sparse_categorical_crossentropy(labels, result["logits"], from_logits=True)
+        )
         loss, _ = model.hybrid_loss(result, labels)
     locator = model.locator.trainable_variables
     assert all(g is None for g in tape.gradient(cross_entropy, locator))
@@ -123,13 +133,16 @@ def test_mean_episodes_draw_no_noise():
     np.testing.assert_array_equal(first["locations"], np.clip(first["means"], -1, 1))
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"attention": "glance"}, "`attention` to be one of hard, soft"),
-    ({"location_std": 0.0}, "`location_std` to be a number > 0"),
-    ({"glimpses": 0}, "`glimpses` to be an integer >= 1"),
-    ({"cell": "elman"}, "Unknown cell name 'elman'"),
-    ({"patch_size": 20}, "fit"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"attention": "glance"}, "`attention` to be one of hard, soft"),
+        ({"location_std": 0.0}, "`location_std` to be a number > 0"),
+        ({"glimpses": 0}, "`glimpses` to be an integer >= 1"),
+        ({"cell": "elman"}, "Unknown cell name 'elman'"),
+        ({"patch_size": 20}, "fit"),
+    ],
+)
 def test_bad_arguments_are_clear_errors(overrides, fragment):
     with pytest.raises(ValueError) as error:
         model = small_model(**overrides)

@@ -6,11 +6,11 @@ is causal, so its logits at position t are p(id_{t+1} | id_1..id_t).
 
 import json
 
+import helpers
 import keras
 import numpy as np
 import pytest
 
-import helpers
 import rnnzoo
 from rnnzoo.models import beam_search, build_char_lm, generate, recurrent_layers, sampling
 
@@ -200,9 +200,7 @@ def test_samples_follow_the_tempered_distribution(models, temperature, top_k):
         logits = np.where(logits >= np.sort(logits)[-top_k], logits, -np.inf)
     expected = np.exp(log_softmax(logits))
     assert expected.max() < 0.9, "a near-deterministic case would prove little"
-    ids = generate(
-        model, PRIME, 1, temperature=temperature, top_k=top_k, num_samples=draws, seed=2
-    )
+    ids = generate(model, PRIME, 1, temperature=temperature, top_k=top_k, num_samples=draws, seed=2)
     observed = np.bincount(ids[:, 0], minlength=VOCAB) / draws
     # The standard error of each frequency is at most 0.5 / sqrt(4000) ~ 0.008.
     np.testing.assert_allclose(observed, expected, atol=0.035)

@@ -7,8 +7,39 @@ import numpy as np
 import pytest
 from helpers import REPO_ROOT, subprocess_env
 
-WORDS = ("the king and queen of rome said to all that were there in love with night "
-         "o my lord what is it you would have me do , . ! ?").split()
+WORDS = [
+    "the",
+    "king",
+    "and",
+    "queen",
+    "of",
+    "rome",
+    "said",
+    "to",
+    "all",
+    "that",
+    "were",
+    "there",
+    "in",
+    "love",
+    "with",
+    "night",
+    "o",
+    "my",
+    "lord",
+    "what",
+    "is",
+    "it",
+    "you",
+    "would",
+    "have",
+    "me",
+    "do",
+    ",",
+    ".",
+    "!",
+    "?",
+]
 
 
 def _write_text(path, characters, seed=0):

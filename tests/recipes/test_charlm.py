@@ -20,19 +20,55 @@ from helpers import (
 )
 
 from rnnzoo.recipes import charlm
-from rnnzoo.training import checkpoints, config as config_io
+from rnnzoo.training import checkpoints
+from rnnzoo.training import config as config_io
 
 SHARED_TFDS = REPO_ROOT / ".." / "shared" / "tensorflow_datasets"
 RECIPES = REPO_ROOT / "recipes"
 # A tiny model and a few steps: seconds, not minutes.
-TINY = ["--cell", "lstm", "--layers", "1", "--units", "16", "--embedding-dim", "8", "--seq-length", "8",
-        "--batch-size", "4", "--epochs", "2", "--steps-per-epoch", "10", "--checkpoint-every", "5",
-        "--sample-length", "40", "--quiet"]
+TINY = [
+    "--cell",
+    "lstm",
+    "--layers",
+    "1",
+    "--units",
+    "16",
+    "--embedding-dim",
+    "8",
+    "--seq-length",
+    "8",
+    "--batch-size",
+    "4",
+    "--epochs",
+    "2",
+    "--steps-per-epoch",
+    "10",
+    "--checkpoint-every",
+    "5",
+    "--sample-length",
+    "40",
+    "--quiet",
+]
 
 
 # Tiny Shakespeare-sized corpora: wide batches keep their evaluation to a few steps.
-SHORT_RUN = ["--units", "8", "--layers", "1", "--seq-length", "50", "--batch-size", "256",
-             "--epochs", "1", "--steps-per-epoch", "2", "--sample-length", "20", "--quiet"]
+SHORT_RUN = [
+    "--units",
+    "8",
+    "--layers",
+    "1",
+    "--seq-length",
+    "50",
+    "--batch-size",
+    "256",
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "2",
+    "--sample-length",
+    "20",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +90,9 @@ def run_main(argv, capsys):
 def test_defaults_file_equals_the_config_dataclass_and_gives_every_reason():
     assert charlm.load_config() == charlm.CharLMConfig()
     lines = (RECIPES / "charlm.toml").read_text(encoding="utf-8").splitlines()
-    keys = [line.split("=")[0].strip() for line in lines if "=" in line and not line.startswith("#")]
+    keys = [
+        line.split("=")[0].strip() for line in lines if "=" in line and not line.startswith("#")
+    ]
     assert keys == [field.name for field in dataclasses.fields(charlm.CharLMConfig)]
     for index, line in enumerate(lines):
         if "=" in line and not line.startswith("#"):
@@ -63,9 +101,19 @@ def test_defaults_file_equals_the_config_dataclass_and_gives_every_reason():
 
 def test_min_char_rnn_file_has_the_seeds_settings():
     config = charlm.load_config(RECIPES / "min_char_rnn.toml")
-    assert (config.cell, config.layers, config.units, config.embedding_dim) == ("vanilla", 1, 100, 0)
-    assert (config.seq_length, config.optimizer, config.lr, config.clip_value, config.clip_norm) == (
-        25, "adagrad", 0.1, 5.0, 0.0)
+    assert (config.cell, config.layers, config.units, config.embedding_dim) == (
+        "vanilla",
+        1,
+        100,
+        0,
+    )
+    assert (
+        config.seq_length,
+        config.optimizer,
+        config.lr,
+        config.clip_value,
+        config.clip_norm,
+    ) == (25, "adagrad", 0.1, 5.0, 0.0)
     large = charlm.load_config(RECIPES / "charlm_large.toml")
     assert large.units > charlm.CharLMConfig().units
 
@@ -80,7 +128,14 @@ def test_cli_trains_reports_and_fills_the_run_directory(trained_run):
     sample = out.split("--- sample (temperature 0.8, best checkpoint) ---\n", 1)[1]
     assert len(sample.rstrip("\n")) >= 40
     names = {p.name for p in run_dir.iterdir()}
-    assert {"config.toml", "vocabulary.json", "checkpoints", "train", "validation", "results.json"} <= names
+    assert {
+        "config.toml",
+        "vocabulary.json",
+        "checkpoints",
+        "train",
+        "validation",
+        "results.json",
+    } <= names
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"last.ckpt", "best.ckpt"}
     # The resolved config is the run's own: flags included, loadable as is.
     resolved = config_io.load(charlm.CharLMConfig, run_dir / "config.toml")
@@ -89,21 +144,57 @@ def test_cli_trains_reports_and_fills_the_run_directory(trained_run):
     last = checkpoints.load(run_dir / "checkpoints" / "last.ckpt")
     assert last.state["global_step"] == 20 and last.state["finished"]
     assert len(last.state["history"]) == 2
-    assert {"loss", "bits_per_char", "learning_rate", "batch_loss", "sample"} <= tags_in(run_dir / "train")
+    assert {"loss", "bits_per_char", "learning_rate", "batch_loss", "sample"} <= tags_in(
+        run_dir / "train"
+    )
     assert {"loss", "bits_per_char"} <= tags_in(run_dir / "validation")
     assert no_temporaries(run_dir)
 
 
 def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, small_text, run_cli):
-    args = ["--data", small_text, "--layers", "2", "--units", "16", "--embedding-dim", "8",
-            "--dropout", "0.2", "--seq-length", "8", "--batch-size", "4", "--epochs", "2",
-            "--steps-per-epoch", "60", "--checkpoint-every", "10", "--sample-length", "10",
-            "--epoch-sample-length", "0", "--quiet"]
+    args = [
+        "--data",
+        small_text,
+        "--layers",
+        "2",
+        "--units",
+        "16",
+        "--embedding-dim",
+        "8",
+        "--dropout",
+        "0.2",
+        "--seq-length",
+        "8",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "60",
+        "--checkpoint-every",
+        "10",
+        "--sample-length",
+        "10",
+        "--epoch-sample-length",
+        "0",
+        "--quiet",
+    ]
 
     def start(run_dir, output=subprocess.DEVNULL):
         return subprocess.Popen(
-            [sys.executable, "-m", "rnnzoo.recipes.charlm", *map(str, args), "--run-dir", str(run_dir)],
-            env=subprocess_env(), cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "rnnzoo.recipes.charlm",
+                *map(str, args),
+                "--run-dir",
+                str(run_dir),
+            ],
+            env=subprocess_env(),
+            cwd=REPO_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     # The uninterrupted run and the one to kill run side by side (two cores).
@@ -144,7 +235,9 @@ def test_without_tfds_data_it_falls_back_to_python_sources(tmp_path, run_cli):
     assert "data: python-stdlib" in result.stdout and "--- sample" in result.stdout
 
 
-@pytest.mark.skipif(not (SHARED_TFDS / "tiny_shakespeare").exists(), reason="../shared/tensorflow_datasets absent")
+@pytest.mark.skipif(
+    not (SHARED_TFDS / "tiny_shakespeare").exists(), reason="../shared/tensorflow_datasets absent"
+)
 def test_with_tfds_data_dir_it_trains_on_tiny_shakespeare(tmp_path, run_cli):
     env = subprocess_env(TFDS_DATA_DIR=str(SHARED_TFDS.resolve()))
     result = run_cli(*SHORT_RUN, "--run-dir", tmp_path / "run", env=env)
@@ -156,7 +249,17 @@ def test_with_tfds_data_dir_it_trains_on_tiny_shakespeare(tmp_path, run_cli):
 # ------------------------------------------------------------------------------ sample
 def test_sampling_with_a_seed_is_reproducible_across_processes(trained_run, capsys, run_cli):
     run_dir, _ = trained_run
-    args = ["sample", "--run-dir", run_dir, "--length", "60", "--prime", "the ", "--num-samples", "2"]
+    args = [
+        "sample",
+        "--run-dir",
+        run_dir,
+        "--length",
+        "60",
+        "--prime",
+        "the ",
+        "--num-samples",
+        "2",
+    ]
     status, first, _ = run_main(args + ["--seed", "7"], capsys)
     assert status == 0
     assert first.count("--- sample") == 2 and first.count("the ") >= 2
@@ -180,8 +283,12 @@ def test_greedy_top_k_and_beam_search(trained_run, capsys):
 # ---------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "content, fragment",
-    [(None, "does not exist"), (b"", "is empty"), (b"\x00\x01\x02binary\xff\xfe", "not UTF-8"),
-     (b"too short\n", "fewer than one batch of streams")],
+    [
+        (None, "does not exist"),
+        (b"", "is empty"),
+        (b"\x00\x01\x02binary\xff\xfe", "not UTF-8"),
+        (b"too short\n", "fewer than one batch of streams"),
+    ],
     ids=["missing", "empty", "binary", "short"],
 )
 def test_bad_data_files_are_one_line_errors_and_create_no_run(tmp_path, capsys, content, fragment):
@@ -198,7 +305,9 @@ def test_unknown_cell_and_config_key_are_one_line_errors(tmp_path, capsys, small
     assert_one_line_error(result.returncode, result.stderr, "unknown cell 'transformer'", "lstm")
     config = tmp_path / "bad.toml"
     config.write_text('cell = "gru"\nhidden_units = 3\n', encoding="utf-8")
-    status, _, err = run_main(["--config", config, "--data", small_text, "--run-dir", tmp_path / "b"], capsys)
+    status, _, err = run_main(
+        ["--config", config, "--data", small_text, "--run-dir", tmp_path / "b"], capsys
+    )
     assert_one_line_error(status, err, "unknown config key(s) 'hidden_units'")
     config.write_text('units = "many"\n', encoding="utf-8")
     status, _, err = run_main(["--config", config, "--run-dir", tmp_path / "c"], capsys)
@@ -244,9 +353,21 @@ def test_resume_refuses_config_changes_and_finished_runs(trained_run, capsys):
     assert_one_line_error(status, err, "already finished")
 
 
-def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, capsys, small_text):
+def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(
+    tmp_path, capsys, small_text
+):
     run_dir = tmp_path / "nan"
-    argv = [*TINY, "--data", small_text, "--run-dir", run_dir, "--lr", "1e38", "--checkpoint-every", "1"]
+    argv = [
+        *TINY,
+        "--data",
+        small_text,
+        "--run-dir",
+        run_dir,
+        "--lr",
+        "1e38",
+        "--checkpoint-every",
+        "1",
+    ]
     status, _, err = run_main(argv, capsys)
     assert_one_line_error(status, err, "loss became nan", "last good checkpoint", "is kept")
     kept = checkpoints.load(run_dir / "checkpoints" / "last.ckpt")

@@ -13,13 +13,30 @@ from helpers import REPO_ROOT, assert_one_line_error, no_temporaries, subprocess
 
 from rnnzoo.data.mnist import write_mnist_dir
 from rnnzoo.recipes import glimpse_mnist
-from rnnzoo.training import checkpoints, config as config_io
+from rnnzoo.training import checkpoints
+from rnnzoo.training import config as config_io
 
 RECIPES = REPO_ROOT / "recipes"
 # A tiny model, a few steps: seconds per run.
-TINY = ["--units", "8", "--glimpse-units", "4", "--location-units", "4", "--batch-size", "4",
-        "--epochs", "1", "--eval-samples", "2", "--mnist-validation", "4", "--histograms-every",
-        "0", "--quiet"]
+TINY = [
+    "--units",
+    "8",
+    "--glimpse-units",
+    "4",
+    "--location-units",
+    "4",
+    "--batch-size",
+    "4",
+    "--epochs",
+    "1",
+    "--eval-samples",
+    "2",
+    "--mnist-validation",
+    "4",
+    "--histograms-every",
+    "0",
+    "--quiet",
+]
 
 
 def run_main(argv, capsys):
@@ -80,15 +97,33 @@ def test_the_dataset_picks_the_papers_retina_and_glimpses():
 
 
 # ----------------------------------------------------------------------------- runs
-@pytest.mark.parametrize("dataset, attention, side", [
-    ("mnist", "hard", 28), ("translated", "soft", 60), ("cluttered", "hard", 60),
-    ("cluttered", "soft", 60),
-])
-def test_each_dataset_and_attention_trains_and_reports(dataset, attention, side, mnist_dir,
-                                                       tmp_path, capsys):
+@pytest.mark.parametrize(
+    "dataset, attention, side",
+    [
+        ("mnist", "hard", 28),
+        ("translated", "soft", 60),
+        ("cluttered", "hard", 60),
+        ("cluttered", "soft", 60),
+    ],
+)
+def test_each_dataset_and_attention_trains_and_reports(
+    dataset, attention, side, mnist_dir, tmp_path, capsys
+):
     run_dir = tmp_path / "run"
-    flags = ["--dataset", dataset, "--attention", attention, "--mnist-dir", mnist_dir,
-             "--views-every", "2", "--log-every", "1", "--run-dir", run_dir]
+    flags = [
+        "--dataset",
+        dataset,
+        "--attention",
+        attention,
+        "--mnist-dir",
+        mnist_dir,
+        "--views-every",
+        "2",
+        "--log-every",
+        "1",
+        "--run-dir",
+        run_dir,
+    ]
     status, out, err = run_main([*TINY, *flags], capsys)
     assert status == 0, err[-3000:]
     assert f"20 / 4 / 8 images (train / validation / test) of {side}x{side}" in out
@@ -97,11 +132,23 @@ def test_each_dataset_and_attention_trains_and_reports(dataset, attention, side,
     assert results["attention"] == attention and results["steps"] == 5
     assert 0.0 <= results["test_error"] <= 1.0
     assert results["eval_samples"] == (2 if attention == "hard" else 1)
-    assert {"config.toml", "checkpoints", "train", "validation", "test", "glimpses",
-            "train_steps", "results.json"} <= {p.name for p in run_dir.iterdir()}
+    assert {
+        "config.toml",
+        "checkpoints",
+        "train",
+        "validation",
+        "test",
+        "glimpses",
+        "train_steps",
+        "results.json",
+    } <= {p.name for p in run_dir.iterdir()}
     glimpse_tags = tags_in(run_dir / "glimpses")
-    assert {"glimpses/paths", "locations/step_1/row", "locations/step_6/column",
-            "locations/means"} <= glimpse_tags
+    assert {
+        "glimpses/paths",
+        "locations/step_1/row",
+        "locations/step_6/column",
+        "locations/means",
+    } <= glimpse_tags
     step_tags = tags_in(run_dir / "train_steps")
     assert {"batch/loss", "batch/accuracy", "gradient_norm/global"} <= step_tags
     if attention == "hard":
@@ -139,18 +186,35 @@ class Interrupt:
         return _Interrupt()
 
 
-def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(mnist_dir, tmp_path,
-                                                                        capsys):
-    args = [*TINY, "--epochs", "2", "--mnist-dir", mnist_dir, "--checkpoint-every", "2",
-            "--views-every", "3", "--log-every", "0"]
+def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(
+    mnist_dir, tmp_path, capsys
+):
+    args = [
+        *TINY,
+        "--epochs",
+        "2",
+        "--mnist-dir",
+        mnist_dir,
+        "--checkpoint-every",
+        "2",
+        "--views-every",
+        "3",
+        "--log-every",
+        "0",
+    ]
     assert run_main([*args, "--run-dir", tmp_path / "whole"], capsys)[0] == 0
 
     parsed = glimpse_mnist.build_parser().parse_args([str(a) for a in args])
     overrides = config_io.flag_overrides(parsed, glimpse_mnist.GlimpseConfig)
     config = glimpse_mnist.load_config(overrides=overrides)
     with pytest.raises(InterruptedError):
-        glimpse_mnist.train(config, tmp_path / "cut", callbacks=[Interrupt(steps=8)],
-                            log=lambda line: None, verbose=0)
+        glimpse_mnist.train(
+            config,
+            tmp_path / "cut",
+            callbacks=[Interrupt(steps=8)],
+            log=lambda line: None,
+            verbose=0,
+        )
     state = checkpoints.load(tmp_path / "cut" / "checkpoints" / "last.ckpt").state
     assert (state["epoch"], state["step"], state["global_step"]) == (1, 2, 7)
 
@@ -159,38 +223,74 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(mnist_di
     assert "resuming at epoch 2, step 2/5" in out
     expected = checkpoints.load(tmp_path / "whole" / "checkpoints" / "last.ckpt")
     actual = checkpoints.load(tmp_path / "cut" / "checkpoints" / "last.ckpt")
-    for a, b in zip(actual.weights + actual.optimizer + actual.rng,
-                    expected.weights + expected.optimizer + expected.rng):
+    for a, b in zip(
+        actual.weights + actual.optimizer + actual.rng,
+        expected.weights + expected.optimizer + expected.rng,
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    assert results_of(tmp_path / "cut")["test_error"] == results_of(tmp_path / "whole")["test_error"]
+    assert (
+        results_of(tmp_path / "cut")["test_error"] == results_of(tmp_path / "whole")["test_error"]
+    )
 
 
 def test_the_learning_rate_decays_after_lr_decay_after_epochs(mnist_dir, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    flags = ["--mnist-dir", mnist_dir, "--run-dir", run_dir, "--epochs", "4", "--steps-per-epoch",
-             "1", "--lr", "0.01", "--lr-decay", "0.5", "--lr-decay-after", "2"]
+    flags = [
+        "--mnist-dir",
+        mnist_dir,
+        "--run-dir",
+        run_dir,
+        "--epochs",
+        "4",
+        "--steps-per-epoch",
+        "1",
+        "--lr",
+        "0.01",
+        "--lr-decay",
+        "0.5",
+        "--lr-decay-after",
+        "2",
+    ]
     status, _, err = run_main([*TINY, *flags], capsys)
     assert status == 0, err[-3000:]
     history = checkpoints.load(run_dir / "checkpoints" / "last.ckpt").state["history"]
     assert [record["learning_rate"] for record in history] == pytest.approx(
-        [0.01, 0.01, 0.005, 0.0025])
+        [0.01, 0.01, 0.005, 0.0025]
+    )
 
 
 # ------------------------------------------------------------------------- bad inputs
-@pytest.mark.parametrize("make_args, fragments", [
-    (lambda d: ["--dataset", "fashion"], ["unknown dataset 'fashion'", "mnist, translated"]),
-    (lambda d: ["--cell", "elman"], ["unknown cell 'elman'", "vanilla, irnn"]),
-    (lambda d: ["--attention", "glance"], ["unknown attention 'glance'", "hard, soft"]),
-    (lambda d: ["--patch", "40"], ["--patch 40 --scales 1 --scale 2:", "28"]),
-    (lambda d: ["--dataset", "translated", "--scales", "5"],
-     ["--patch 12 --scales 5 --scale 2:", "192", "60"]),
-    (lambda d: ["--dataset", "translated", "--size", "20"],
-     ["--dataset translated --size 20:", "28"]),
-    (lambda d: ["--mnist-dir", d], ["lacks train-images-idx3-ubyte.gz"]),
-    (lambda d: ["--glimpses", "0"], ["`glimpses` must be at least 1"]),
-    (lambda d: ["--lr-decay", "1.5"], ["`lr_decay` must lie in (0, 1]", "1.5"]),
-], ids=["dataset", "cell", "attention", "patch", "scales", "size", "mnist-files", "glimpses",
-        "lr-decay"])
+@pytest.mark.parametrize(
+    "make_args, fragments",
+    [
+        (lambda d: ["--dataset", "fashion"], ["unknown dataset 'fashion'", "mnist, translated"]),
+        (lambda d: ["--cell", "elman"], ["unknown cell 'elman'", "vanilla, irnn"]),
+        (lambda d: ["--attention", "glance"], ["unknown attention 'glance'", "hard, soft"]),
+        (lambda d: ["--patch", "40"], ["--patch 40 --scales 1 --scale 2:", "28"]),
+        (
+            lambda d: ["--dataset", "translated", "--scales", "5"],
+            ["--patch 12 --scales 5 --scale 2:", "192", "60"],
+        ),
+        (
+            lambda d: ["--dataset", "translated", "--size", "20"],
+            ["--dataset translated --size 20:", "28"],
+        ),
+        (lambda d: ["--mnist-dir", d], ["lacks train-images-idx3-ubyte.gz"]),
+        (lambda d: ["--glimpses", "0"], ["`glimpses` must be at least 1"]),
+        (lambda d: ["--lr-decay", "1.5"], ["`lr_decay` must lie in (0, 1]", "1.5"]),
+    ],
+    ids=[
+        "dataset",
+        "cell",
+        "attention",
+        "patch",
+        "scales",
+        "size",
+        "mnist-files",
+        "glimpses",
+        "lr-decay",
+    ],
+)
 def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
     status, _, err = run_main([*make_args(tmp_path), "--run-dir", tmp_path / "run"], capsys)
     assert_one_line_error(status, err, *fragments)
@@ -199,21 +299,32 @@ def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
 
 def test_the_command_line_exits_2_with_one_line():
     command = [sys.executable, "-m", "rnnzoo.recipes.glimpse_mnist", "--dataset", "fashion"]
-    result = subprocess.run(command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert_one_line_error(result.returncode, result.stderr, "unknown dataset 'fashion'")
 
 
 def test_the_figure_script_draws_a_finished_run(mnist_dir, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    status, _, err = run_main([*TINY, "--mnist-dir", mnist_dir, "--views-every", "0",
-                               "--run-dir", run_dir], capsys)
+    status, _, err = run_main(
+        [*TINY, "--mnist-dir", mnist_dir, "--views-every", "0", "--run-dir", run_dir], capsys
+    )
     assert status == 0, err[-3000:]
     out = tmp_path / "paths.png"
-    command = [sys.executable, "scripts/glimpse_paths_figure.py", "--run-dir", str(run_dir),
-               "--count", "3", "--out", str(out)]
-    result = subprocess.run(command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=300)
+    command = [
+        sys.executable,
+        "scripts/glimpse_paths_figure.py",
+        "--run-dir",
+        str(run_dir),
+        "--count",
+        "3",
+        "--out",
+        str(out),
+    ]
+    result = subprocess.run(
+        command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "mnist: 6 glimpses, hard attention" in result.stdout
     import tensorflow as tf

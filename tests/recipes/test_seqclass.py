@@ -1,4 +1,7 @@
-"""The seqclass recipe end to end, on data the tests make: every task, compare, resume, bad inputs."""
+"""The seqclass recipe end to end, on data the tests make.
+
+Every task, compare, resume, bad inputs.
+"""
 
 import csv
 import dataclasses
@@ -15,16 +18,62 @@ from helpers import REPO_ROOT, assert_one_line_error, subprocess_env, tags_in
 from rnnzoo.data.labelled_text import TokenVocabulary
 from rnnzoo.data.mnist import write_mnist_dir
 from rnnzoo.recipes import seqclass
-from rnnzoo.training import checkpoints, config as config_io
+from rnnzoo.training import checkpoints
+from rnnzoo.training import config as config_io
 
 RECIPES = REPO_ROOT / "recipes"
 # A tiny model, a few steps, no histograms: seconds per run.
-TINY = ["--units", "4", "--batch-size", "4", "--epochs", "1", "--histograms-every", "0",
-        "--probe-every", "0", "--quiet"]
-TINY_ADDING = ["--task", "adding", "--length", "10", "--adding-train-size", "32",
-               "--adding-eval-size", "8"]
-HAM_WORDS = "ok see you at home later call me when free thanks lunch today".split()
-SPAM_WORDS = "win free prize cash claim now txt award urgent reply stop".split()
+TINY = [
+    "--units",
+    "4",
+    "--batch-size",
+    "4",
+    "--epochs",
+    "1",
+    "--histograms-every",
+    "0",
+    "--probe-every",
+    "0",
+    "--quiet",
+]
+TINY_ADDING = [
+    "--task",
+    "adding",
+    "--length",
+    "10",
+    "--adding-train-size",
+    "32",
+    "--adding-eval-size",
+    "8",
+]
+HAM_WORDS = [
+    "ok",
+    "see",
+    "you",
+    "at",
+    "home",
+    "later",
+    "call",
+    "me",
+    "when",
+    "free",
+    "thanks",
+    "lunch",
+    "today",
+]
+SPAM_WORDS = [
+    "win",
+    "free",
+    "prize",
+    "cash",
+    "claim",
+    "now",
+    "txt",
+    "award",
+    "urgent",
+    "reply",
+    "stop",
+]
 
 
 def run_main(argv, capsys):
@@ -104,12 +153,21 @@ def test_adding_run_reports_and_fills_the_run_directory(tmp_path, capsys):
     flags = ["--epochs", "2", "--probe-every", "3", "--cell", "gru", "--run-dir", run_dir]
     status, out, err = run_main([*TINY_ADDING, *TINY, *flags], capsys)
     assert status == 0, err[-3000:]
-    assert ("data: adding(T=10): 32 / 8 / 8 sequences (train / validation / test) of shape 10x2, "
-            "regression") in out
+    assert (
+        "data: adding(T=10): 32 / 8 / 8 sequences (train / validation / test) of shape 10x2, "
+        "regression"
+    ) in out
     assert "baseline: predicting 1.0 scores test MSE" in out
     assert "epoch 1/2" in out and "epoch 2/2" in out and "test mse" in out
-    expected = {"config.toml", "checkpoints", "train", "validation", "test", "recurrent",
-                "results.json"}
+    expected = {
+        "config.toml",
+        "checkpoints",
+        "train",
+        "validation",
+        "test",
+        "recurrent",
+        "results.json",
+    }
     assert expected <= {p.name for p in run_dir.iterdir()}
     results = results_of(run_dir)
     summary = (results["task"], results["cell"], results["metric"], results["steps"])
@@ -125,14 +183,17 @@ def test_adding_run_reports_and_fills_the_run_directory(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "task, shape", [("row-mnist", "28x28"), ("pixel-mnist", "784x1"), ("permuted-pixel-mnist", "784x1")]
+    "task, shape",
+    [("row-mnist", "28x28"), ("pixel-mnist", "784x1"), ("permuted-pixel-mnist", "784x1")],
 )
 def test_mnist_views_train_from_idx_files(task, shape, mnist_dir, tmp_path, capsys):
     flags = ["--task", task, "--mnist-dir", mnist_dir, "--mnist-validation", "4"]
     status, out, err = run_main([*flags, *TINY, "--run-dir", tmp_path / task], capsys)
     assert status == 0, err[-3000:]
-    assert (f"data: {task}: 20 / 4 / 8 sequences (train / validation / test) of shape {shape}, "
-            "10 classes") in out
+    assert (
+        f"data: {task}: 20 / 4 / 8 sequences (train / validation / test) of shape {shape}, "
+        "10 classes"
+    ) in out
     results = results_of(tmp_path / task)
     assert results["metric"] == "accuracy" and 0.0 <= results["test_metric"] <= 1.0
     assert results["steps"] == 5
@@ -208,7 +269,9 @@ def test_compare_writes_the_table_and_resumes_every_cell(tmp_path, capsys):
     assert "results (" in out and "| vanilla |" in out
 
     # A longer budget on resume: both cells continue from their checkpoints.
-    status, out, err = run_main(["--resume", "--run-dir", run_dir, "--epochs", "2", "--quiet"], capsys)
+    status, out, err = run_main(
+        ["--resume", "--run-dir", run_dir, "--epochs", "2", "--quiet"], capsys
+    )
     assert status == 0, err[-3000:]
     assert out.count("resuming at epoch 2, step 0/8") == 2
     steps = [row.split(",")[2] for row in (run_dir / "results.csv").read_text().splitlines()[1:]]
@@ -247,16 +310,39 @@ class Interrupt(keras.callbacks.Callback):
 
 
 def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, capsys):
-    args = [*TINY_ADDING, "--units", "4", "--batch-size", "4", "--epochs", "2", "--dropout", "0.3",
-            "--checkpoint-every", "3", "--histograms-every", "0", "--probe-every", "0",
-            "--log-every", "0"]
+    args = [
+        *TINY_ADDING,
+        "--units",
+        "4",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "2",
+        "--dropout",
+        "0.3",
+        "--checkpoint-every",
+        "3",
+        "--histograms-every",
+        "0",
+        "--probe-every",
+        "0",
+        "--log-every",
+        "0",
+    ]
     assert run_main([*args, "--quiet", "--run-dir", tmp_path / "whole"], capsys)[0] == 0
 
     parsed = seqclass.build_parser().parse_args([str(a) for a in args])
-    config = seqclass.load_config(overrides=config_io.flag_overrides(parsed, seqclass.SeqClassConfig))
+    config = seqclass.load_config(
+        overrides=config_io.flag_overrides(parsed, seqclass.SeqClassConfig)
+    )
     with pytest.raises(InterruptedError):
-        seqclass.train(config, tmp_path / "cut", callbacks=[Interrupt(steps=13)],
-                       log=lambda line: None, verbose=0)
+        seqclass.train(
+            config,
+            tmp_path / "cut",
+            callbacks=[Interrupt(steps=13)],
+            log=lambda line: None,
+            verbose=0,
+        )
     state = checkpoints.load(tmp_path / "cut" / "checkpoints" / "last.ckpt").state
     # Saved at step 3 of epoch 2 (checkpoint_every 3); steps 4 and 5 were lost.
     where = (state["epoch"], state["step"], state["global_step"], state["finished"])
@@ -287,19 +373,45 @@ def text(name, content):
     return lambda folder: ["--task", "text", "--data", write(folder / name, content)]
 
 
-@pytest.mark.parametrize("make_args, fragments", [
-    (lambda d: ["--task", "sorting"], ["unknown task 'sorting'", "adding, row-mnist"]),
-    (lambda d: ["--cell", "elman"], ["unknown cell 'elman'", "vanilla, irnn, lstm"]),
-    (lambda d: ["--compare", "lstm,elman"], ["--compare: unknown cell(s) elman"]),
-    (lambda d: ["--task", "row-mnist", "--mnist-dir", d], ["lacks train-images-idx3-ubyte.gz"]),
-    (lambda d: ["--task", "text"], ["--task text needs --data FILE"]),
-    (text("plain.txt", "no labels\nhere either\n"), ["has no labels: none of its 2 lines holds a tab"]),
-    (text("rows.tsv", "ham\thi\nspam\twin\nbroken row\n"), ["line 3: expected `label<TAB>text`"]),
-    (text("one.tsv", "ham\thi\nham\tyo\n"), ["all 2 examples have label 'ham'", "at least two"]),
-    (text("cols.csv", "body,kind\nhi,ham\n"), ["has no labels", "--label-column"]),
-    (lambda d: [*TINY_ADDING, "--batch-size", "64"], ["32 examples, fewer than one batch of 64"]),
-], ids=["task", "cell", "compare", "mnist-files", "no-data", "no-labels", "bad-row", "one-class",
-        "csv-columns", "batch"])
+@pytest.mark.parametrize(
+    "make_args, fragments",
+    [
+        (lambda d: ["--task", "sorting"], ["unknown task 'sorting'", "adding, row-mnist"]),
+        (lambda d: ["--cell", "elman"], ["unknown cell 'elman'", "vanilla, irnn, lstm"]),
+        (lambda d: ["--compare", "lstm,elman"], ["--compare: unknown cell(s) elman"]),
+        (lambda d: ["--task", "row-mnist", "--mnist-dir", d], ["lacks train-images-idx3-ubyte.gz"]),
+        (lambda d: ["--task", "text"], ["--task text needs --data FILE"]),
+        (
+            text("plain.txt", "no labels\nhere either\n"),
+            ["has no labels: none of its 2 lines holds a tab"],
+        ),
+        (
+            text("rows.tsv", "ham\thi\nspam\twin\nbroken row\n"),
+            ["line 3: expected `label<TAB>text`"],
+        ),
+        (
+            text("one.tsv", "ham\thi\nham\tyo\n"),
+            ["all 2 examples have label 'ham'", "at least two"],
+        ),
+        (text("cols.csv", "body,kind\nhi,ham\n"), ["has no labels", "--label-column"]),
+        (
+            lambda d: [*TINY_ADDING, "--batch-size", "64"],
+            ["32 examples, fewer than one batch of 64"],
+        ),
+    ],
+    ids=[
+        "task",
+        "cell",
+        "compare",
+        "mnist-files",
+        "no-data",
+        "no-labels",
+        "bad-row",
+        "one-class",
+        "csv-columns",
+        "batch",
+    ],
+)
 def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
     status, _, err = run_main([*make_args(tmp_path), "--run-dir", tmp_path / "run"], capsys)
     assert_one_line_error(status, err, *fragments)
@@ -307,6 +419,7 @@ def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
 
 def test_the_command_line_exits_2_with_one_line():
     command = [sys.executable, "-m", "rnnzoo.recipes.seqclass", "--task", "sorting"]
-    result = subprocess.run(command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert_one_line_error(result.returncode, result.stderr, "unknown task 'sorting'")

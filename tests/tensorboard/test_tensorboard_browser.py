@@ -46,6 +46,6 @@ def test_dashboards_show_the_run_in_a_browser(tmp_path):
         png = shots / f"tensorboard_{dashboard}.png"
         image = tf.io.decode_png(tf.io.read_file(str(png))).numpy()
         assert image.shape[:2] == (1000, 1400), dashboard
-        assert (
-            len(np.unique(image.reshape(-1, image.shape[-1]), axis=0)) > 50
-        ), dashboard  # not blank
+        assert len(np.unique(image.reshape(-1, image.shape[-1]), axis=0)) > 50, (
+            dashboard
+        )  # not blank

@@ -192,9 +192,9 @@ def test_gradient_histograms_match_gradient_tape(run):
         ((_, wanted),) = expected_events.histograms(f"gradients/{path}")
         assert logged[:, 2].sum() == gradient.size
         np.testing.assert_allclose(logged[:, :2], wanted[:, :2], rtol=2e-4, atol=1e-7, err_msg=path)
-        assert (
-            np.abs(logged[:, 2] - wanted[:, 2]).sum() <= 2
-        ), path  # a value on a bucket edge may move
+        assert np.abs(logged[:, 2] - wanted[:, 2]).sum() <= 2, (
+            path
+        )  # a value on a bucket edge may move
 
 
 def test_weight_histograms_hold_the_weights_after_the_step(run):

@@ -37,7 +37,10 @@ def test_the_image_sits_in_grey_inside_a_white_margin():
     assert (inner[9:12, 15:18] == 200).all() and inner[:, :, 0].sum() == 200 * 9
     # Floats in [0, 1] become 0..255, clipped; (H, W, 1) is read like (H, W).
     floats = glimpses.draw_glimpse_path(
-        np.array([[0.0, 0.5, 2.0]])[..., None], np.full((1, 1, 4), -9.0), zoom=1, margin=0,
+        np.array([[0.0, 0.5, 2.0]])[..., None],
+        np.full((1, 1, 4), -9.0),
+        zoom=1,
+        margin=0,
         numbers=False,
     )
     np.testing.assert_array_equal(floats[0, :, 0], [0, 128, 255])
@@ -70,16 +73,19 @@ def test_steps_get_different_colours_in_colormap_order_and_their_numbers():
     bare = glimpses.draw_glimpse_path(GREY_IMAGE, boxes, zoom=zoom, numbers=False)
     for step, (top, left, height, width) in enumerate(boxes[:, 0]):
         box = outline(
-            offset + top * zoom, offset + left * zoom,
-            offset + (top + height) * zoom, offset + (left + width) * zoom,
+            offset + top * zoom,
+            offset + left * zoom,
+            offset + (top + height) * zoom,
+            offset + (left + width) * zoom,
         )
         assert box <= pixels_of(bare, colours[step])
     numbered = glimpses.draw_glimpse_path(GREY_IMAGE, boxes, zoom=zoom)
     for step in range(4):
         # The number is written in the step's colour just above its box (scale zoom // 2 = 2).
         top, left = offset + boxes[step, 0, 0] * zoom - 12, offset + boxes[step, 0, 1] * zoom
-        expected = images.draw_text(np.zeros((10, 12, 3), np.uint8), str(step + 1), 0, 0,
-                                    colour=(1, 1, 1), scale=2)[..., 0].astype(bool)
+        expected = images.draw_text(
+            np.zeros((10, 12, 3), np.uint8), str(step + 1), 0, 0, colour=(1, 1, 1), scale=2
+        )[..., 0].astype(bool)
         region = numbered[top : top + 10, left : left + 12]
         ink = np.all(region == colours[step], axis=-1)
         np.testing.assert_array_equal(ink & expected, expected)
@@ -103,11 +109,13 @@ def test_lines_join_consecutive_centres_in_the_earlier_steps_colour():
 
 def test_boxes_outside_the_image_are_clipped_to_the_canvas():
     zoom, margin = 2, 4
-    boxes = np.array([
-        [[-6, -6, 8, 8], [-14, -14, 24, 24]],    # partly outside, past the margin
-        [[18, 20, 8, 8], [100, 100, 8, 8]],      # bottom right corner; wholly outside
-        [[-1000, 5, 2000, 2], [3.3, 4.6, 2.5, 1.2]],  # huge, and fractional
-    ])
+    boxes = np.array(
+        [
+            [[-6, -6, 8, 8], [-14, -14, 24, 24]],  # partly outside, past the margin
+            [[18, 20, 8, 8], [100, 100, 8, 8]],  # bottom right corner; wholly outside
+            [[-1000, 5, 2000, 2], [3.3, 4.6, 2.5, 1.2]],  # huge, and fractional
+        ]
+    )
     picture = glimpses.draw_glimpse_path(GREY_IMAGE, boxes, zoom=zoom, margin=margin)
     assert picture.shape == ((20 + 8) * zoom, (24 + 8) * zoom, 3)
     colours = glimpses.step_colours(3)
@@ -195,7 +203,9 @@ def test_a_figure_survives_a_png_round_trip(tmp_path):
     figure = glimpses.glimpse_figure(
         np.random.default_rng(1).integers(0, 256, (2, 12, 12), dtype=np.uint8),
         np.array([[[[2, 2, 4, 4]], [[6, 6, 4, 4]]]] * 2),
-        labels=[3, 4], predictions=[3, 4], zoom=2,
+        labels=[3, 4],
+        predictions=[3, 4],
+        zoom=2,
     )
     images.write_png(tmp_path / "glimpses.png", figure)
     decoded = tf.io.decode_png(tf.io.read_file(str(tmp_path / "glimpses.png"))).numpy()

@@ -30,5 +30,7 @@ def test_any_batch_range_is_the_matching_slice_of_the_epoch():
 
 
 def test_fewer_examples_than_a_batch_is_a_recipe_error():
-    with pytest.raises(RecipeError, match="3 examples, fewer than one batch of 4; lower --batch-size"):
+    with pytest.raises(
+        RecipeError, match="3 examples, fewer than one batch of 4; lower --batch-size"
+    ):
         ShuffledBatches(np.zeros(3), np.zeros(3), batch_size=4, seed=0)

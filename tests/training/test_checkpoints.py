@@ -15,11 +15,22 @@ VOCAB, BATCH, TIME = 11, 3, 6
 
 
 def trained_model(seed=0, dropout=0.3):
-    """A stateful 2-layer char LM after two Adam steps (optimizer, RNG and carry all non-trivial)."""
-    model = build_char_lm(VOCAB, units=5, num_layers=2, embedding_dim=4, dropout=dropout,
-                          batch_size=BATCH, stateful=True, seed=seed)
-    model.compile(keras.optimizers.Adam(0.01),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
+    """A stateful 2-layer char LM after two Adam steps (optimizer, RNG, carry all non-trivial)."""
+    model = build_char_lm(
+        VOCAB,
+        units=5,
+        num_layers=2,
+        embedding_dim=4,
+        dropout=dropout,
+        batch_size=BATCH,
+        stateful=True,
+        seed=seed,
+    )
+    model.compile(
+        keras.optimizers.Adam(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,
+    )
     data = np.random.default_rng(seed).integers(0, VOCAB, (2 * BATCH, TIME + 1))
     model.fit(data[:, :-1], data[:, 1:], batch_size=BATCH, shuffle=False, verbose=0)
     return model
@@ -38,7 +49,9 @@ def checkpoint_bytes(model):
 def test_round_trip_restores_weights_optimizer_rng_and_carried_states(tmp_path):
     model = trained_model(seed=0)
     path = tmp_path / "last.ckpt"
-    checkpoints.save(checkpoints.capture(model, {"epoch": 3, "step": 7}, optimizer=model.optimizer), path)
+    checkpoints.save(
+        checkpoints.capture(model, {"epoch": 3, "step": 7}, optimizer=model.optimizer), path
+    )
     assert os.listdir(tmp_path) == ["last.ckpt"]
     batch = np.random.default_rng(5).integers(0, VOCAB, (BATCH, TIME + 1))
 
@@ -115,9 +128,13 @@ def test_missing_checkpoint_and_mismatched_model_are_recipe_errors(tmp_path, mod
     with pytest.raises(RecipeError, match="does not exist"):
         checkpoints.load(tmp_path / "none.ckpt")
     snapshot = checkpoints.capture(model, {})
-    wider = build_char_lm(VOCAB, units=6, num_layers=2, embedding_dim=4, batch_size=BATCH, stateful=True)
+    wider = build_char_lm(
+        VOCAB, units=6, num_layers=2, embedding_dim=4, batch_size=BATCH, stateful=True
+    )
     with pytest.raises(RecipeError, match="different config"):
         checkpoints.restore(snapshot, wider)
-    one_layer = build_char_lm(VOCAB, units=5, num_layers=1, embedding_dim=4, batch_size=BATCH, stateful=True)
+    one_layer = build_char_lm(
+        VOCAB, units=5, num_layers=1, embedding_dim=4, batch_size=BATCH, stateful=True
+    )
     with pytest.raises(RecipeError, match="different config"):
         checkpoints.restore(snapshot, one_layer)

@@ -21,9 +21,15 @@ def test_names_are_checked_trimmed_and_lowercased():
 
 
 def test_markdown_values_are_formatted_and_csv_values_raw():
-    rows = [{"cell": "lstm", "parameters": 67201, "mse": 0.001234}, {"cell": "vanilla", "parameters": 16897}]
+    rows = [
+        {"cell": "lstm", "parameters": 67201, "mse": 0.001234},
+        {"cell": "vanilla", "parameters": 16897},
+    ]
     assert table_rows(rows, COLUMNS) == [
-        ["cell", "parameters", "test mse"], ["lstm", "67,201", "0.00123"], ["vanilla", "16,897", ""]]
+        ["cell", "parameters", "test mse"],
+        ["lstm", "67,201", "0.00123"],
+        ["vanilla", "16,897", ""],
+    ]
     assert table_rows(rows, COLUMNS, formatted=False)[1] == ["lstm", 67201, 0.001234]
 
 
@@ -40,12 +46,22 @@ def test_each_variant_runs_in_its_own_directory_and_the_table_grows(tmp_path):
     run_comparison(["gru", "lstm"], train_one, parent, columns=COLUMNS, log=lambda line: None)
     assert calls == [("gru", tmp_path / "gru", False), ("lstm", tmp_path / "lstm", False)]
     assert (tmp_path / "results.md").read_text().splitlines()[2:] == [
-        "| gru | 3 | 0.5 |", "| lstm | 4 | 0.5 |"]
-    assert (tmp_path / "results.csv").read_text() == "cell,parameters,test mse\ngru,3,0.5\nlstm,4,0.5\n"
+        "| gru | 3 | 0.5 |",
+        "| lstm | 4 | 0.5 |",
+    ]
+    assert (
+        tmp_path / "results.csv"
+    ).read_text() == "cell,parameters,test mse\ngru,3,0.5\nlstm,4,0.5\n"
     # Resumed: the variants with a checkpoint continue, a new one starts.
     calls.clear()
     (tmp_path / "gru" / "checkpoints" / "last.ckpt").unlink()
     (tmp_path / "gru" / "checkpoints").rmdir()
-    run_comparison(["lstm", "gru"], lambda n, r, resume: calls.append((n, resume)) or {"cell": n},
-                   parent, resume=True, columns=COLUMNS, log=lambda line: None)
+    run_comparison(
+        ["lstm", "gru"],
+        lambda n, r, resume: calls.append((n, resume)) or {"cell": n},
+        parent,
+        resume=True,
+        columns=COLUMNS,
+        log=lambda line: None,
+    )
     assert calls == [("lstm", True), ("gru", False)]

@@ -38,7 +38,9 @@ def test_layers_apply_in_order(tmp_path):
 
 def test_unknown_key_names_the_file_and_the_known_keys(tmp_path):
     path = write(tmp_path, "unitz = 3\n")
-    with pytest.raises(RecipeError, match=r"c.toml: unknown config key\(s\) 'unitz'; known keys: name, units"):
+    with pytest.raises(
+        RecipeError, match=r"c.toml: unknown config key\(s\) 'unitz'; known keys: name, units"
+    ):
         config_io.load(Example, path)
 
 

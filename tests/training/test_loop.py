@@ -16,10 +16,21 @@ IDS = np.random.default_rng(0).integers(0, VOCAB, 400)
 
 
 def compiled(seed, lr=0.01):
-    model = build_char_lm(VOCAB, units=6, num_layers=2, embedding_dim=4, dropout=0.2,
-                          batch_size=BATCH, stateful=True, seed=seed)
-    model.compile(keras.optimizers.Adam(lr, global_clipnorm=1.0),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
+    model = build_char_lm(
+        VOCAB,
+        units=6,
+        num_layers=2,
+        embedding_dim=4,
+        dropout=0.2,
+        batch_size=BATCH,
+        stateful=True,
+        seed=seed,
+    )
+    model.compile(
+        keras.optimizers.Adam(lr, global_clipnorm=1.0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,
+    )
     return model
 
 
@@ -46,17 +57,31 @@ def make_trainer(model, path, callbacks=(), **kwargs):
     streams = TextStreams(IDS, BATCH, TIME)
     run = RunDirectory(path)
     run.path.joinpath("checkpoints").mkdir(parents=True, exist_ok=True)
-    options = dict(epochs=EPOCHS, evaluate=weight_loss, checkpoint_every=2, verbose=0, log=lambda line: None)
+    options = dict(
+        epochs=EPOCHS, evaluate=weight_loss, checkpoint_every=2, verbose=0, log=lambda line: None
+    )
     options.update(kwargs)
-    return Trainer(model, lambda epoch, start, stop: streams.arrays(start, stop), STEPS, BATCH, run,
-                   callbacks=callbacks, **options)
+    return Trainer(
+        model,
+        lambda epoch, start, stop: streams.arrays(start, stop),
+        STEPS,
+        BATCH,
+        run,
+        callbacks=callbacks,
+        **options,
+    )
 
 
 def test_resumed_mid_epoch_equals_uninterrupted(tmp_path):
     keras.utils.set_random_seed(0)
     uninterrupted = make_trainer(compiled(seed=3), tmp_path / "a")
     state = uninterrupted.run()
-    assert (state.epoch, state.step, state.global_step, len(state.history)) == (EPOCHS, 0, EPOCHS * STEPS, 2)
+    assert (state.epoch, state.step, state.global_step, len(state.history)) == (
+        EPOCHS,
+        0,
+        EPOCHS * STEPS,
+        2,
+    )
 
     keras.utils.set_random_seed(0)
     interrupted = make_trainer(compiled(seed=3), tmp_path / "b")
@@ -73,13 +98,16 @@ def test_resumed_mid_epoch_equals_uninterrupted(tmp_path):
         np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-6)
     a, b = checkpoints.load(uninterrupted.last_path), checkpoints.load(resumed.last_path)
     assert [h["train_loss"] for h in a.state["history"]] == pytest.approx(
-        [h["train_loss"] for h in b.state["history"]], abs=1e-6)
+        [h["train_loss"] for h in b.state["history"]], abs=1e-6
+    )
     assert a.state["best_epoch"] == b.state["best_epoch"]
 
 
 def test_best_checkpoint_follows_the_lowest_validation_loss(tmp_path):
     losses = iter([3.0, 2.0, 2.5])
-    trainer = make_trainer(compiled(seed=1), tmp_path, epochs=3, evaluate=lambda m: {"loss": next(losses)})
+    trainer = make_trainer(
+        compiled(seed=1), tmp_path, epochs=3, evaluate=lambda m: {"loss": next(losses)}
+    )
     state = trainer.run()
     assert (state.best_loss, state.best_epoch) == (2.0, 2)
     best = checkpoints.load(trainer.best_path)
@@ -88,18 +116,24 @@ def test_best_checkpoint_follows_the_lowest_validation_loss(tmp_path):
 
 
 def test_best_checkpoint_can_follow_another_figure(tmp_path):
-    figures = iter([{"loss": 3.0, "error": 0.5}, {"loss": 2.0, "error": 0.4},
-                    {"loss": 2.5, "error": 0.3}])
-    trainer = make_trainer(compiled(seed=1), tmp_path, epochs=3, evaluate=lambda m: next(figures),
-                           monitor="error")
+    figures = iter(
+        [{"loss": 3.0, "error": 0.5}, {"loss": 2.0, "error": 0.4}, {"loss": 2.5, "error": 0.3}]
+    )
+    trainer = make_trainer(
+        compiled(seed=1), tmp_path, epochs=3, evaluate=lambda m: next(figures), monitor="error"
+    )
     state = trainer.run()
     assert (state.best_loss, state.best_epoch) == (0.3, 3)  # the loss alone would pick epoch 2
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     lines = []
-    trainer = make_trainer(compiled(seed=1, lr=1e38), tmp_path, checkpoint_every=1, log=lines.append)
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 1, step \d/6.*last good checkpoint"):
+    trainer = make_trainer(
+        compiled(seed=1, lr=1e38), tmp_path, checkpoint_every=1, log=lines.append
+    )
+    with pytest.raises(
+        NonFiniteLossError, match=r"loss became nan at epoch 1, step \d/6.*last good checkpoint"
+    ):
         trainer.run()
     kept = checkpoints.load(trainer.last_path)
     assert kept.all_finite() and kept.state["step"] >= 1

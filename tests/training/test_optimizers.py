@@ -29,14 +29,20 @@ def adagrad_reference(gradients):
 def test_clip_value_clips_each_element():
     gradients = [[10.0, -0.5], [1.0, 1.0]]
     clipped = [[5.0, -0.5], [1.0, 1.0]]
-    np.testing.assert_allclose(two_adagrad_steps(gradients, clip_value=5.0), adagrad_reference(clipped), rtol=1e-5)
-    np.testing.assert_allclose(two_adagrad_steps(gradients), adagrad_reference(gradients), rtol=1e-5)
+    np.testing.assert_allclose(
+        two_adagrad_steps(gradients, clip_value=5.0), adagrad_reference(clipped), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        two_adagrad_steps(gradients), adagrad_reference(gradients), rtol=1e-5
+    )
 
 
 def test_clip_norm_rescales_the_global_norm():
     gradients = [[30.0, 40.0], [3.0, 4.0]]  # norms 50 and 5
     clipped = [[3.0, 4.0], [3.0, 4.0]]
-    np.testing.assert_allclose(two_adagrad_steps(gradients, clip_norm=5.0), adagrad_reference(clipped), rtol=1e-5)
+    np.testing.assert_allclose(
+        two_adagrad_steps(gradients, clip_norm=5.0), adagrad_reference(clipped), rtol=1e-5
+    )
 
 
 def test_names_and_errors():
