@@ -1,7 +1,7 @@
 """Shared pytest setup: a quiet TensorFlow backend, seeded data, and Keras's globals restored.
 
 The environment is set before any test module imports Keras, so every test
-(and every subprocess a test starts with `helpers.subprocess_env`) runs on the
+(and every subprocess a test starts with `processes.subprocess_env`) runs on the
 same backend. Subfolders add their own conftest files for their own fixtures.
 """
 

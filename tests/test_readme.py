@@ -5,10 +5,10 @@ import contextlib
 import io
 import re
 
-import helpers
+import processes
 
-README = helpers.REPO_ROOT / "README.md"
-CI_SCRIPT = helpers.REPO_ROOT / ".ci" / "run"
+README = processes.REPO_ROOT / "README.md"
+CI_SCRIPT = processes.REPO_ROOT / ".ci" / "run"
 
 
 def code_blocks(language):
@@ -46,4 +46,4 @@ def test_ci_runs_the_readme_test_command():
 
 def test_a_cell_loads_in_a_fresh_python():
     code = "import keras, rnnzoo; keras.layers.RNN(rnnzoo.cells.get('peephole')(8))"
-    helpers.run_python(code)
+    processes.run_python(code)

@@ -1,10 +1,20 @@
 """Every cell follows the Keras cell contract: shapes, config, saving, training, named gates."""
 
-import helpers
 import keras
+import layer_checks
+import numerics
 import numpy as np
+import processes
 import pytest
-from helpers import CELL_IDS, UNITS, make_cell, num_states, random_inputs
+from cell_cases import (
+    CELL_IDS,
+    NUM_WEIGHTS,
+    UNITS,
+    make_cell,
+    num_states,
+    random_inputs,
+    regularizer_arguments,
+)
 
 # Arguments away from the defaults, to prove the config carries each of them.
 NON_DEFAULT_ARGUMENTS = {
@@ -28,12 +38,20 @@ COMMON_ARGUMENTS = {
 
 @pytest.mark.parametrize("case_id", CELL_IDS)
 def test_cell_in_keras_rnn_passes_the_layer_test(case_id, rng, tmp_path):
-    helpers.run_layer_test(
-        lambda **rnn_kwargs: keras.layers.RNN(make_cell(case_id), **rnn_kwargs),
+    regularizers = regularizer_arguments(case_id)
+
+    def make_layer(**kwargs):
+        cell_kwargs = {name: kwargs.pop(name) for name in regularizers if name in kwargs}
+        return keras.layers.RNN(make_cell(case_id, **cell_kwargs), **kwargs)
+
+    layer_checks.run_layer_test(
+        make_layer,
         random_inputs(rng),
         units=UNITS,
         num_states=num_states(case_id),
         rng=rng,
+        num_weights=NUM_WEIGHTS[case_id],
+        regularizers=regularizers,
         tmp_path=tmp_path,
     )
 
@@ -46,7 +64,7 @@ def test_cell_config_round_trip_with_non_default_arguments(case_id, rng):
         assert key in config, f"get_config() lacks {key}"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             assert config[key] == value
-    helpers.assert_config_mirrors_init(cell)
+    layer_checks.assert_config_mirrors_init(cell)
 
     clone = type(cell).from_config(config)
     assert clone.get_config() == config
@@ -56,9 +74,9 @@ def test_cell_config_round_trip_with_non_default_arguments(case_id, rng):
     clone_layer = keras.layers.RNN(clone, return_state=True)
     original_layer(inputs)
     clone_layer(inputs)
-    helpers.randomize_weights(original_layer, rng)
-    helpers.copy_weights(original_layer, clone_layer)
-    assert helpers.max_abs_diff(clone_layer(inputs), original_layer(inputs)) == 0.0
+    numerics.randomize_weights(original_layer, rng)
+    numerics.copy_weights(original_layer, clone_layer)
+    assert numerics.max_abs_diff(clone_layer(inputs), original_layer(inputs)) == 0.0
 
 
 def test_models_with_every_cell_load_in_a_fresh_process(rng, tmp_path):
@@ -71,9 +89,9 @@ def test_models_with_every_cell_load_in_a_fresh_process(rng, tmp_path):
             sequence
         )
         model = keras.Model(sequence, outputs)
-        helpers.randomize_weights(model, rng)
+        numerics.randomize_weights(model, rng)
         models[case_id] = (model, inputs)
-    helpers.assert_loads_in_fresh_process(models, tmp_path)
+    processes.assert_loads_in_fresh_process(models, tmp_path)
 
 
 @pytest.mark.parametrize("case_id", CELL_IDS)
@@ -82,7 +100,7 @@ def test_step_returns_the_gates_the_cell_names(case_id, rng):
     layer = keras.layers.RNN(cell)
     inputs = random_inputs(rng)
     layer(inputs)
-    helpers.randomize_weights(layer, rng)
+    numerics.randomize_weights(layer, rng)
     states = [rng.normal(size=(inputs.shape[0], UNITS)).astype("float32")] * num_states(case_id)
 
     output, new_states, gates = cell.step(inputs[:, 0], states)
@@ -92,7 +110,7 @@ def test_step_returns_the_gates_the_cell_names(case_id, rng):
     for name, gate in gates.items():
         assert tuple(gate.shape) == (inputs.shape[0], UNITS), name
     call_output, call_states = cell(inputs[:, 0], states)
-    assert helpers.max_abs_diff(output, call_output) == 0.0
-    assert helpers.max_abs_diff(list(new_states), list(call_states)) == 0.0
+    assert numerics.max_abs_diff(output, call_output) == 0.0
+    assert numerics.max_abs_diff(list(new_states), list(call_states)) == 0.0
     assert list(cell.state_names)[0] == "h"
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(new_states[0]), output)

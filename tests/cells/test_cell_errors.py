@@ -5,7 +5,7 @@ import re
 import keras
 import numpy as np
 import pytest
-from helpers import CELL_IDS, UNITS, make_cell, num_states, random_inputs
+from cell_cases import CELL_IDS, UNITS, make_cell, num_states, random_inputs
 
 import rnnzoo
 

@@ -5,14 +5,15 @@ final states is compared with central differences on random entries of every
 weight and of the inputs.
 """
 
-import helpers
+import cell_cases
 import keras
+import numerics
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import CELL_IDS, make_cell, random_inputs
+from cell_cases import CELL_IDS, make_cell, random_inputs
 
-pytestmark = helpers.requires_tensorflow
+pytestmark = cell_cases.requires_tensorflow
 
 EPSILON = 1e-6
 ENTRIES_PER_TENSOR = 3
@@ -28,7 +29,7 @@ def test_cell_gradients_match_central_differences_in_float64(case_id, rng):
         dtype="float64",
     )
     outputs = layer(inputs)
-    helpers.randomize_weights(layer, rng)
+    numerics.randomize_weights(layer, rng)
     read_outs = [rng.normal(size=o.shape) for o in outputs]
 
     def loss():

@@ -1,17 +1,18 @@
 """Every cell inside keras.layers.RNN: masking, dropout, stateful, go_backwards, unroll,
 Bidirectional, stacked cells and mixed precision."""
 
-import helpers
 import keras
+import layer_checks
+import numerics
 import numpy as np
 import pytest
-from helpers import CELL_IDS, UNITS, make_cell, num_states, random_inputs
+from cell_cases import CELL_IDS, UNITS, make_cell, num_states, random_inputs
 
 
 def built_rnn(case_id, inputs, rng, **rnn_kwargs):
     layer = keras.layers.RNN(make_cell(case_id), **rnn_kwargs)
     layer(inputs)
-    helpers.randomize_weights(layer, rng)
+    numerics.randomize_weights(layer, rng)
     return layer
 
 
@@ -19,7 +20,7 @@ def built_rnn(case_id, inputs, rng, **rnn_kwargs):
 def test_masked_steps_carry_output_and_state(case_id, rng):
     inputs = random_inputs(rng)
     layer = built_rnn(case_id, inputs, rng, return_sequences=True, return_state=True)
-    helpers.assert_masked_steps_carry_state(layer, inputs)
+    layer_checks.assert_masked_steps_carry_state(layer, inputs)
 
 
 @pytest.mark.parametrize("case_id", CELL_IDS)
@@ -28,12 +29,12 @@ def test_dropout_is_off_at_inference_on_in_training_one_mask_per_sequence(case_i
         cell = make_cell(case_id, units=units, seed=11, **rates)
         return keras.layers.RNN(cell, return_sequences=True)
 
-    helpers.assert_one_dropout_mask_per_sequence(make_layer, rng)
+    layer_checks.assert_one_dropout_mask_per_sequence(make_layer, rng)
 
 
 @pytest.mark.parametrize("case_id", CELL_IDS)
 def test_stateful_rnn_carries_state_between_calls_and_resets(case_id, rng):
-    helpers.assert_stateful_carries_state(
+    layer_checks.assert_stateful_carries_state(
         lambda **rnn_kwargs: keras.layers.RNN(make_cell(case_id), **rnn_kwargs),
         random_inputs(rng),
     )
@@ -49,12 +50,12 @@ def test_go_backwards_and_unroll(case_id, rng):
     unrolled = built_rnn(
         case_id, inputs, rng, return_sequences=True, return_state=True, unroll=True
     )
-    helpers.copy_weights(forward, backward)
-    helpers.copy_weights(forward, unrolled)
+    numerics.copy_weights(forward, backward)
+    numerics.copy_weights(forward, unrolled)
     expected = forward(inputs)
-    assert helpers.max_abs_diff(backward(inputs), forward(inputs[:, ::-1])) <= 1e-6
-    assert helpers.max_abs_diff(backward(inputs), expected) > 1e-3
-    assert helpers.max_abs_diff(unrolled(inputs), expected) <= 1e-6
+    assert numerics.max_abs_diff(backward(inputs), forward(inputs[:, ::-1])) <= 1e-6
+    assert numerics.max_abs_diff(backward(inputs), expected) > 1e-3
+    assert numerics.max_abs_diff(unrolled(inputs), expected) <= 1e-6
 
 
 @pytest.mark.parametrize("case_id", CELL_IDS)
@@ -63,16 +64,16 @@ def test_bidirectional_runs_a_copy_of_the_cell_backwards(case_id, rng):
     bidirectional = keras.layers.Bidirectional(keras.layers.RNN(make_cell(case_id)))
     outputs = bidirectional(inputs)
     assert tuple(outputs.shape) == (inputs.shape[0], 2 * UNITS)
-    helpers.randomize_weights(bidirectional, rng)
+    numerics.randomize_weights(bidirectional, rng)
     forward = built_rnn(case_id, inputs, rng)
     backward = built_rnn(case_id, inputs, rng, go_backwards=True)
-    helpers.copy_weights(bidirectional.forward_layer, forward)
-    helpers.copy_weights(bidirectional.backward_layer, backward)
+    numerics.copy_weights(bidirectional.forward_layer, forward)
+    numerics.copy_weights(bidirectional.backward_layer, backward)
     assert type(bidirectional.backward_layer.cell) is type(forward.cell)
     expected = np.concatenate(
-        helpers.as_list(forward(inputs)) + helpers.as_list(backward(inputs)), -1
+        numerics.as_list(forward(inputs)) + numerics.as_list(backward(inputs)), -1
     )
-    assert helpers.max_abs_diff(bidirectional(inputs), expected) <= 1e-6
+    assert numerics.max_abs_diff(bidirectional(inputs), expected) <= 1e-6
 
 
 @pytest.mark.parametrize("case_id", CELL_IDS)
@@ -82,7 +83,7 @@ def test_stacked_cells_equal_two_layers(case_id, rng):
         [make_cell(case_id), make_cell(case_id, units=UNITS + 1)], return_state=True
     )
     stacked(inputs)
-    helpers.randomize_weights(stacked, rng)
+    numerics.randomize_weights(stacked, rng)
     first = built_rnn(case_id, inputs, rng, return_sequences=True)
     second = keras.layers.RNN(make_cell(case_id, units=UNITS + 1), return_state=True)
     second(first(inputs))
@@ -90,12 +91,12 @@ def test_stacked_cells_equal_two_layers(case_id, rng):
     half = len(first.get_weights())
     first.set_weights(weights[:half])
     second.set_weights(weights[half:])
-    outputs = helpers.as_list(keras.tree.flatten(stacked(inputs)))
-    expected = helpers.as_list(second(first(inputs)))
+    outputs = numerics.as_list(keras.tree.flatten(stacked(inputs)))
+    expected = numerics.as_list(second(first(inputs)))
     # Stacked states: those of the first cell, then those of the second.
     assert len(outputs) == 1 + 2 * num_states(case_id)
-    assert helpers.max_abs_diff(outputs[0], expected[0]) <= 1e-6
-    assert helpers.max_abs_diff(outputs[-num_states(case_id) :], expected[1:]) <= 1e-6
+    assert numerics.max_abs_diff(outputs[0], expected[0]) <= 1e-6
+    assert numerics.max_abs_diff(outputs[-num_states(case_id) :], expected[1:]) <= 1e-6
 
 
 @pytest.mark.parametrize("case_id", CELL_IDS)
@@ -107,8 +108,8 @@ def test_mixed_float16_runs_in_half_precision_close_to_float32(case_id, rng):
     half = keras.layers.RNN(make_cell(case_id), return_sequences=True, return_state=True)
     half(inputs)
     assert all(w.dtype == "float32" for w in half.weights), "weights must stay float32"
-    helpers.copy_weights(full, half)
+    numerics.copy_weights(full, half)
     outputs = half(inputs)
     assert [keras.backend.standardize_dtype(o.dtype) for o in outputs] == ["float16"] * len(outputs)
-    for output, reference in zip(helpers.as_list(outputs), helpers.as_list(expected)):
+    for output, reference in zip(numerics.as_list(outputs), numerics.as_list(expected)):
         np.testing.assert_allclose(output.astype("float32"), reference, rtol=1e-2, atol=1e-2)

@@ -1,10 +1,10 @@
 """The GRU cell equals Keras's GRUCell in both forms, and matches its equations in numpy."""
 
-import helpers
 import keras
+import numerics
 import numpy as np
 import pytest
-from helpers import UNITS, random_inputs
+from cell_cases import UNITS, random_inputs
 
 import rnnzoo
 
@@ -27,9 +27,9 @@ def test_gru_cell_equals_keras_gru_cell(reset_after, use_bias, rng):
     zoo(inputs)
     reference(inputs)
     assert [w.shape for w in zoo.weights] == [w.shape for w in reference.weights]
-    helpers.randomize_weights(zoo, rng)
-    helpers.copy_weights(zoo, reference)
-    helpers.assert_outputs_close(zoo(inputs), reference(inputs), atol=1e-5)
+    numerics.randomize_weights(zoo, rng)
+    numerics.copy_weights(zoo, reference)
+    numerics.assert_outputs_close(zoo(inputs), reference(inputs), atol=1e-5)
 
 
 @pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
@@ -39,7 +39,7 @@ def test_gru_cell_matches_its_equations_in_numpy(reset_after, rng):
     )
     inputs = random_inputs(rng)
     layer(inputs)
-    helpers.randomize_weights(layer, rng)
+    numerics.randomize_weights(layer, rng)
     kernel, recurrent_kernel, bias = layer.get_weights()
     input_bias, recurrent_bias = (bias[0], bias[1]) if reset_after else (bias, np.zeros_like(bias))
     u_z, u_r, u_h = np.split(recurrent_kernel, 3, axis=-1)
@@ -56,4 +56,4 @@ def test_gru_cell_matches_its_equations_in_numpy(reset_after, rng):
             n = np.tanh(x_h + (r * h) @ u_h)
         h = z * h + (1 - z) * n
         expected.append(h)
-    helpers.assert_outputs_close(layer(inputs), np.stack(expected, axis=1), atol=1e-5)
+    numerics.assert_outputs_close(layer(inputs), np.stack(expected, axis=1), atol=1e-5)

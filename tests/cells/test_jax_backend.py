@@ -10,11 +10,12 @@ units in training (dropout masks made before `lax.scan`, not inside it).
 import importlib.util
 import json
 
-import helpers
 import keras
+import numerics
 import numpy as np
+import processes
 import pytest
-from helpers import CELL_IDS, make_cell, random_inputs
+from cell_cases import CELL_IDS, make_cell, random_inputs
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None,
@@ -62,7 +63,7 @@ def test_cells_on_the_jax_backend_reproduce_tensorflow(rng, tmp_path):
     for case_id in CELL_IDS:
         layer = keras.layers.RNN(make_cell(case_id), return_sequences=True, return_state=True)
         layer(inputs)
-        helpers.randomize_weights(layer, rng)
+        numerics.randomize_weights(layer, rng)
         weights = layer.get_weights()
         cases[case_id] = {
             "class_name": type(layer.cell).__name__,
@@ -71,13 +72,15 @@ def test_cells_on_the_jax_backend_reproduce_tensorflow(rng, tmp_path):
         }
         for i, weight in enumerate(weights):
             arrays[f"{case_id}/weight_{i}"] = weight
-        for i, output in enumerate(helpers.as_list(layer(inputs, mask=mask))):
+        for i, output in enumerate(numerics.as_list(layer(inputs, mask=mask))):
             arrays[f"{case_id}/output_{i}"] = output
     np.savez(tmp_path / "data.npz", **arrays)
     (tmp_path / "cases.json").write_text(json.dumps(cases))
 
-    stdout = helpers.run_python(
-        _JAX_SCRIPT, tmp_path, env=helpers.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    stdout = processes.run_python(
+        _JAX_SCRIPT,
+        tmp_path,
+        env=processes.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"),
     )
     line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
     report = json.loads(line[len("REPORT ") :])

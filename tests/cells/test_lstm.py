@@ -1,10 +1,10 @@
 """The LSTM equals Keras's LSTMCell; peephole and coupled LSTMs match their equations."""
 
-import helpers
 import keras
+import numerics
 import numpy as np
 import pytest
-from helpers import FEATURES, UNITS, random_inputs
+from cell_cases import FEATURES, UNITS, random_inputs
 
 import rnnzoo
 
@@ -45,7 +45,7 @@ def lstm_in_numpy(inputs, kernel, recurrent_kernel, bias, peepholes=None, couple
 def built_layer(cell, inputs, rng):
     layer = keras.layers.RNN(cell, return_sequences=True, return_state=True)
     layer(inputs)
-    helpers.randomize_weights(layer, rng)
+    numerics.randomize_weights(layer, rng)
     return layer
 
 
@@ -67,9 +67,9 @@ def test_lstm_cell_equals_keras_lstm_cell(kwargs, rng):
     # Same initial bias (unit forget bias or not), then the same outputs with random weights.
     if kwargs.get("use_bias", True):
         np.testing.assert_array_equal(zoo.cell.bias.numpy(), reference.cell.bias.numpy())
-    helpers.randomize_weights(zoo, rng)
-    helpers.copy_weights(zoo, reference)
-    helpers.assert_outputs_close(zoo(inputs), reference(inputs), atol=1e-5)
+    numerics.randomize_weights(zoo, rng)
+    numerics.copy_weights(zoo, reference)
+    numerics.assert_outputs_close(zoo(inputs), reference(inputs), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_forget_gate_bias_starts_at_one(cell_class, forget_block):
 def test_lstm_cell_matches_its_equations_in_numpy(rng):
     inputs = random_inputs(rng)
     layer = built_layer(rnnzoo.cells.LSTMCell(UNITS), inputs, rng)
-    helpers.assert_outputs_close(layer(inputs), lstm_in_numpy(inputs, *layer.get_weights()))
+    numerics.assert_outputs_close(layer(inputs), lstm_in_numpy(inputs, *layer.get_weights()))
 
 
 def test_peephole_cell_matches_its_equations_in_numpy(rng):
@@ -102,10 +102,10 @@ def test_peephole_cell_matches_its_equations_in_numpy(rng):
     layer = built_layer(rnnzoo.cells.PeepholeLSTMCell(UNITS), inputs, rng)
     kernel, recurrent_kernel, bias, p_i, p_f, p_o = layer.get_weights()
     expected = lstm_in_numpy(inputs, kernel, recurrent_kernel, bias, peepholes=(p_i, p_f, p_o))
-    helpers.assert_outputs_close(layer(inputs), expected)
+    numerics.assert_outputs_close(layer(inputs), expected)
     # The peepholes matter: without them the numbers differ.
     without = lstm_in_numpy(inputs, kernel, recurrent_kernel, bias)
-    assert helpers.max_abs_diff(layer(inputs), without) > 1e-3
+    assert numerics.max_abs_diff(layer(inputs), without) > 1e-3
 
 
 def test_peephole_cell_pinned_first_step_with_constant_weights():
@@ -137,14 +137,14 @@ def test_peephole_cell_with_zero_peepholes_equals_lstm_cell(rng):
     kernel, recurrent_kernel, bias = lstm.get_weights()
     zeros = np.zeros(UNITS, dtype="float32")
     peephole.set_weights([kernel, recurrent_kernel, bias, zeros, zeros, zeros])
-    assert helpers.max_abs_diff(peephole(inputs), lstm(inputs)) <= 1e-6
+    assert numerics.max_abs_diff(peephole(inputs), lstm(inputs)) <= 1e-6
 
 
 def test_coupled_cell_matches_its_equations_in_numpy(rng):
     inputs = random_inputs(rng)
     layer = built_layer(rnnzoo.cells.CoupledLSTMCell(UNITS), inputs, rng)
     assert layer.cell.kernel.shape == (FEATURES, 3 * UNITS)
-    helpers.assert_outputs_close(
+    numerics.assert_outputs_close(
         layer(inputs), lstm_in_numpy(inputs, *layer.get_weights(), coupled=True)
     )
 
@@ -160,4 +160,4 @@ def test_coupled_cell_equals_lstm_whose_input_gate_is_tied_to_one_minus_forget(r
         return np.concatenate([-f, f, g, o], axis=-1)
 
     lstm.set_weights([tied(w) for w in coupled.get_weights()])
-    helpers.assert_outputs_close(coupled(inputs), lstm(inputs), atol=1e-6)
+    numerics.assert_outputs_close(coupled(inputs), lstm(inputs), atol=1e-6)

@@ -1,10 +1,10 @@
 """The vanilla RNN cell equals Keras's SimpleRNNCell; the IRNN starts at the identity."""
 
-import helpers
 import keras
+import numerics
 import numpy as np
 import pytest
-from helpers import FEATURES, UNITS, random_inputs
+from cell_cases import FEATURES, UNITS, random_inputs
 
 import rnnzoo
 
@@ -15,8 +15,8 @@ def run_both(zoo_cell, keras_cell, inputs, rng, **rnn_kwargs):
     reference = keras.layers.RNN(keras_cell, return_sequences=True, return_state=True, **rnn_kwargs)
     zoo(inputs)
     reference(inputs)
-    helpers.randomize_weights(zoo, rng)
-    helpers.copy_weights(zoo, reference)
+    numerics.randomize_weights(zoo, rng)
+    numerics.copy_weights(zoo, reference)
     return zoo(inputs), reference(inputs)
 
 
@@ -32,21 +32,21 @@ def test_vanilla_cell_equals_keras_simple_rnn_cell(kwargs, rng):
         random_inputs(rng),
         rng,
     )
-    helpers.assert_outputs_close(zoo, reference, atol=1e-5)
+    numerics.assert_outputs_close(zoo, reference, atol=1e-5)
 
 
 def test_vanilla_cell_matches_its_equation_in_numpy(rng):
     inputs = random_inputs(rng)
     layer = keras.layers.RNN(rnnzoo.cells.VanillaRNNCell(UNITS), return_sequences=True)
     layer(inputs)
-    helpers.randomize_weights(layer, rng)
+    numerics.randomize_weights(layer, rng)
     kernel, recurrent_kernel, bias = layer.get_weights()
     h = np.zeros((inputs.shape[0], UNITS))
     expected = []
     for t in range(inputs.shape[1]):
         h = np.tanh(inputs[:, t] @ kernel + h @ recurrent_kernel + bias)
         expected.append(h)
-    helpers.assert_outputs_close(layer(inputs), np.stack(expected, axis=1), atol=1e-5)
+    numerics.assert_outputs_close(layer(inputs), np.stack(expected, axis=1), atol=1e-5)
 
 
 @pytest.mark.parametrize("identity_scale", [1.0, 0.01])
@@ -81,7 +81,7 @@ def test_irnn_equals_vanilla_relu_cell_with_the_same_weights(rng):
     inputs = random_inputs(rng)
     irnn(inputs)
     vanilla(inputs)
-    helpers.randomize_weights(irnn, rng)
-    helpers.copy_weights(irnn, vanilla)
-    assert helpers.max_abs_diff(irnn(inputs), vanilla(inputs)) == 0.0
-    assert np.abs(helpers.as_list(irnn(inputs))[0]).max() > 0.1  # the relu is not all dead
+    numerics.randomize_weights(irnn, rng)
+    numerics.copy_weights(irnn, vanilla)
+    assert numerics.max_abs_diff(irnn(inputs), vanilla(inputs)) == 0.0
+    assert np.abs(numerics.as_list(irnn(inputs))[0]).max() > 0.1  # the relu is not all dead

@@ -11,17 +11,19 @@ and loads. The fast path is proven taken (or not) by counting its calls.
 
 import importlib.util
 
-import helpers
+import cell_cases
 import keras
+import numerics
 import numpy as np
+import processes
 import pytest
 import tensorflow as tf
-from helpers import FEATURES, LAYER_CASES, UNITS, make_cell, num_states, random_inputs
+from cell_cases import FEATURES, LAYER_CASES, UNITS, make_cell, num_states, random_inputs
 
 import rnnzoo
 from rnnzoo.layers import fast_loop
 
-pytestmark = helpers.requires_tensorflow
+pytestmark = cell_cases.requires_tensorflow
 
 FAST_IDS = ["vanilla", "irnn", "lstm", "peephole", "coupled", "gru_reset_after"]
 # One whole chunk of steps and 3 steps more: both loops of `_chunked_loop` run.
@@ -71,8 +73,8 @@ def make_pair(case_id, rng, dtype="float32", cell_kwargs=None, fast=True, **rnn_
     reference(inputs)
     # Small enough weights that 13 steps neither explode nor vanish: values
     # and gradients stay near 1, where an absolute tolerance means something.
-    helpers.randomize_weights(layer, rng, scale=0.3)
-    helpers.copy_weights(layer, reference)
+    numerics.randomize_weights(layer, rng, scale=0.3)
+    numerics.copy_weights(layer, reference)
     return layer, reference
 
 
@@ -89,7 +91,7 @@ def assert_equal_to_plain_rnn(case_id, rng, dtype="float32", training=False, **k
     layer, reference = make_pair(case_id, rng, dtype=dtype, **kwargs)
     inputs = tf.constant(random_inputs(rng, time=TIME, dtype=dtype))
     states = [
-        tf.constant(0.5 * rng.normal(size=(helpers.BATCH, UNITS)).astype(dtype))
+        tf.constant(0.5 * rng.normal(size=(cell_cases.BATCH, UNITS)).astype(dtype))
         for _ in range(num_states(case_id))
     ]
     layer(inputs)  # keeps the two seed generators in step
@@ -97,13 +99,13 @@ def assert_equal_to_plain_rnn(case_id, rng, dtype="float32", training=False, **k
     ours, our_gradients = outputs_and_gradients(layer, inputs, states, read_outs, training)
     theirs, their_gradients = outputs_and_gradients(reference, inputs, states, read_outs, training)
     atol = TOLERANCE[dtype]
-    helpers.assert_outputs_close(ours, theirs, atol=atol, what="outputs and states")
+    numerics.assert_outputs_close(ours, theirs, atol=atol, what="outputs and states")
     names = ["inputs"] + [f"state {i}" for i in range(len(states))]
     names += [w.path for w in layer.trainable_weights]
     assert len(our_gradients) == len(their_gradients) == len(names)
     for name, our_gradient, their_gradient in zip(names, our_gradients, their_gradients):
         assert our_gradient is not None, f"no gradient for {name}"
-        helpers.assert_outputs_close(our_gradient, their_gradient, atol=atol, what=name)
+        numerics.assert_outputs_close(our_gradient, their_gradient, atol=atol, what=name)
 
 
 # ------------------------------------------------------------------ equality
@@ -146,7 +148,7 @@ def test_graph_mode_with_unknown_batch_and_time(case_id, rng, fast_calls):
     fast = tf.function(lambda x: layer(x), input_signature=signature)
     for batch, time in [(3, 7), (2, 12)]:
         inputs = random_inputs(rng, batch=batch, time=time)
-        helpers.assert_outputs_close(fast(inputs), reference(inputs), what="outputs")
+        numerics.assert_outputs_close(fast(inputs), reference(inputs), what="outputs")
     assert fast_calls
 
 
@@ -163,7 +165,7 @@ def test_training_a_model_with_unknown_time_matches_the_plain_cell(rng, fast_cal
     models[1].set_weights(models[0].get_weights())
     for model in models:
         model.fit(inputs, targets, batch_size=2, epochs=2, verbose=0, shuffle=False)
-    helpers.assert_outputs_close(models[0].get_weights(), models[1].get_weights(), what="weights")
+    numerics.assert_outputs_close(models[0].get_weights(), models[1].get_weights(), what="weights")
     assert fast_calls
 
 
@@ -174,7 +176,7 @@ def test_stateful_fast_layer_carries_the_same_state(case_id, rng, fast_calls):
     reference.reset_state()
     for _ in range(2):
         inputs = random_inputs(rng, time=TIME)
-        helpers.assert_outputs_close(layer(inputs), reference(inputs), what="outputs and states")
+        numerics.assert_outputs_close(layer(inputs), reference(inputs), what="outputs and states")
     assert fast_calls
 
 
@@ -191,7 +193,7 @@ def test_stateful_fast_layer_in_a_graph_with_a_static_batch(batch_size, rng, fas
         models.append(model)
     sequences = random_inputs(rng, batch=batch_size, time=TIME)
     fast, plain = (model.predict(sequences, batch_size=batch_size, verbose=0) for model in models)
-    helpers.assert_outputs_close(fast, plain, what="stateful outputs in graph mode")
+    numerics.assert_outputs_close(fast, plain, what="stateful outputs in graph mode")
     assert fast_calls
 
 
@@ -202,7 +204,7 @@ def test_fast_layer_in_mixed_float16(case_id, rng, fast_calls):
     inputs = random_inputs(rng, time=TIME)
     ours, theirs = layer(inputs), reference(inputs)
     assert all(keras.backend.standardize_dtype(o.dtype) == "float16" for o in ours)
-    helpers.assert_outputs_close(ours, theirs, atol=1e-2, what="float16 outputs")
+    numerics.assert_outputs_close(ours, theirs, atol=1e-2, what="float16 outputs")
     assert fast_calls
 
 
@@ -212,7 +214,7 @@ def test_kernel_derivative_equals_autodiff(case_id, rng):
     """Each kernel's hand-written backward step is the VJP of its forward step."""
     cell = make_cell(case_id, dtype="float64")
     cell.build((None, FEATURES))
-    helpers.randomize_weights(cell, rng)
+    numerics.randomize_weights(cell, rng)
     kernel = fast_loop.kernel_for(cell)
     width = cell.num_gates * UNITS
 
@@ -220,13 +222,13 @@ def test_kernel_derivative_equals_autodiff(case_id, rng):
         return tf.constant(rng.normal(size=shape))
 
     z = (
-        normal(helpers.BATCH, width)
+        normal(cell_cases.BATCH, width)
         if kernel.additive
-        else (normal(helpers.BATCH, width), normal(helpers.BATCH, width))
+        else (normal(cell_cases.BATCH, width), normal(cell_cases.BATCH, width))
     )
-    states = [normal(helpers.BATCH, UNITS) for _ in cell.state_names]
+    states = [normal(cell_cases.BATCH, UNITS) for _ in cell.state_names]
     parameters = kernel.parameters("float64")
-    d_states = [normal(helpers.BATCH, UNITS) for _ in cell.state_names]
+    d_states = [normal(cell_cases.BATCH, UNITS) for _ in cell.state_names]
     with tf.GradientTape() as tape:
         tape.watch([z, states, parameters])
         new_states, saved = kernel.forward(z, states, parameters)
@@ -244,7 +246,7 @@ def test_kernel_derivative_equals_autodiff(case_id, rng):
         ("d_parameters", d_parameters, expected[2]),
     ]:
         if tf.nest.flatten(wanted):
-            helpers.assert_outputs_close(
+            numerics.assert_outputs_close(
                 tf.nest.flatten(actual), tf.nest.flatten(wanted), atol=1e-12, what=what
             )
 
@@ -265,7 +267,7 @@ def test_fallback_to_keras_loop_is_still_correct(fallback, rng, fast_calls):
     layer, reference = make_pair(case_id, rng, cell_kwargs=cell_kwargs, **rnn_kwargs)
     fast_calls.clear()  # building at inference may use the fast loop
     inputs = tf.constant(random_inputs(rng, time=TIME))
-    helpers.assert_outputs_close(
+    numerics.assert_outputs_close(
         layer(inputs, training=True), reference(inputs, training=True), what="outputs"
     )
     assert not fast_calls, "the fast loop ran where it should not apply"
@@ -275,16 +277,16 @@ def test_masked_inputs_fall_back_to_keras_loop(rng, fast_calls):
     layer, reference = make_pair("lstm", rng, return_sequences=True)
     fast_calls.clear()
     inputs = random_inputs(rng, time=TIME)
-    mask = np.ones((helpers.BATCH, TIME), dtype=bool)
+    mask = np.ones((cell_cases.BATCH, TIME), dtype=bool)
     mask[1, -3:] = False
-    helpers.assert_outputs_close(layer(inputs, mask=mask), reference(inputs, mask=mask))
+    numerics.assert_outputs_close(layer(inputs, mask=mask), reference(inputs, mask=mask))
     assert not fast_calls
 
 
 def test_recurrent_dropout_still_uses_the_fast_loop_at_inference(rng, fast_calls):
     layer, reference = make_pair("lstm", rng, cell_kwargs={"recurrent_dropout": 0.3})
     inputs = random_inputs(rng, time=TIME)
-    helpers.assert_outputs_close(layer(inputs), reference(inputs))
+    numerics.assert_outputs_close(layer(inputs), reference(inputs))
     assert fast_calls
 
 
@@ -312,7 +314,7 @@ def test_model_with_fast_layers_saves_and_loads(rng, tmp_path, fast_calls):
     model.save(path)
     loaded = keras.models.load_model(path)
     assert [layer.fast for layer in loaded.layers[:2]] == [True, True]
-    helpers.assert_outputs_close(loaded(inputs), expected, atol=1e-6)
+    numerics.assert_outputs_close(loaded(inputs), expected, atol=1e-6)
     assert len(fast_calls) >= 4
 
 
@@ -338,7 +340,7 @@ def test_other_backends_fall_back_to_keras_loop(rng, tmp_path):
     layer = rnnzoo.layers.LSTM(UNITS, return_sequences=True)
     inputs = random_inputs(rng, time=TIME)
     layer(inputs)
-    helpers.randomize_weights(layer, rng, scale=0.3)
+    numerics.randomize_weights(layer, rng, scale=0.3)
     path = tmp_path / "lstm.npz"
     kernel, recurrent_kernel, bias = layer.get_weights()
     np.savez(
@@ -350,5 +352,7 @@ def test_other_backends_fall_back_to_keras_loop(rng, tmp_path):
         recurrent_kernel=recurrent_kernel,
         bias=bias,
     )
-    stdout = helpers.run_python(_JAX_SCRIPT, path, env=helpers.subprocess_env(KERAS_BACKEND="jax"))
+    stdout = processes.run_python(
+        _JAX_SCRIPT, path, env=processes.subprocess_env(KERAS_BACKEND="jax")
+    )
     assert float(stdout.split("DIFF")[-1]) <= 1e-5

@@ -12,7 +12,7 @@ precision, and in a model saved and loaded from a `.keras` file.
 
 import doctest
 
-import helpers
+import cell_cases
 import keras
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from rnnzoo.layers import GlimpseSensor, glimpse
 
-pytestmark = helpers.requires_tensorflow
+pytestmark = cell_cases.requires_tensorflow
 
 HEIGHT, WIDTH, CHANNELS = 20, 24, 3
 

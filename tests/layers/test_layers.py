@@ -2,12 +2,24 @@
 keras.layers.RNN for every layer, and the layer contract (shapes, flat config,
 saving, training, errors)."""
 
-import helpers
+import cell_cases
 import keras
+import layer_checks
+import numerics
 import numpy as np
+import processes
 import pytest
 import tensorflow as tf
-from helpers import CELL_IDS, LAYER_CASES, UNITS, make_cell, num_states, random_inputs
+from cell_cases import (
+    CELL_IDS,
+    LAYER_CASES,
+    NUM_WEIGHTS,
+    UNITS,
+    make_cell,
+    num_states,
+    random_inputs,
+    regularizer_arguments,
+)
 
 import rnnzoo
 
@@ -52,8 +64,8 @@ def test_layer_equals_its_keras_twin(case_id, option, rng):
     twin = KERAS_TWINS[case_id](UNITS, **kwargs)
     zoo(inputs)
     twin(inputs)
-    helpers.randomize_weights(zoo, rng)
-    helpers.copy_weights(zoo, twin)
+    numerics.randomize_weights(zoo, rng)
+    numerics.copy_weights(zoo, twin)
     if option == "masking_layer":
         outputs = [
             keras.Sequential([keras.layers.Masking(0.0), layer])(inputs) for layer in (zoo, twin)
@@ -62,20 +74,20 @@ def test_layer_equals_its_keras_twin(case_id, option, rng):
         outputs = [layer(inputs, mask=mask) for layer in (zoo, twin)]
     else:
         outputs = [zoo(inputs), twin(inputs)]
-    helpers.assert_outputs_close(*outputs, atol=1e-5)
+    numerics.assert_outputs_close(*outputs, atol=1e-5)
 
 
 @pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "no_bias"])
 @pytest.mark.parametrize("case_id", list(KERAS_TWINS))
-@helpers.requires_tensorflow
+@cell_cases.requires_tensorflow
 def test_layer_gradients_equal_its_keras_twin(case_id, use_bias, rng):
     inputs = tf.constant(random_inputs(rng))
     zoo = make_layer(case_id, return_sequences=True, use_bias=use_bias)
     twin = KERAS_TWINS[case_id](UNITS, return_sequences=True, use_bias=use_bias)
     zoo(inputs)
     twin(inputs)
-    helpers.randomize_weights(zoo, rng)
-    helpers.copy_weights(zoo, twin)
+    numerics.randomize_weights(zoo, rng)
+    numerics.copy_weights(zoo, twin)
     read_out = rng.normal(size=(*inputs.shape[:2], UNITS)).astype("float32")
     gradients = []
     for layer in (zoo, twin):
@@ -84,7 +96,7 @@ def test_layer_gradients_equal_its_keras_twin(case_id, use_bias, rng):
             loss = tf.reduce_sum(layer(inputs, training=True) * read_out)
         gradients.append(tape.gradient(loss, [*layer.trainable_weights, inputs]))
     for ours, theirs in zip(*gradients):
-        helpers.assert_same_up_to_rounding(ours, theirs, what="gradient")
+        numerics.assert_same_up_to_rounding(ours, theirs, what="gradient")
 
 
 # ---------------------------------------------- every layer = its plain cell
@@ -100,8 +112,8 @@ def test_layer_equals_its_cell_in_keras_rnn(case_id, option, rng):
     reference = keras.layers.RNN(make_cell(case_id), **kwargs)
     layer(inputs)
     reference(inputs)
-    helpers.randomize_weights(layer, rng)
-    helpers.copy_weights(layer, reference)
+    numerics.randomize_weights(layer, rng)
+    numerics.copy_weights(layer, reference)
     call_kwargs = {}
     if option == "mask":
         call_kwargs["mask"] = mask
@@ -111,13 +123,13 @@ def test_layer_equals_its_cell_in_keras_rnn(case_id, option, rng):
             for _ in range(num_states(case_id))
         ]
     assert type(layer.cell) is type(reference.cell)
-    helpers.assert_same_up_to_rounding(
+    numerics.assert_same_up_to_rounding(
         layer(inputs, **call_kwargs), reference(inputs, **call_kwargs)
     )
 
 
 @pytest.mark.parametrize("case_id", LAYER_IDS)
-@helpers.requires_tensorflow
+@cell_cases.requires_tensorflow
 def test_layer_gradients_equal_its_cell_in_keras_rnn(case_id, rng):
     """The cell's gradients pass finite differences (tests/cells); the layer's equal them."""
     inputs = tf.constant(random_inputs(rng))
@@ -125,8 +137,8 @@ def test_layer_gradients_equal_its_cell_in_keras_rnn(case_id, rng):
     reference = keras.layers.RNN(make_cell(case_id), return_sequences=True, return_state=True)
     layer(inputs)
     reference(inputs)
-    helpers.randomize_weights(layer, rng)
-    helpers.copy_weights(layer, reference)
+    numerics.randomize_weights(layer, rng)
+    numerics.copy_weights(layer, reference)
     read_outs = [rng.normal(size=o.shape).astype("float32") for o in reference(inputs)]
     gradients = []
     for candidate in (layer, reference):
@@ -137,18 +149,20 @@ def test_layer_gradients_equal_its_cell_in_keras_rnn(case_id, rng):
             )
         gradients.append(tape.gradient(loss, [*candidate.trainable_weights, inputs]))
     for ours, theirs in zip(*gradients):
-        helpers.assert_same_up_to_rounding(ours, theirs, what="gradient")
+        numerics.assert_same_up_to_rounding(ours, theirs, what="gradient")
 
 
 # ------------------------------------------------------------ the contract
 @pytest.mark.parametrize("case_id", LAYER_IDS)
 def test_layer_passes_the_layer_test(case_id, rng, tmp_path):
-    helpers.run_layer_test(
+    layer_checks.run_layer_test(
         lambda **rnn_kwargs: make_layer(case_id, **rnn_kwargs),
         random_inputs(rng),
         units=UNITS,
         num_states=num_states(case_id),
         rng=rng,
+        num_weights=NUM_WEIGHTS[case_id],
+        regularizers=regularizer_arguments(case_id),
         tmp_path=tmp_path,
     )
 
@@ -172,8 +186,8 @@ def test_models_with_every_layer_load_in_a_fresh_process(rng, tmp_path):
         sequence, rnnzoo.layers.LSTM(UNITS, return_state=True, go_backwards=True)(sequence)
     )
     for model in models.values():
-        helpers.randomize_weights(model, rng)
-    helpers.assert_loads_in_fresh_process({k: (m, inputs) for k, m in models.items()}, tmp_path)
+        numerics.randomize_weights(model, rng)
+    processes.assert_loads_in_fresh_process({k: (m, inputs) for k, m in models.items()}, tmp_path)
 
 
 def test_flat_constructor_sets_cell_and_rnn_arguments():
@@ -194,7 +208,7 @@ def test_flat_constructor_sets_cell_and_rnn_arguments():
     config = layer.get_config()
     assert "cell" not in config
     assert (config["units"], config["dropout"], config["go_backwards"]) == (8, 0.1, True)
-    helpers.assert_config_mirrors_init(layer)
+    layer_checks.assert_config_mirrors_init(layer)
     assert rnnzoo.layers.IRNN(4, identity_scale=0.5).identity_scale == 0.5
 
 
@@ -203,11 +217,11 @@ def test_layer_masks_stateful_and_dropout(case_id, rng):
     inputs = random_inputs(rng)
     layer = make_layer(case_id, return_sequences=True, return_state=True)
     layer(inputs)
-    helpers.randomize_weights(layer, rng)
-    helpers.assert_masked_steps_carry_state(layer, inputs)
-    helpers.assert_stateful_carries_state(lambda **kw: make_layer(case_id, **kw), inputs)
+    numerics.randomize_weights(layer, rng)
+    layer_checks.assert_masked_steps_carry_state(layer, inputs)
+    layer_checks.assert_stateful_carries_state(lambda **kw: make_layer(case_id, **kw), inputs)
     for recurrent_dropout in (0.5, 0.0):  # with and without recurrent dropout
-        helpers.assert_one_dropout_mask_per_sequence(
+        layer_checks.assert_one_dropout_mask_per_sequence(
             lambda units, **rates: make_layer(
                 case_id, units, seed=5, return_sequences=True, **rates
             ),
@@ -224,12 +238,12 @@ def test_layer_in_mixed_float16(case_id, rng):
     keras.mixed_precision.set_dtype_policy("mixed_float16")  # conftest restores the policy
     half = make_layer(case_id, return_sequences=True)
     outputs = half(inputs)
-    helpers.copy_weights(full, half)
+    numerics.copy_weights(full, half)
     outputs = half(inputs)
     assert keras.backend.standardize_dtype(outputs.dtype) == "float16"
     np.testing.assert_allclose(
-        helpers.as_list(outputs)[0].astype("float32"),
-        helpers.as_list(expected)[0],
+        numerics.as_list(outputs)[0].astype("float32"),
+        numerics.as_list(expected)[0],
         rtol=1e-2,
         atol=1e-2,
     )

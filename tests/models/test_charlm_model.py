@@ -1,9 +1,9 @@
 """The char LM builder: structure for every cell, one-hot input, stateful training models
 whose weights load into sampling models, seeded builds, argument errors, save/load."""
 
-import helpers
 import keras
 import numpy as np
+import processes
 import pytest
 
 import rnnzoo
@@ -115,4 +115,4 @@ def test_saves_and_loads_in_a_fresh_process(rng, tmp_path):
         "embedded_gru": (build_char_lm(VOCAB, cell="gru", units=UNITS, dropout=0.2), tokens),
         "one_hot_lstm": (build_char_lm(VOCAB, units=UNITS, embedding_dim=0), tokens),
     }
-    helpers.assert_loads_in_fresh_process(models, tmp_path)
+    processes.assert_loads_in_fresh_process(models, tmp_path)

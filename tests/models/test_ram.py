@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import assert_loads_in_fresh_process
+from processes import assert_loads_in_fresh_process
 
 from rnnzoo.models.ram import RecurrentAttentionModel
 

@@ -6,9 +6,9 @@ is causal, so its logits at position t are p(id_{t+1} | id_1..id_t).
 
 import json
 
-import helpers
 import keras
 import numpy as np
+import processes
 import pytest
 
 import rnnzoo
@@ -170,7 +170,7 @@ def test_same_seed_same_ids_in_a_fresh_process():
     )
     model = build_char_lm(VOCAB, units=8, seed=3)
     here = generate(model, PRIME, 20, temperature=1.5, top_k=4, num_samples=2, seed=11)
-    line = [text for text in helpers.run_python(code).splitlines() if text.startswith("IDS ")]
+    line = [text for text in processes.run_python(code).splitlines() if text.startswith("IDS ")]
     assert json.loads(line[-1][4:]) == here.tolist()
 
 

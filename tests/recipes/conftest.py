@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import REPO_ROOT, subprocess_env
+from processes import REPO_ROOT, subprocess_env
 
 WORDS = [
     "the",

@@ -11,13 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import (
-    REPO_ROOT,
-    assert_one_line_error,
-    no_temporaries,
-    subprocess_env,
-    tags_in,
-)
+from cli_checks import assert_one_line_error, no_temporaries, tags_in
+from processes import REPO_ROOT, subprocess_env
 
 from rnnzoo.recipes import charlm
 from rnnzoo.training import checkpoints

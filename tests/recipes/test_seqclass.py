@@ -13,7 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import REPO_ROOT, assert_one_line_error, subprocess_env, tags_in
+from cli_checks import assert_one_line_error, tags_in
+from processes import REPO_ROOT, subprocess_env
 
 from rnnzoo.data.labelled_text import TokenVocabulary
 from rnnzoo.data.mnist import write_mnist_dir

@@ -1,133 +1,39 @@
-"""The shared test helper (keras-hub style): one call checks any cell or layer.
+"""The shared layer test (keras-hub style) and the checks of behaviour inside the RNN loop.
 
 `run_layer_test(make_layer, inputs, units=..., num_states=...)` proves, for a
 layer built by `make_layer(**rnn_kwargs)`:
 
 - output and state shapes, eagerly and symbolically, for every combination of
   `return_sequences` and `return_state`;
+- the count of trainable and non-trainable weights, and the output dtype
+  (float32, and float16 under the "mixed_float16" policy);
+- `layer.losses`: with every regularizer argument the layer takes set, each
+  trainable weight adds its penalty (an argument accepted and then dropped
+  fails), and the activity regularizer adds one more;
 - the config round trip: `from_config(get_config())` gives an equal config and,
   with the weights copied, equal outputs; every config key is an `__init__`
   argument, and every argument of the class's own `__init__` is in the config;
 - saving to `.keras` and loading back (in this process) with equal outputs;
 - one training step that moves every trainable weight of the layer.
-
-`assert_loads_in_fresh_process(models, directory)` saves several models and
-loads all of them in ONE new Python process (a cold start costs seconds), which
-must reproduce the outputs.
-
-Also here: the cell cases every parametrized test runs over (`CELL_CASES`),
-and small tools for weights, outputs and subprocesses.
 """
 
 import inspect
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
-import pytest
+from cell_cases import TIME, random_inputs
+from numerics import (
+    as_list,
+    assert_same_up_to_rounding,
+    copy_weights,
+    max_abs_diff,
+    randomize_weights,
+)
 
 import rnnzoo
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# For tests that take gradients with tf.GradientTape.
-requires_tensorflow = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason=f"uses tf.GradientTape; KERAS_BACKEND is {keras.backend.backend()}",
-)
-
-# Small shapes keep every test fast: batch, time, features, units.
-BATCH, TIME, FEATURES, UNITS = 2, 5, 3, 4
-
-# Every cell of the zoo, with the GRU in both of its forms: id -> (class, kwargs).
-CELL_CASES = {
-    "vanilla": (rnnzoo.cells.VanillaRNNCell, {}),
-    "irnn": (rnnzoo.cells.IRNNCell, {}),
-    "lstm": (rnnzoo.cells.LSTMCell, {}),
-    "peephole": (rnnzoo.cells.PeepholeLSTMCell, {}),
-    "coupled": (rnnzoo.cells.CoupledLSTMCell, {}),
-    "gru_reset_after": (rnnzoo.cells.GRUCell, {"reset_after": True}),
-    "gru_reset_before": (rnnzoo.cells.GRUCell, {"reset_after": False}),
-}
-CELL_IDS = list(CELL_CASES)
-
-# The same cases as rnnzoo layers (each registered layer runs one registered cell).
-_LAYER_OF_CELL = {
-    rnnzoo.layers.get(name).cell_class: rnnzoo.layers.get(name) for name in rnnzoo.cells.names()
-}
-LAYER_CASES = {
-    case_id: (_LAYER_OF_CELL[cell_class], kwargs)
-    for case_id, (cell_class, kwargs) in CELL_CASES.items()
-}
-
-
-def make_cell(case_id, units=UNITS, **kwargs):
-    """A fresh cell of case `case_id`; `kwargs` override the case's arguments."""
-    cell_class, case_kwargs = CELL_CASES[case_id]
-    return cell_class(units, **{**case_kwargs, **kwargs})
-
-
-def num_states(case_id):
-    """How many state tensors the case's cell carries (2 for the LSTMs, else 1)."""
-    return len(CELL_CASES[case_id][0].state_names)
-
-
-def random_inputs(rng, batch=BATCH, time=TIME, features=FEATURES, dtype="float32"):
-    return rng.normal(size=(batch, time, features)).astype(dtype)
-
-
-# ------------------------------------------------------------------ weights
-def randomize_weights(layer, rng, scale=0.5):
-    """Give every weight of a built layer N(0, scale^2) values (stronger tests than inits)."""
-    layer.set_weights(
-        [(scale * rng.normal(size=w.shape)).astype(w.dtype) for w in layer.get_weights()]
-    )
-
-
-def copy_weights(source, target):
-    target.set_weights(source.get_weights())
-
-
-# ------------------------------------------------------------------ outputs
-def as_list(outputs):
-    """A layer's outputs as a list of numpy arrays (one entry unless return_state)."""
-    if isinstance(outputs, (list, tuple)):
-        return [keras.ops.convert_to_numpy(o) for o in outputs]
-    return [keras.ops.convert_to_numpy(outputs)]
-
-
-def max_abs_diff(actual, expected):
-    """Largest absolute difference over matching lists of outputs."""
-    actual, expected = as_list(actual), as_list(expected)
-    assert len(actual) == len(expected), f"{len(actual)} outputs != {len(expected)}"
-    for a, e in zip(actual, expected):
-        assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
-    return max(
-        float(np.max(np.abs(a.astype("float64") - e.astype("float64"))))
-        for a, e in zip(actual, expected)
-    )
-
-
-def assert_outputs_close(actual, expected, atol=1e-5, rtol=0.0, what="outputs"):
-    """Max abs difference <= atol + rtol * (largest |expected| value)."""
-    diff = max_abs_diff(actual, expected)
-    scale = max(float(np.max(np.abs(e))) for e in as_list(expected))
-    limit = atol + rtol * scale
-    assert diff <= limit, (
-        f"{what}: max abs diff {diff:.3g} > {limit:.3g} (largest |value| {scale:.3g})"
-    )
-
-
-def assert_same_up_to_rounding(actual, expected, what="outputs"):
-    """Equal up to float32 rounding: two loops that sum in another order (1e-5, relative)."""
-    assert_outputs_close(actual, expected, atol=1e-5, rtol=1e-5, what=what)
-
-
-# ------------------------------------------------------------------- config
 def init_argument_names(klass):
     """Every named argument the `__init__` methods up `klass`'s MRO accept."""
     names = set()
@@ -172,22 +78,38 @@ def assert_config_mirrors_init(obj):
             assert "cell" not in config
 
 
-# ------------------------------------------------------------ the one check
 def expected_shapes(inputs_shape, units, num_states, return_sequences, return_state):
     batch, time = inputs_shape[0], inputs_shape[1]
     output = (batch, time, units) if return_sequences else (batch, units)
     return [output] + ([(batch, units)] * num_states if return_state else [])
 
 
-def run_layer_test(make_layer, inputs, *, units, num_states, rng, tmp_path=None, train=True):
-    """Shapes, config round trip, save/load and a training step of `make_layer(**rnn_kwargs)`.
+def run_layer_test(
+    make_layer,
+    inputs,
+    *,
+    units,
+    num_states,
+    rng,
+    num_weights,
+    regularizers=None,
+    tmp_path=None,
+    train=True,
+):
+    """Shapes, weights, losses, config round trip, save/load and a training step of a layer.
 
     Args:
         make_layer: Callable taking `keras.layers.RNN` keyword arguments
-            (`return_sequences`, `return_state`) and returning a new layer.
+            (`return_sequences`, `return_state`, `activity_regularizer`) and
+            the `regularizers` below, and returning a new layer.
         inputs: numpy array (batch, time, features).
         units, num_states: The expected state width and number of states.
         rng: numpy Generator for the random weights and targets.
+        num_weights: The expected number of trainable weights (the layer has
+            no non-trainable weights).
+        regularizers: Keyword arguments setting every regularizer the layer
+            takes (`kernel_regularizer`, ...), each to an L2 penalty; between
+            them they must cover every trainable weight.
         tmp_path: Where to save the `.keras` file; no save test without it.
         train: Whether to run the training step.
     """
@@ -204,7 +126,47 @@ def run_layer_test(make_layer, inputs, *, units, num_states, rng, tmp_path=None,
             want = expected_shapes((None, None), units, num_states, **flags)
             assert got == want, f"{flags}: symbolic shapes {got}, expected {want}"
 
-    # 2. Config round trip, with the weights copied.
+    # 2. Weights, output dtype, and the losses of every regularizer.
+    layer = make_layer(return_sequences=True)
+    outputs = layer(inputs)
+    assert len(layer.trainable_weights) == num_weights, (
+        f"{len(layer.trainable_weights)} trainable weights "
+        f"{[w.path for w in layer.trainable_weights]}, expected {num_weights}"
+    )
+    assert not layer.non_trainable_weights, f"non-trainable {layer.non_trainable_weights}"
+    assert keras.backend.standardize_dtype(outputs.dtype) == "float32", outputs.dtype
+    assert not layer.losses, "losses without any regularizer"
+    if regularizers is not None:
+        penalty = 0.01
+        regularized = make_layer(
+            return_sequences=True,
+            activity_regularizer=keras.regularizers.L2(penalty),
+            **{name: keras.regularizers.L2(penalty) for name in regularizers},
+        )
+        outputs = regularized(inputs)
+        randomize_weights(regularized, rng)
+        outputs = keras.ops.convert_to_numpy(regularized(inputs))
+        expected_losses = [
+            penalty * float(np.sum(np.square(w.numpy()))) for w in regularized.trainable_weights
+        ]
+        expected_losses.append(penalty * float(np.sum(np.square(outputs))) / inputs.shape[0])
+        got = sorted(float(loss) for loss in regularized.losses)
+        assert len(got) == len(expected_losses), (
+            f"{len(got)} losses, expected {len(expected_losses)} (one per weight and the "
+            "activity regularizer): a regularizer argument was dropped"
+        )
+        assert np.allclose(got, sorted(expected_losses), rtol=1e-4), (got, expected_losses)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        mixed = make_layer(return_sequences=True, return_state=True)
+        mixed_outputs = as_list(mixed(inputs))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    assert all(o.dtype == np.float16 for o in mixed_outputs), [o.dtype for o in mixed_outputs]
+    assert all(w.dtype == "float32" for w in mixed.weights), "mixed precision keeps float32 weights"
+
+    # 3. Config round trip, with the weights copied.
     layer = make_layer(return_sequences=True, return_state=True)
     layer(inputs)
     randomize_weights(layer, rng)
@@ -216,7 +178,7 @@ def run_layer_test(make_layer, inputs, *, units, num_states, rng, tmp_path=None,
     copy_weights(layer, clone)
     assert max_abs_diff(clone(inputs), expected) == 0.0, "from_config clone differs"
 
-    # 3. Save to .keras and load back.
+    # 4. Save to .keras and load back.
     model = keras.Sequential([keras.Input(shape=inputs.shape[1:]), make_layer()])
     randomize_weights(model, rng)
     if tmp_path is not None:
@@ -226,7 +188,7 @@ def run_layer_test(make_layer, inputs, *, units, num_states, rng, tmp_path=None,
         assert type(loaded.layers[0]) is type(model.layers[0])
         assert max_abs_diff(loaded(inputs), model(inputs)) == 0.0, "loaded model differs"
 
-    # 4. One training step moves every trainable weight of the layer.
+    # 5. One training step moves every trainable weight of the layer.
     if train:
         head = keras.layers.Dense(1)
         model = keras.Sequential([keras.Input(shape=inputs.shape[1:]), make_layer(), head])
@@ -242,7 +204,6 @@ def run_layer_test(make_layer, inputs, *, units, num_states, rng, tmp_path=None,
             assert not np.array_equal(weight.numpy(), old), f"{weight.path} did not move"
 
 
-# ------------------------------------------- behaviour inside the RNN loop
 def assert_masked_steps_carry_state(layer, inputs):
     """Masked time steps leave output and state unchanged (Keras's RNN convention).
 
@@ -336,126 +297,3 @@ def _binary_masks(width, rate):
         return np.ones((1, width), dtype="float32")
     grid = np.array(np.meshgrid(*[[0.0, 1.0 / (1.0 - rate)]] * width, indexing="ij"))
     return grid.reshape(width, -1).T.astype("float32")
-
-
-# ------------------------------------------------------------- subprocesses
-def subprocess_env(**overrides):
-    """The environment of a fresh process: this one's, quiet, with the repo importable."""
-    env = dict(os.environ)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    )
-    env.update(overrides)
-    return env
-
-
-def run_python(code, *args, env=None, timeout=300):
-    """Run `python -c code *args` in a fresh process; return stdout, fail with its stderr."""
-    result = subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)],
-        env=subprocess_env() if env is None else env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, (
-        f"fresh process failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
-    )
-    return result.stdout
-
-
-# Loads every <name>.keras in a folder, runs it on <name>.npz["inputs"] and
-# prints, as one JSON line, the largest difference to the saved outputs and
-# the classes of the model's layers.
-_LOAD_SCRIPT = """
-import json, pathlib, sys
-import numpy as np, keras
-import rnnzoo  # registers the zoo's classes, as a user's program would
-
-report = {}
-for path in sorted(pathlib.Path(sys.argv[1]).glob("*.keras")):
-    model = keras.saving.load_model(path)
-    data = np.load(path.with_suffix(".npz"))
-    outputs = model(data["inputs"])
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    diffs = [
-        float(np.max(np.abs(keras.ops.convert_to_numpy(o) - data[f"output_{i}"])))
-        for i, o in enumerate(outputs)
-    ]
-    classes = []
-    for layer in model.layers:
-        classes.append(type(layer).__name__)
-        if isinstance(getattr(layer, "cell", None), keras.layers.Layer):
-            classes.append(type(layer.cell).__name__)
-    report[path.stem] = {"max_abs_diff": max(diffs), "outputs": len(diffs), "classes": classes}
-print("REPORT " + json.dumps(report))
-"""
-
-
-def assert_loads_in_fresh_process(models, directory, atol=1e-6):
-    """Save `models` ({name: (model, inputs)}) to `.keras`; one new process must reproduce them.
-
-    Each loaded model must give the saved outputs (max abs diff <= atol) and
-    hold layers (or cells) of the same classes as the original.
-    """
-    directory = Path(directory)
-    expected_classes = {}
-    for name, (model, inputs) in models.items():
-        outputs = as_list(model(inputs))
-        model.save(directory / f"{name}.keras")
-        np.savez(
-            directory / f"{name}.npz",
-            inputs=inputs,
-            **{f"output_{i}": o for i, o in enumerate(outputs)},
-        )
-        classes = []
-        for layer in model.layers:
-            classes.append(type(layer).__name__)
-            if isinstance(getattr(layer, "cell", None), keras.layers.Layer):
-                classes.append(type(layer.cell).__name__)
-        expected_classes[name] = (classes, len(outputs))
-    stdout = run_python(_LOAD_SCRIPT, directory)
-    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
-    report = json.loads(line[len("REPORT ") :])
-    assert sorted(report) == sorted(models), f"loaded {sorted(report)}"
-    for name, (classes, count) in expected_classes.items():
-        entry = report[name]
-        assert entry["classes"] == classes, f"{name}: loaded {entry['classes']}, saved {classes}"
-        assert entry["outputs"] == count, f"{name}: {entry['outputs']} outputs, saved {count}"
-        assert entry["max_abs_diff"] <= atol, (
-            f"{name}: fresh-process outputs differ by {entry['max_abs_diff']:.3g}"
-        )
-
-
-# ------------------------------------------------------------------------- recipe CLIs
-def error_lines(text):
-    """The `error:` lines of a command's stderr."""
-    return [line for line in text.splitlines() if line.startswith("error:")]
-
-
-def assert_one_line_error(status, stderr, *fragments):
-    """Exit status 2, exactly one `error:` line holding every fragment, no traceback."""
-    assert status == 2, stderr[-2000:]
-    lines = error_lines(stderr)
-    assert len(lines) == 1, stderr[-2000:]
-    assert "Traceback" not in stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
-def no_temporaries(folder):
-    """True if no atomic-write temporary file was left under `folder`."""
-    return not [p for p in Path(folder).rglob(".*.tmp-*")]
-
-
-def tags_in(folder):
-    """Every summary tag in the TensorBoard event files directly in `folder`."""
-    import tensorflow as tf
-
-    tags = set()
-    for path in Path(folder).glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            tags.update(value.tag for value in event.summary.value)
-    return tags

@@ -1,0 +1,86 @@
+"""The cases every parametrized cell and layer test runs over, and the shapes they use.
+
+`CELL_CASES` holds every cell of the zoo, in each of its forms (the GRU with
+`reset_after` True and False); `LAYER_CASES` holds the same cases as rnnzoo
+layers.
+"""
+
+import keras
+import pytest
+
+import rnnzoo
+
+# For tests that take gradients with tf.GradientTape.
+requires_tensorflow = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason=f"uses tf.GradientTape; KERAS_BACKEND is {keras.backend.backend()}",
+)
+
+
+# Small shapes keep every test fast: batch, time, features, units.
+BATCH, TIME, FEATURES, UNITS = 2, 5, 3, 4
+
+CELL_CASES = {
+    "vanilla": (rnnzoo.cells.VanillaRNNCell, {}),
+    "irnn": (rnnzoo.cells.IRNNCell, {}),
+    "lstm": (rnnzoo.cells.LSTMCell, {}),
+    "peephole": (rnnzoo.cells.PeepholeLSTMCell, {}),
+    "coupled": (rnnzoo.cells.CoupledLSTMCell, {}),
+    "gru_reset_after": (rnnzoo.cells.GRUCell, {"reset_after": True}),
+    "gru_reset_before": (rnnzoo.cells.GRUCell, {"reset_after": False}),
+}
+
+CELL_IDS = list(CELL_CASES)
+
+# The same cases as rnnzoo layers (each registered layer runs one registered cell).
+_LAYER_OF_CELL = {
+    rnnzoo.layers.get(name).cell_class: rnnzoo.layers.get(name) for name in rnnzoo.cells.names()
+}
+
+LAYER_CASES = {
+    case_id: (_LAYER_OF_CELL[cell_class], kwargs)
+    for case_id, (cell_class, kwargs) in CELL_CASES.items()
+}
+
+
+def make_cell(case_id, units=UNITS, **kwargs):
+    """A fresh cell of case `case_id`; `kwargs` override the case's arguments."""
+    cell_class, case_kwargs = CELL_CASES[case_id]
+    return cell_class(units, **{**case_kwargs, **kwargs})
+
+
+def num_states(case_id):
+    """How many state tensors the case's cell carries (2 for the LSTMs, else 1)."""
+    return len(CELL_CASES[case_id][0].state_names)
+
+
+def random_inputs(rng, batch=BATCH, time=TIME, features=FEATURES, dtype="float32"):
+    return rng.normal(size=(batch, time, features)).astype(dtype)
+
+
+# Trainable weights of each case, as each cell's docstring lists them.
+NUM_WEIGHTS = {
+    "vanilla": 3,  # kernel, recurrent_kernel, bias
+    "irnn": 3,
+    "lstm": 3,
+    "peephole": 6,  # the LSTM's and peephole_i, peephole_f, peephole_o
+    "coupled": 3,
+    "gru_reset_after": 3,
+    "gru_reset_before": 3,
+}
+
+
+def regularizer_arguments(case_id):
+    """Every `*_regularizer` argument the case's cell takes, up its class chain."""
+    import inspect
+
+    cell_class = CELL_CASES[case_id][0]
+    names = set()
+    for klass in cell_class.__mro__:
+        if "__init__" in vars(klass):
+            names.update(
+                name
+                for name in inspect.signature(klass.__init__).parameters
+                if name.endswith("_regularizer") and name != "activity_regularizer"
+            )
+    return sorted(names)

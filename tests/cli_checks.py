@@ -1,0 +1,34 @@
+"""What the recipe CLI tests check: one-line errors, no temporary files left, TensorBoard tags."""
+
+from pathlib import Path
+
+
+def error_lines(text):
+    """The `error:` lines of a command's stderr."""
+    return [line for line in text.splitlines() if line.startswith("error:")]
+
+
+def assert_one_line_error(status, stderr, *fragments):
+    """Exit status 2, exactly one `error:` line holding every fragment, no traceback."""
+    assert status == 2, stderr[-2000:]
+    lines = error_lines(stderr)
+    assert len(lines) == 1, stderr[-2000:]
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def no_temporaries(folder):
+    """True if no atomic-write temporary file was left under `folder`."""
+    return not [p for p in Path(folder).rglob(".*.tmp-*")]
+
+
+def tags_in(folder):
+    """Every summary tag in the TensorBoard event files directly in `folder`."""
+    import tensorflow as tf
+
+    tags = set()
+    for path in Path(folder).glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    return tags

@@ -1,0 +1,105 @@
+"""Fresh Python processes: the environment a test's subprocess runs in, and save/load checks.
+
+`assert_loads_in_fresh_process(models, directory)` saves several models and
+loads all of them in ONE new Python process (a cold start costs seconds), which
+must reproduce the outputs.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from numerics import as_list
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def subprocess_env(**overrides):
+    """The environment of a fresh process: this one's, quiet, with the repo importable."""
+    env = dict(os.environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    env.update(overrides)
+    return env
+
+
+def run_python(code, *args, env=None, timeout=300):
+    """Run `python -c code *args` in a fresh process; return stdout, fail with its stderr."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        env=subprocess_env() if env is None else env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, (
+        f"fresh process failed (exit {result.returncode}):\n{result.stderr[-4000:]}"
+    )
+    return result.stdout
+
+
+_LOAD_SCRIPT = """
+import json, pathlib, sys
+import numpy as np, keras
+import rnnzoo  # registers the zoo's classes, as a user's program would
+
+report = {}
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.keras")):
+    model = keras.saving.load_model(path)
+    data = np.load(path.with_suffix(".npz"))
+    outputs = model(data["inputs"])
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    diffs = [
+        float(np.max(np.abs(keras.ops.convert_to_numpy(o) - data[f"output_{i}"])))
+        for i, o in enumerate(outputs)
+    ]
+    classes = []
+    for layer in model.layers:
+        classes.append(type(layer).__name__)
+        if isinstance(getattr(layer, "cell", None), keras.layers.Layer):
+            classes.append(type(layer.cell).__name__)
+    report[path.stem] = {"max_abs_diff": max(diffs), "outputs": len(diffs), "classes": classes}
+print("REPORT " + json.dumps(report))
+"""
+
+
+def assert_loads_in_fresh_process(models, directory, atol=1e-6):
+    """Save `models` ({name: (model, inputs)}) to `.keras`; one new process must reproduce them.
+
+    Each loaded model must give the saved outputs (max abs diff <= atol) and
+    hold layers (or cells) of the same classes as the original.
+    """
+    directory = Path(directory)
+    expected_classes = {}
+    for name, (model, inputs) in models.items():
+        outputs = as_list(model(inputs))
+        model.save(directory / f"{name}.keras")
+        np.savez(
+            directory / f"{name}.npz",
+            inputs=inputs,
+            **{f"output_{i}": o for i, o in enumerate(outputs)},
+        )
+        classes = []
+        for layer in model.layers:
+            classes.append(type(layer).__name__)
+            if isinstance(getattr(layer, "cell", None), keras.layers.Layer):
+                classes.append(type(layer.cell).__name__)
+        expected_classes[name] = (classes, len(outputs))
+    stdout = run_python(_LOAD_SCRIPT, directory)
+    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
+    report = json.loads(line[len("REPORT ") :])
+    assert sorted(report) == sorted(models), f"loaded {sorted(report)}"
+    for name, (classes, count) in expected_classes.items():
+        entry = report[name]
+        assert entry["classes"] == classes, f"{name}: loaded {entry['classes']}, saved {classes}"
+        assert entry["outputs"] == count, f"{name}: {entry['outputs']} outputs, saved {count}"
+        assert entry["max_abs_diff"] <= atol, (
+            f"{name}: fresh-process outputs differ by {entry['max_abs_diff']:.3g}"
+        )
