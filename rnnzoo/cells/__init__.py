@@ -1,14 +1,20 @@
 """rnnzoo cells: one time step of each recurrent network, for `keras.layers.RNN`.
 
+A cell class registers itself by declaring its `names` (see
+`rnnzoo.cells.base`); `names()` lists them in the order the modules below
+declare them, the zoo's order.
+
 >>> import keras, rnnzoo
 >>> layer = keras.layers.RNN(rnnzoo.cells.get("peephole")(8))
 """
 
+# ruff: noqa: I001  (the import order is the zoo's order of names)
 from rnnzoo.cells.base import RecurrentCell
-from rnnzoo.cells.gru import GRUCell
-from rnnzoo.cells.lstm import CoupledLSTMCell, LSTMCell, PeepholeLSTMCell
-from rnnzoo.cells.registry import get, names
 from rnnzoo.cells.vanilla import IRNNCell, VanillaRNNCell
+from rnnzoo.cells.lstm import CoupledLSTMCell, LSTMCell, PeepholeLSTMCell
+from rnnzoo.cells.gru import GRUCell
+from rnnzoo.cells import registry
+from rnnzoo.cells.registry import get, names
 
 __all__ = [
     "RecurrentCell",
@@ -20,4 +26,5 @@ __all__ = [
     "GRUCell",
     "get",
     "names",
+    "registry",
 ]

@@ -15,6 +15,24 @@ loop. The contract, as written in the docstring of `keras.layers.RNN`:
 - `step(inputs, states, training=False)` -> `(output, new_states, gates)`:
   the same step as `call`, plus a dict of gate activations by name, so
   TensorBoard code can look inside any cell without knowing its class.
+
+A cell is declared once, in its class: everything else is derived from it.
+
+- `names`: the `rnnzoo.cells.get` names of the class. Declaring them
+  registers the class (`rnnzoo.cells.names()`), and `rnnzoo.layers` derives
+  its layer (`LSTMCell` -> `rnnzoo.layers.LSTM`).
+- `gate_names`, `state_names`, `num_gates` (blocks of `units` in the fused
+  weights), and `build` for any weights beyond `kernel`, `recurrent_kernel`
+  and `bias`.
+- `pointwise(z, states, parameters)`: the step after its matmuls, written as
+  the equations read. `step` is then always the same three lines: dropout,
+  the projection z_t = x_t W + h_{t-1} U + b (`project`), `pointwise`.
+- `step_derivative` (optional): a hand-written derivative of `pointwise`
+  (see `rnnzoo.cells.derivatives`), which the layers' fast loop uses instead
+  of differentiating `pointwise` automatically.
+- `seeded_initializers`: the initializer arguments a model's seed seeds
+  (`rnnzoo.models`), and `forms`: other argument sets that change the
+  equations (the tests run every form).
 """
 
 import numbers
@@ -50,8 +68,9 @@ def check_rate(name, rate):
 class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """Base class of the zoo's cells: arguments, weights and dropout plumbing.
 
-    Subclasses set `gate_names`, `num_gates` (how many blocks of `units` the
-    fused `kernel` holds) and `state_names`, and implement `step`.
+    Subclasses set `names`, `gate_names`, `num_gates` (how many blocks of
+    `units` the fused `kernel` holds) and `state_names`, and implement
+    `pointwise` (see the module docstring).
 
     Args:
         units: Positive int, dimensionality of the hidden state.
@@ -71,9 +90,31 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         **kwargs: Base layer arguments (`name`, `dtype`, `trainable`).
     """
 
+    # The names `rnnzoo.cells.get` knows this class by; declaring them registers it.
+    names = ()
     gate_names = ()
     num_gates = 1
     state_names = ("h",)
+    # How `pointwise` reads the projections: "sum", z_t = x_t W + h_{t-1} U + b; or
+    # "pair", (x_t W + b_x, h_{t-1} U + b_h) (the GRU's reset gate scales the second).
+    projection = "sum"
+    # A hand-written derivative of `pointwise` for the fast loop (a
+    # `rnnzoo.cells.derivatives.StepDerivative` subclass), or None: the loop
+    # then differentiates `pointwise` itself.
+    step_derivative = None
+    # The initializer arguments a model's seed seeds, in the order seeds are drawn.
+    seeded_initializers = ("kernel_initializer", "recurrent_initializer")
+    # Other argument sets that change the cell's equations, by name; the tests run each.
+    forms = {}
+    # Arguments of a base class that this cell sets itself, so does not take.
+    fixed_arguments = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("names"):
+            from rnnzoo.cells import registry
+
+            registry.register(cls)
 
     def __init__(
         self,
@@ -131,11 +172,61 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def call(self, inputs, states, training=False):
         output, new_states, _ = self.step(inputs, states, training=training)
+        if not isinstance(states, (list, tuple)):
+            new_states = new_states[0]  # a single tensor in, a single tensor out (Keras)
         return output, new_states
 
     def step(self, inputs, states, training=False):
-        """One time step: returns `(output, new_states, gates)`."""
+        """One time step: returns `(output, new_states, gates)`.
+
+        Dropout, the projection z_t = x_t W + h_{t-1} U + b, then `pointwise`.
+        Only h_{t-1} is dropped where it enters the matmul: a state carried
+        into `pointwise` (an LSTM's c, the GRU's h in its last line) is whole.
+        """
+        states = self.check_states(states)
+        x, h_prev = self.dropped(inputs, states[0], training)
+        z = self.project(x, h_prev)
+        new_states, gates = self.pointwise(z, states, self.pointwise_parameters())
+        return new_states[0], new_states, gates
+
+    def pointwise(self, z, states, parameters):
+        """The step after its matmuls: `(z, states, parameters)` -> `(new_states, gates)`.
+
+        `z` is what `project` returns, `states` the previous states (h first),
+        `parameters` what `pointwise_parameters` returns; `gates` maps each of
+        `gate_names` to its activation. The output is the new h, `new_states[0]`.
+        """
         raise NotImplementedError
+
+    def pointwise_parameters(self):
+        """Weights `pointwise` reads besides z (peepholes, ...): a list, passed in as tensors."""
+        return []
+
+    def derivative(self):
+        """The `StepDerivative` of this cell's `pointwise`: the hand-written one where
+        the class declares it and `pointwise` is the one it differentiates, else one
+        that differentiates `pointwise` automatically."""
+        from rnnzoo.cells import derivatives
+
+        # The class that declared the derivative: a subclass that rewrites
+        # `pointwise` no longer matches it.
+        declaring = next(
+            (k for k in type(self).__mro__ if k.__dict__.get("step_derivative") is not None),
+            None,
+        )
+        if declaring is not None and type(self).pointwise is declaring.pointwise:
+            derivative = declaring.step_derivative(self)
+            if derivative.supported:
+                return derivative
+        return derivatives.AutomaticDerivative(self)
+
+    def pointwise_step_reason(self):
+        """Why this cell's step is not `project` then `pointwise` (so no fast loop), or None."""
+        klass = type(self)
+        for method in ("step", "project"):
+            if getattr(klass, method) is not getattr(RecurrentCell, method):
+                return f"{klass.__name__} rewrites `{method}`, which the fast loop would skip"
+        return None
 
     # ------------------------------------------------------------------ weights
     def build(self, input_shape):
@@ -215,14 +306,22 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             h_prev = h_prev * self.get_recurrent_dropout_mask(h_prev)
         return inputs, h_prev
 
+    def input_bias(self):
+        """The bias added to x_t W (b_x for a "pair" projection), or None."""
+        return self.bias if self.use_bias else None
+
+    def recurrent_bias(self):
+        """The bias added to h_{t-1} U in a "pair" projection, or None."""
+        return None
+
     def project(self, inputs, h_prev):
-        """The fused pre-activations: x_t W + h_{t-1} U + b."""
-        z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel)
-        if self.use_bias:
-            # ops.add, not "+": on TensorFlow it is a BiasAdd, whose gradient is
-            # one op (BiasAddGrad) per step instead of a broadcast-and-sum.
-            z = ops.add(z, self.bias)
-        return z
+        """The fused pre-activations: x_t W + h_{t-1} U + b (`projection` "sum"),
+        or the pair (x_t W + b_x, h_{t-1} U + b_h) ("pair")."""
+        xw = ops.matmul(inputs, self.kernel)
+        hu = ops.matmul(h_prev, self.recurrent_kernel)
+        if self.projection == "pair":
+            return _add_bias(xw, self.input_bias()), _add_bias(hu, self.recurrent_bias())
+        return _add_bias(xw + hu, self.input_bias())  # Keras's order of the sums
 
     def check_states(self, states):
         """Raise a ValueError when `states` do not match `state_size`."""
@@ -261,3 +360,9 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
+
+
+def _add_bias(value, bias):
+    # ops.add, not "+": on TensorFlow it is a BiasAdd, whose gradient is one op
+    # (BiasAddGrad) per step instead of a broadcast-and-sum.
+    return value if bias is None else ops.add(value, bias)

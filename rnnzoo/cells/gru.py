@@ -4,13 +4,15 @@ import keras
 from keras import activations, ops
 
 from rnnzoo.cells.base import RecurrentCell
+from rnnzoo.cells.derivatives import GRUDerivative
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
 class GRUCell(RecurrentCell):
     r"""The GRU cell.
 
-    Equations, with gate blocks in Keras's order z, r, h:
+    Equations, with gate blocks in Keras's order z, r, h (gates z and r, and
+    the candidate n, as the LSTM's g):
 
         [x_z, x_r, x_h] = x_t W + b_x
         z_t = sigmoid(x_z + h_{t-1} U_z + b_z)          update gate
@@ -45,9 +47,13 @@ class GRUCell(RecurrentCell):
     (2, 4)
     """
 
-    gate_names = ("z", "r")
+    names = ("gru",)
+    gate_names = ("z", "r", "n")
     num_gates = 3
     state_names = ("h",)
+    projection = "pair"
+    step_derivative = GRUDerivative
+    forms = {"reset_before": {"reset_after": False}}
 
     def __init__(
         self,
@@ -66,38 +72,52 @@ class GRUCell(RecurrentCell):
         bias_shape = (2, width) if self.reset_after else (width,)
         self._build_fused_weights(self._input_features(input_shape), bias_shape=bias_shape)
 
+    def input_bias(self):
+        if not self.use_bias:
+            return None
+        return self.bias[0] if self.reset_after else self.bias
+
+    def recurrent_bias(self):
+        return self.bias[1] if self.use_bias and self.reset_after else None
+
+    def pointwise(self, projections, states, parameters):
+        xw, hu = projections
+        (h_prev,) = states
+        x_z, x_r, x_h = ops.split(xw, 3, axis=-1)
+        u_z, u_r, u_h = ops.split(hu, 3, axis=-1)
+        z = self.recurrent_activation(x_z + u_z)
+        r = self.recurrent_activation(x_r + u_r)
+        n = self.activation(x_h + r * u_h)
+        h = z * h_prev + (1.0 - z) * n
+        return [h], {"z": z, "r": r, "n": n}
+
     def step(self, inputs, states, training=False):
-        (h_prev,) = self.check_states(states)
-        x, h_prev_dropped = self.dropped(inputs, h_prev, training)
-        input_bias, recurrent_bias = self._biases()
-        x_z, x_r, x_h = ops.split(self._add(ops.matmul(x, self.kernel), input_bias), 3, axis=-1)
         if self.reset_after:
-            hu_z, hu_r, hu_h = ops.split(
-                self._add(ops.matmul(h_prev_dropped, self.recurrent_kernel), recurrent_bias),
-                3,
-                axis=-1,
-            )
-        else:
-            hu_zr = ops.matmul(h_prev_dropped, self.recurrent_kernel[:, : 2 * self.units])
-            hu_z, hu_r = ops.split(hu_zr, 2, axis=-1)
+            return super().step(inputs, states, training=training)
+        # Cho et al.'s form: the reset gate scales h_{t-1} before its matmul.
+        (h_prev,) = states = self.check_states(states)
+        x, h_prev_dropped = self.dropped(inputs, h_prev, training)
+        x_z, x_r, x_h = ops.split(
+            self._add(ops.matmul(x, self.kernel), self.input_bias()), 3, axis=-1
+        )
+        u_zr = self.recurrent_kernel[:, : 2 * self.units]
+        u_h = self.recurrent_kernel[:, 2 * self.units :]
+        hu_z, hu_r = ops.split(ops.matmul(h_prev_dropped, u_zr), 2, axis=-1)
         z = self.recurrent_activation(x_z + hu_z)
         r = self.recurrent_activation(x_r + hu_r)
-        if self.reset_after:
-            n = self.activation(x_h + r * hu_h)
-        else:
-            u_h = self.recurrent_kernel[:, 2 * self.units :]
-            n = self.activation(x_h + ops.matmul(r * h_prev_dropped, u_h))
+        n = self.activation(x_h + ops.matmul(r * h_prev_dropped, u_h))
         h = z * h_prev + (1.0 - z) * n
-        new_states = [h] if isinstance(states, (list, tuple)) else h
-        return h, new_states, {"z": z, "r": r}
+        return h, [h], {"z": z, "r": r, "n": n}
 
-    def _biases(self):
-        """(input bias, recurrent bias); either may be None."""
-        if not self.use_bias:
-            return None, None
-        if self.reset_after:
-            return self.bias[0], self.bias[1]
-        return self.bias, None
+    def pointwise_step_reason(self):
+        if not self.reset_after:
+            return (
+                "reset_after=False applies the reset gate to h_{t-1} before its matmul, "
+                "so the step is not a projection then pointwise"
+            )
+        if type(self).step is not GRUCell.step or type(self).project is not RecurrentCell.project:
+            return f"{type(self).__name__} rewrites `step` or `project`"
+        return None
 
     @staticmethod
     def _add(value, bias):

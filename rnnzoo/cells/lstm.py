@@ -4,6 +4,11 @@ import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
 from rnnzoo.cells.base import RecurrentCell
+from rnnzoo.cells.derivatives import (
+    CoupledLSTMDerivative,
+    LSTMDerivative,
+    PeepholeLSTMDerivative,
+)
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -43,10 +48,12 @@ class LSTMCell(RecurrentCell):
     (2, 4)
     """
 
+    names = ("lstm", "np")  # "np": Greff et al.'s "no peepholes" variant is this cell
     gate_names = ("i", "f", "g", "o")
     num_gates = 4
     state_names = ("h", "c")
     forget_gate_index = 1
+    step_derivative = LSTMDerivative
 
     def __init__(
         self,
@@ -65,17 +72,16 @@ class LSTMCell(RecurrentCell):
             return self.forget_bias_initializer(self.forget_gate_index)
         return self.bias_initializer
 
-    def step(self, inputs, states, training=False):
-        h_prev, c_prev = self.check_states(states)
-        x, h_prev_dropped = self.dropped(inputs, h_prev, training)
-        z_i, z_f, z_g, z_o = ops.split(self.project(x, h_prev_dropped), 4, axis=-1)
+    def pointwise(self, z, states, parameters):
+        _, c_prev = states
+        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         g = self.activation(z_g)
         o = self.recurrent_activation(z_o)
         c = f * c_prev + i * g
         h = o * self.activation(c)
-        return h, [h, c], {"i": i, "f": f, "g": g, "o": o}
+        return [h, c], {"i": i, "f": f, "g": g, "o": o}
 
     def get_config(self):
         config = super().get_config()
@@ -109,6 +115,12 @@ class PeepholeLSTMCell(LSTMCell):
         See `LSTMCell` for the other arguments.
     """
 
+    names = ("peephole",)
+    step_derivative = PeepholeLSTMDerivative
+    seeded_initializers = LSTMCell.seeded_initializers + ("peephole_initializer",)
+    # The gates whose pre-activations read the cell state through a peephole.
+    peephole_gates = ("i", "f", "o")
+
     def __init__(
         self,
         units,
@@ -124,7 +136,7 @@ class PeepholeLSTMCell(LSTMCell):
 
     def build(self, input_shape):
         super().build(input_shape)
-        for gate in ("i", "f", "o"):
+        for gate in self.peephole_gates:
             weight = self.add_weight(
                 shape=(self.units,),
                 name=f"peephole_{gate}",
@@ -134,17 +146,20 @@ class PeepholeLSTMCell(LSTMCell):
             )
             setattr(self, f"peephole_{gate}", weight)
 
-    def step(self, inputs, states, training=False):
-        h_prev, c_prev = self.check_states(states)
-        x, h_prev_dropped = self.dropped(inputs, h_prev, training)
-        z_i, z_f, z_g, z_o = ops.split(self.project(x, h_prev_dropped), 4, axis=-1)
-        i = self.recurrent_activation(z_i + self.peephole_i * c_prev)
-        f = self.recurrent_activation(z_f + self.peephole_f * c_prev)
+    def pointwise_parameters(self):
+        return [getattr(self, f"peephole_{gate}") for gate in self.peephole_gates]
+
+    def pointwise(self, z, states, parameters):
+        _, c_prev = states
+        p_i, p_f, p_o = parameters
+        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i + p_i * c_prev)
+        f = self.recurrent_activation(z_f + p_f * c_prev)
         g = self.activation(z_g)
         c = f * c_prev + i * g
-        o = self.recurrent_activation(z_o + self.peephole_o * c)
+        o = self.recurrent_activation(z_o + p_o * c)
         h = o * self.activation(c)
-        return h, [h, c], {"i": i, "f": f, "g": g, "o": o}
+        return [h, c], {"i": i, "f": f, "g": g, "o": o}
 
     def get_config(self):
         config = super().get_config()
@@ -174,17 +189,18 @@ class CoupledLSTMCell(LSTMCell):
     Args: as `LSTMCell`.
     """
 
+    names = ("coupled",)
     gate_names = ("f", "g", "o")
     num_gates = 3
     forget_gate_index = 0
+    step_derivative = CoupledLSTMDerivative
 
-    def step(self, inputs, states, training=False):
-        h_prev, c_prev = self.check_states(states)
-        x, h_prev_dropped = self.dropped(inputs, h_prev, training)
-        z_f, z_g, z_o = ops.split(self.project(x, h_prev_dropped), 3, axis=-1)
+    def pointwise(self, z, states, parameters):
+        _, c_prev = states
+        z_f, z_g, z_o = ops.split(z, 3, axis=-1)
         f = self.recurrent_activation(z_f)
         g = self.activation(z_g)
         o = self.recurrent_activation(z_o)
         c = f * c_prev + (1.0 - f) * g
         h = o * self.activation(c)
-        return h, [h, c], {"f": f, "g": g, "o": o}
+        return [h, c], {"f": f, "g": g, "o": o}

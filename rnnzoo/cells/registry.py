@@ -1,22 +1,38 @@
-"""Cells by name: what a recipe's `--cell` flag resolves through."""
+"""Cells by name: what a recipe's `--cell` flag resolves through.
 
-from rnnzoo.cells.gru import GRUCell
-from rnnzoo.cells.lstm import CoupledLSTMCell, LSTMCell, PeepholeLSTMCell
-from rnnzoo.cells.vanilla import IRNNCell, VanillaRNNCell
+A cell class registers itself by declaring `names` (see
+`rnnzoo.cells.base.RecurrentCell`); nothing here lists cells by hand.
+"""
 
-CELLS = {
-    "vanilla": VanillaRNNCell,
-    "irnn": IRNNCell,
-    "lstm": LSTMCell,
-    "peephole": PeepholeLSTMCell,
-    "coupled": CoupledLSTMCell,
-    "gru": GRUCell,
-}
+_CELLS = {}
+
+
+def register(cell_class):
+    """Make `cell_class` known under each of its `names` (lowercase, unique)."""
+    for name in cell_class.names:
+        if name != name.lower() or not name.isidentifier():
+            raise ValueError(
+                f"{cell_class.__name__}.names holds {name!r}; a cell name is a lowercase "
+                "identifier, e.g. 'lstm'."
+            )
+        known = _CELLS.get(name)
+        if known is not None and known.__qualname__ != cell_class.__qualname__:
+            raise ValueError(
+                f"Cell name {name!r} of {cell_class.__name__} is taken by {known.__name__}; "
+                "choose another name."
+            )
+        _CELLS[name] = cell_class
+    return cell_class
 
 
 def names():
-    """The names `get` knows, in the zoo's order."""
-    return list(CELLS)
+    """The names `get` knows, in the order the cells were declared."""
+    return list(_CELLS)
+
+
+def classes():
+    """The registered cell classes, each once, in the order they were declared."""
+    return list(dict.fromkeys(_CELLS.values()))
 
 
 def lookup(table, name, what):
@@ -33,4 +49,4 @@ def get(name):
     >>> rnnzoo.cells.get("peephole").__name__
     'PeepholeLSTMCell'
     """
-    return lookup(CELLS, name, "cell name")
+    return lookup(_CELLS, name, "cell name")

@@ -4,6 +4,7 @@ import keras
 from keras import initializers
 
 from rnnzoo.cells.base import RecurrentCell
+from rnnzoo.cells.derivatives import VanillaDerivative
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -33,16 +34,14 @@ class VanillaRNNCell(RecurrentCell):
     (2, 4)
     """
 
+    names = ("vanilla",)
     gate_names = ()
     num_gates = 1
     state_names = ("h",)
+    step_derivative = VanillaDerivative
 
-    def step(self, inputs, states, training=False):
-        (h_prev,) = self.check_states(states)
-        x, h_prev = self.dropped(inputs, h_prev, training)
-        h = self.activation(self.project(x, h_prev))
-        new_states = [h] if isinstance(states, (list, tuple)) else h
-        return h, new_states, {}
+    def pointwise(self, z, states, parameters):
+        return [self.activation(z)], {}
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -66,6 +65,11 @@ class IRNNCell(VanillaRNNCell):
         See `rnnzoo.cells.base.RecurrentCell` for the other arguments (all but
         `recurrent_initializer`, which `identity_scale` sets).
     """
+
+    names = ("irnn",)
+    fixed_arguments = ("recurrent_initializer",)  # identity_scale * I
+    # U is the identity; W is N(0, 0.001^2) seeded from `seed` (see __init__).
+    seeded_initializers = ()
 
     def __init__(
         self,

@@ -1,26 +1,25 @@
-"""rnnzoo layers: `keras.layers.RNN` subclasses, one per cell, and `GlimpseSensor`, the retina of
-the recurrent attention model."""
+"""rnnzoo layers: a `keras.layers.RNN` subclass per registered cell, and `GlimpseSensor`, the
+retina of the recurrent attention model.
 
+Each cell's layer is derived from the cell class (`rnnzoo.layers.recurrent`):
+`rnnzoo.cells.LSTMCell` gives `rnnzoo.layers.LSTM`, `PeepholeLSTMCell` gives
+`PeepholeLSTM`, and so on for every name in `rnnzoo.cells.names()`.
+"""
+
+from rnnzoo import cells
 from rnnzoo.layers.base import RecurrentLayer
 from rnnzoo.layers.glimpse import GlimpseSensor
-from rnnzoo.layers.recurrent import (
-    GRU,
-    IRNN,
-    LSTM,
-    CoupledLSTM,
-    PeepholeLSTM,
-    VanillaRNN,
-    get,
-)
+from rnnzoo.layers.recurrent import all_layers, get, layer_class
 
-__all__ = [
-    "RecurrentLayer",
-    "VanillaRNN",
-    "IRNN",
-    "LSTM",
-    "PeepholeLSTM",
-    "CoupledLSTM",
-    "GRU",
-    "get",
-    "GlimpseSensor",
-]
+globals().update(all_layers())
+
+__all__ = ["RecurrentLayer", *all_layers(), "get", "layer_class", "GlimpseSensor"]
+
+
+def __getattr__(name):
+    # Layers of cells registered after this import (a user's own cells).
+    for cell_class in cells.registry.classes():
+        klass = layer_class(cell_class)
+        if klass.__name__ == name:
+            return klass
+    raise AttributeError(f"module 'rnnzoo.layers' has no attribute {name!r}")

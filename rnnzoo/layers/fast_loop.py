@@ -39,315 +39,25 @@ small ones they replace); a DynamicStitch for the chunk's rows or for the
 GRU's and coupled LSTM's 3 blocks, and gathering the outputs batch-major from
 the TensorArray (no measurable gain).
 
-The GRU's reset gate scales h_{t-1} U + b_h apart from x_t W + b_x, so its
-kernel reads the two projections separately, not their sum.
+The loop runs the cell's own `pointwise` (see `rnnzoo.cells.base`) and its
+`StepDerivative` (`rnnzoo.cells.derivatives`): the hand-written derivative the
+cell declares, or else automatic differentiation of `pointwise`, one step at
+a time. The loop machinery here knows no cell: a cell whose step is a
+projection then `pointwise` runs here as soon as it is declared.
 
 The results equal `keras.layers.RNN(cell)` up to float rounding, gradients
-included (tests/layers/test_fast_loop.py). A `PointwiseKernel` holds one cell
-family's pointwise part and its derivative; `kernel_for(cell)` finds it, and
-`RecurrentLayer.inner_loop` falls back to Keras's loop wherever none applies.
+included (tests/layers/test_fast_loop.py); `RecurrentLayer.inner_loop` falls
+back to Keras's loop wherever `applies` says no.
 """
 
 import keras
 import tensorflow as tf
-from keras import activations
-
-from rnnzoo.cells.gru import GRUCell
-from rnnzoo.cells.lstm import CoupledLSTMCell, LSTMCell, PeepholeLSTMCell
-from rnnzoo.cells.vanilla import IRNNCell, VanillaRNNCell
 
 # Steps per loop iteration (see `_chunked_loop`), whose input-side matmuls
 # run as one (see `_Projection`). Measured on the benchmark's LSTM and vanilla
 # RNN: chunks of 10 were as fast as or faster than chunks of 5 or 20.
 _FORWARD_CHUNK = 10
 _BACKWARD_CHUNK = 10
-
-# The vector-Jacobian product of an activation, from its output y and the
-# gradient dy w.r.t. y: returns dy * activation'(z) where y = activation(z).
-_ACTIVATION_GRADIENTS = {
-    activations.tanh: lambda y, dy: tf.raw_ops.TanhGrad(y=y, dy=dy),
-    activations.sigmoid: lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy),
-    # relu(z) > 0 exactly where z > 0, so the output can stand for the input.
-    activations.relu: lambda y, dy: tf.raw_ops.ReluGrad(gradients=dy, features=y),
-    activations.linear: lambda y, dy: dy,
-}
-
-
-def _activation_gradient(activation):
-    """The VJP of `activation` from its output, or None if it is not in the table."""
-    return _ACTIVATION_GRADIENTS.get(activation)
-
-
-def _concat(tensors):
-    """(batch, units) tensors side by side: the default `side_by_side` of `backward`."""
-    return tf.concat(tensors, axis=-1)
-
-
-class PointwiseKernel:
-    """One cell family's step after its matmuls, and the step's explicit VJP.
-
-    The step reads the projections `z`: for an `additive` kernel their sum
-    z_t = x_t W + b + h_{t-1} U (batch, width), otherwise the pair
-    (x_t W + b, h_{t-1} U + b_h). States are (batch, units) each, h first.
-
-    `forward` also returns `saved`, (batch, units) tensors named by
-    `saved_names`: mostly the step's local derivatives (dc_dzi = dc_t/dz_i,
-    ...). They do not feed the next step, so the executor computes them off
-    the recurrent path, and `backward` is then a few products per step.
-    """
-
-    saved_names = ()
-    # Whether the step reads the two projections only through their sum (then
-    # both get the same gradient, dz_t).
-    additive = True
-
-    def __init__(self, cell):
-        self.cell = cell
-        self.activation_gradient = _activation_gradient(cell.activation)
-        self.gate_gradient = _activation_gradient(
-            getattr(cell, "recurrent_activation", cell.activation)
-        )
-
-    @property
-    def supported(self):
-        """Whether this kernel computes exactly what `cell.call` does."""
-        return self.activation_gradient is not None and self.gate_gradient is not None
-
-    def input_bias(self, dtype):
-        """The bias added to x_t W, or None."""
-        return None if self.cell.bias is None else tf.cast(self.cell.bias, dtype)
-
-    def recurrent_bias(self, dtype):
-        """A bias added to h_{t-1} U (not additive kernels), or None."""
-        return None
-
-    def parameters(self, dtype):
-        """Extra pointwise parameters (tensors), passed to `forward` and `backward`."""
-        return []
-
-    def forward(self, z, states, parameters):
-        """One step -> (new_states, saved)."""
-        raise NotImplementedError
-
-    def backward(self, saved, d_states, parameters, side_by_side=None):
-        """One step backwards -> (d_z, d_states_prev, d_parameters).
-
-        `d_states` are the loss's gradients w.r.t. the step's new states;
-        `d_z` has the structure of `z`; `d_states_prev` are the gradients
-        w.r.t. the previous states *without* the path through h_{t-1} U (the
-        loop adds it; None stands for zero); `d_parameters` are the step's
-        shares in the gradients of `parameters`, not yet summed over the
-        batch: (batch, *parameter shape) each (the loop sums them over the
-        steps, and over the batch once at the end). `side_by_side(tensors)`
-        joins (batch, units) tensors along their last axis as `tf.concat`
-        does (the default); the loop passes a faster one (`_SideBySide`),
-        which the LSTM kernels use for d_z.
-        """
-        raise NotImplementedError
-
-
-class VanillaKernel(PointwiseKernel):
-    """h_t = activation(z_t)."""
-
-    saved_names = ("h",)
-
-    def forward(self, z, states, parameters):
-        h = self.cell.activation(z)
-        return [h], [h]
-
-    def backward(self, saved, d_states, parameters, side_by_side=None):
-        return self.activation_gradient(saved[0], d_states[0]), [None], []
-
-
-class LSTMKernel(PointwiseKernel):
-    """[i, f, g, o] = acts(z_t); c_t = f c_{t-1} + i g; h_t = o tanh(c_t)."""
-
-    saved_names = ("dc_dc_prev", "dh_dc", "dc_dzi", "dc_dzf", "dc_dzg", "dh_dzo")
-
-    def forward(self, z, states, parameters):
-        _, c_prev = states
-        z_i, z_f, z_g, z_o = tf.split(z, 4, axis=-1)
-        i = self.cell.recurrent_activation(z_i)
-        f = self.cell.recurrent_activation(z_f)
-        g = self.cell.activation(z_g)
-        o = self.cell.recurrent_activation(z_o)
-        c = f * c_prev + i * g
-        tanh_c = self.cell.activation(c)
-        h = o * tanh_c
-        saved = [
-            f,
-            self.activation_gradient(tanh_c, o),
-            self.gate_gradient(i, g),
-            self.gate_gradient(f, c_prev),
-            self.activation_gradient(g, i),
-            self.gate_gradient(o, tanh_c),
-        ]
-        return [h, c], saved
-
-    def backward(self, saved, d_states, parameters, side_by_side=None):
-        d_gates, d_c_prev = self.gate_gradients(saved, d_states)
-        return (side_by_side or _concat)(d_gates), [None, d_c_prev], []
-
-    def gate_gradients(self, saved, d_states):
-        """-> ([dz_i, dz_f, dz_g, dz_o], d c_{t-1}) of one step."""
-        dc_dc_prev, dh_dc, dc_dzi, dc_dzf, dc_dzg, dh_dzo = saved[:6]
-        d_h, d_c = d_states
-        d_c = d_c + d_h * dh_dc
-        return [d_c * dc_dzi, d_c * dc_dzf, d_c * dc_dzg, d_h * dh_dzo], d_c * dc_dc_prev
-
-
-class PeepholeLSTMKernel(PointwiseKernel):
-    """The LSTM's step with the gates also reading c: see `PeepholeLSTMCell`.
-
-    Through the peepholes c_{t-1} also reaches i and f, and c_t reaches o.
-    The peepholes' gradients are summed step by step from (batch, units)
-    products, dz_i * c_{t-1}, ..., and over the batch once at the end (taking
-    them from the chunk's stacked d_z instead, a split and three row sums per
-    chunk, was measured ~7% slower on the benchmark).
-    """
-
-    # The LSTM's, and the cell states for the peepholes' gradients.
-    saved_names = LSTMKernel.saved_names + ("c_prev", "c")
-
-    def parameters(self, dtype):
-        cell = self.cell
-        return [tf.cast(p, dtype) for p in (cell.peephole_i, cell.peephole_f, cell.peephole_o)]
-
-    def forward(self, z, states, parameters):
-        _, c_prev = states
-        p_i, p_f, p_o = parameters
-        z_i, z_f, z_g, z_o = tf.split(z, 4, axis=-1)
-        i = self.cell.recurrent_activation(z_i + p_i * c_prev)
-        f = self.cell.recurrent_activation(z_f + p_f * c_prev)
-        g = self.cell.activation(z_g)
-        c = f * c_prev + i * g
-        o = self.cell.recurrent_activation(z_o + p_o * c)
-        tanh_c = self.cell.activation(c)
-        h = o * tanh_c
-        dc_dzi = self.gate_gradient(i, g)
-        dc_dzf = self.gate_gradient(f, c_prev)
-        dh_dzo = self.gate_gradient(o, tanh_c)
-        saved = [
-            tf.add_n([f, dc_dzi * p_i, dc_dzf * p_f]),
-            self.activation_gradient(tanh_c, o) + dh_dzo * p_o,
-            dc_dzi,
-            dc_dzf,
-            self.activation_gradient(g, i),
-            dh_dzo,
-            c_prev,
-            c,
-        ]
-        return [h, c], saved
-
-    def backward(self, saved, d_states, parameters, side_by_side=None):
-        # The LSTM's steps backwards, with the peepholes inside `saved`.
-        d_gates, d_c_prev = LSTMKernel.gate_gradients(self, saved, d_states)
-        d_z_i, d_z_f, _, d_z_o = d_gates
-        c_prev, c = saved[6:]
-        d_parameters = [d_z_i * c_prev, d_z_f * c_prev, d_z_o * c]
-        return (side_by_side or _concat)(d_gates), [None, d_c_prev], d_parameters
-
-
-class CoupledLSTMKernel(PointwiseKernel):
-    """[f, g, o] = acts(z_t); c_t = f c_{t-1} + (1 - f) g; h_t = o tanh(c_t)."""
-
-    saved_names = ("dc_dc_prev", "dh_dc", "dc_dzf", "dc_dzg", "dh_dzo")
-
-    def forward(self, z, states, parameters):
-        _, c_prev = states
-        z_f, z_g, z_o = tf.split(z, 3, axis=-1)
-        f = self.cell.recurrent_activation(z_f)
-        g = self.cell.activation(z_g)
-        o = self.cell.recurrent_activation(z_o)
-        c = f * c_prev + (1.0 - f) * g
-        tanh_c = self.cell.activation(c)
-        h = o * tanh_c
-        saved = [
-            f,
-            self.activation_gradient(tanh_c, o),
-            self.gate_gradient(f, c_prev - g),
-            self.activation_gradient(g, 1.0 - f),
-            self.gate_gradient(o, tanh_c),
-        ]
-        return [h, c], saved
-
-    def backward(self, saved, d_states, parameters, side_by_side=None):
-        dc_dc_prev, dh_dc, dc_dzf, dc_dzg, dh_dzo = saved
-        d_h, d_c = d_states
-        d_c = d_c + d_h * dh_dc
-        d_z = tf.concat([d_c * dc_dzf, d_c * dc_dzg, d_h * dh_dzo], axis=-1)
-        return d_z, [None, d_c * dc_dc_prev], []
-
-
-class GRUKernel(PointwiseKernel):
-    """The GRU's step with `reset_after=True`: see `GRUCell`.
-
-    The reset gate scales h_{t-1} U + b_h apart from x_t W + b_x, so the step
-    reads the two projections separately (not `additive`).
-    """
-
-    saved_names = ("update", "r", "dh_dzz", "dh_dnz", "dn_drz")
-    additive = False
-
-    @property
-    def supported(self):
-        # reset_after=False puts a matmul after the reset gate: not pointwise.
-        return super().supported and self.cell.reset_after
-
-    def input_bias(self, dtype):
-        return None if self.cell.bias is None else tf.cast(self.cell.bias[0], dtype)
-
-    def recurrent_bias(self, dtype):
-        return None if self.cell.bias is None else tf.cast(self.cell.bias[1], dtype)
-
-    def forward(self, z, states, parameters):
-        xw, hu = z
-        (h_prev,) = states
-        x_z, x_r, x_h = tf.split(xw, 3, axis=-1)
-        u_z, u_r, u_h = tf.split(hu, 3, axis=-1)
-        update = self.cell.recurrent_activation(x_z + u_z)
-        r = self.cell.recurrent_activation(x_r + u_r)
-        n = self.cell.activation(x_h + r * u_h)
-        h = update * h_prev + (1.0 - update) * n
-        saved = [
-            update,
-            r,
-            self.gate_gradient(update, h_prev - n),
-            self.activation_gradient(n, 1.0 - update),
-            self.gate_gradient(r, u_h),
-        ]
-        return [h], saved
-
-    def backward(self, saved, d_states, parameters, side_by_side=None):
-        update, r, dh_dzz, dh_dnz, dn_drz = saved
-        (d_h,) = d_states
-        d_z_z, d_n_z = d_h * dh_dzz, d_h * dh_dnz
-        d_z_r = d_n_z * dn_drz
-        d_xw = tf.concat([d_z_z, d_z_r, d_n_z], axis=-1)
-        d_hu = tf.concat([d_z_z, d_z_r, d_n_z * r], axis=-1)
-        return (d_xw, d_hu), [d_h * update], []
-
-
-KERNELS = {
-    VanillaRNNCell: VanillaKernel,
-    IRNNCell: VanillaKernel,
-    LSTMCell: LSTMKernel,
-    PeepholeLSTMCell: PeepholeLSTMKernel,
-    CoupledLSTMCell: CoupledLSTMKernel,
-    GRUCell: GRUKernel,
-}
-
-
-def kernel_for(cell):
-    """The `PointwiseKernel` for `cell`, or None where the fast loop does not apply.
-
-    Only exact classes match: a subclass may change the step's equations.
-    """
-    kernel_class = KERNELS.get(type(cell))
-    if kernel_class is None:
-        return None
-    kernel = kernel_class(cell)
-    return kernel if kernel.supported else None
 
 
 def applies(layer, mask, training):
@@ -357,7 +67,7 @@ def applies(layer, mask, training):
         and mask is None
         and not layer.unroll
         and not (training and layer.cell.recurrent_dropout > 0)
-        and kernel_for(layer.cell) is not None
+        and layer.cell.pointwise_step_reason() is None
     )
 
 
@@ -369,7 +79,7 @@ def run(layer, sequences, initial_state, training=False):
     as Keras's loop returns them.
     """
     cell = layer.cell
-    kernel = kernel_for(cell)
+    derivative = cell.derivative()
     dtype = cell.compute_dtype
     x = tf.cast(sequences, dtype)
     if training and cell.dropout > 0:
@@ -378,14 +88,15 @@ def run(layer, sequences, initial_state, training=False):
     x = tf.transpose(x, [1, 0, 2])
     if layer.go_backwards:
         x = tf.reverse(x, [0])
-    biases = [kernel.input_bias(dtype), kernel.recurrent_bias(dtype)]
+    biases = [_cast(cell.input_bias(), dtype), _cast(cell.recurrent_bias(), dtype)]
     weights = [tf.cast(cell.kernel, dtype), tf.cast(cell.recurrent_kernel, dtype)]
     weights += [b for b in biases if b is not None]
     states = [tf.cast(state, dtype) for state in initial_state]
+    parameters = [tf.cast(p, dtype) for p in cell.pointwise_parameters()]
     sequence = _sequence_function(
-        kernel, layer.return_sequences, len(states), [b is not None for b in biases]
+        derivative, layer.return_sequences, len(states), [b is not None for b in biases]
     )
-    results = sequence(x, *weights, *states, *kernel.parameters(dtype))
+    results = sequence(x, *weights, *states, *parameters)
     if layer.return_sequences:
         outputs, states = tf.transpose(results[0], [1, 0, 2]), list(results[1:])
     else:
@@ -394,11 +105,15 @@ def run(layer, sequences, initial_state, training=False):
     return states[0], outputs, states
 
 
-def _sequence_function(kernel, return_sequences, state_count, has_biases):
+def _cast(value, dtype):
+    return None if value is None else tf.cast(value, dtype)
+
+
+def _sequence_function(derivative, return_sequences, state_count, has_biases):
     """The whole sequence as one op with a custom gradient.
 
     Inputs: x (T, B, features), W, U, then b and b_h where `has_biases` says
-    so, the initial states, the kernel's parameters. Outputs: H (T, B, units)
+    so, the initial states, the pointwise parameters. Outputs: H (T, B, units)
     if `return_sequences`, then the final states.
     """
 
@@ -408,11 +123,15 @@ def _sequence_function(kernel, return_sequences, state_count, has_biases):
         bias, recurrent_bias = [rest.pop(0) if has else None for has in has_biases]
         states0, parameters = rest[:state_count], rest[state_count:]
         projection = _Projection(
-            kernel_weights, recurrent_kernel, bias, recurrent_bias, kernel.additive
+            kernel_weights,
+            recurrent_kernel,
+            bias,
+            recurrent_bias,
+            derivative.cell.projection == "sum",
         )
         x_rows = projection.with_bias_feature(x)
         h_seq, final_states, saved_arrays = _forward_loop(
-            kernel, projection, x_rows, states0, parameters
+            derivative, projection, x_rows, states0, parameters
         )
         outputs = ([h_seq[1:]] if return_sequences else []) + final_states
 
@@ -421,7 +140,7 @@ def _sequence_function(kernel, return_sequences, state_count, has_biases):
             d_outputs = upstream.pop(0) if return_sequences else None
             d_final = [tf.zeros_like(s) if d is None else d for s, d in zip(final_states, upstream)]
             d_x, d_weights, d_states0, d_parameters = _backward_loop(
-                kernel,
+                derivative,
                 projection,
                 x_rows,
                 h_seq,
@@ -601,15 +320,16 @@ def _chunked_loop(chunk_body, length, carry, chunk, backwards=False):
     return run(1, t, carry)[1]
 
 
-def _forward_loop(kernel, projection, x, states0, parameters):
-    """-> (h sequence, final states, arrays of the kernel's saved tensors).
+def _forward_loop(derivative, projection, x, states0, parameters):
+    """-> (h sequence, final states, arrays of the derivative's saved tensors).
 
     The h sequence is (T+1, B, units), the initial state first.
     """
     length = tf.shape(x)[0]
     dtype = states0[0].dtype
     state_arrays = [_array(dtype, length + 1, states0[0].shape).write(0, states0[0])]
-    saved_arrays = [_array(dtype, length, states0[0].shape) for _ in kernel.saved_names]
+    batch = states0[0].shape[0]
+    saved_arrays = [_array(dtype, length, [batch, width]) for width in derivative.saved_widths()]
 
     def chunk_body(start, size, carry):
         states, state_arrays, saved_arrays = carry
@@ -620,7 +340,7 @@ def _forward_loop(kernel, projection, x, states0, parameters):
             # has one); the loop's states must keep their shapes. No op.
             xw_t.set_shape([x.shape[1], xw.shape[-1]])
             z = projection.step(xw_t, states[0])
-            states, saved = kernel.forward(z, states, parameters)
+            states, saved = derivative.forward(z, states, parameters)
             state_arrays = [a.write(times[k + 1], s) for a, s in zip(state_arrays, states)]
             saved_arrays = [a.write(times[k], s) for a, s in zip(saved_arrays, saved)]
         return states, state_arrays, saved_arrays
@@ -631,10 +351,10 @@ def _forward_loop(kernel, projection, x, states0, parameters):
     return state_arrays[0].stack(), final_states, saved_arrays
 
 
-def _backward_loop(kernel, projection, x, h_seq, d_outputs, d_final, saved_arrays, parameters):
+def _backward_loop(derivative, projection, x, h_seq, d_outputs, d_final, saved_arrays, parameters):
     """-> (d x (T, B, features), d [W, U, b, b_h], d initial states, d parameters)."""
     length = tf.shape(x)[0]
-    side_by_side = _SideBySide(tf.shape(x)[1], counts=(kernel.cell.num_gates,))
+    side_by_side = _SideBySide(tf.shape(x)[1], counts=(derivative.cell.num_gates,))
 
     def chunk_body(start, size, carry):
         d_states, d_weights, d_parameters, d_x_array = carry
@@ -646,9 +366,10 @@ def _backward_loop(kernel, projection, x, h_seq, d_outputs, d_final, saved_array
             if d_outputs is not None:
                 d_states[0] = d_states[0] + d_outputs_chunk[k]
             saved = [a.read(t) for a in saved_arrays]
-            d_z, d_prev, d_shares = kernel.backward(saved, d_states, parameters, side_by_side)
+            d_z, d_prev, d_shares = derivative.backward(saved, d_states, parameters, side_by_side)
             d_parameters = [total + share for total, share in zip(d_parameters, d_shares)]
             d_h = projection.step_backward(d_z)
+            d_prev = list(d_prev)
             d_prev[0] = d_h if d_prev[0] is None else d_prev[0] + d_h
             d_states = d_prev
             d_zs.insert(0, d_z)
@@ -664,16 +385,18 @@ def _backward_loop(kernel, projection, x, h_seq, d_outputs, d_final, saved_array
         d_x_array = d_x_array.scatter(tf.range(start, start + size), d_x)
         return d_states, d_weights, d_parameters, d_x_array
 
+    per_row = derivative.per_row_parameter_gradients
     carry = (
         d_final,
         projection.zero_gradients(),
-        [_zeros_per_row(x[0], p) for p in parameters],
+        [_zeros_per_row(x[0], p) if per_row else tf.zeros_like(p) for p in parameters],
         _array(x.dtype, length, x.shape[1:]),
     )
     d_states0, d_weights, d_parameters, d_x_array = _chunked_loop(
         chunk_body, length, carry, _BACKWARD_CHUNK, backwards=True
     )
-    # Summed over the batch once: BiasAdd's gradient kernel sums over rows
-    # (reduce_sum over axis 0 is several times slower on TensorFlow's CPU).
-    d_parameters = [tf.raw_ops.BiasAddGrad(out_backprop=d) for d in d_parameters]
+    if per_row:
+        # Summed over the batch once: BiasAdd's gradient kernel sums over rows
+        # (reduce_sum over axis 0 is several times slower on TensorFlow's CPU).
+        d_parameters = [tf.raw_ops.BiasAddGrad(out_backprop=d) for d in d_parameters]
     return d_x_array.stack(), d_weights, d_states0, d_parameters

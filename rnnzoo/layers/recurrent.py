@@ -1,4 +1,10 @@
-"""The zoo's layers: each a `keras.layers.RNN` over its rnnzoo cell.
+"""The zoo's layers: one `keras.layers.RNN` per registered cell, derived from the cell class.
+
+Declaring a cell (a `rnnzoo.cells.RecurrentCell` subclass with `names`) is
+all it takes to get its layer: `layer_class(cell_class)` makes it, named
+after the cell without "Cell" (`LSTMCell` -> `LSTM`), registered with Keras
+under the "rnnzoo" package, with the cell's and the RNN's arguments in its
+signature. The zoo's own layers are attributes of `rnnzoo.layers`.
 
 >>> import keras, rnnzoo
 >>> model = keras.Sequential([
@@ -11,62 +17,50 @@
 (2, 1)
 """
 
+import inspect
+
 import keras
 
 from rnnzoo import cells
 from rnnzoo.layers.base import RecurrentLayer
 
-
-@keras.saving.register_keras_serializable(package="rnnzoo")
-class VanillaRNN(RecurrentLayer):
-    """Vanilla RNN layer: h_t = tanh(x_t W + h_{t-1} U + b). See `rnnzoo.cells.VanillaRNNCell`."""
-
-    cell_class = cells.VanillaRNNCell
+_LAYERS = {}
 
 
-@keras.saving.register_keras_serializable(package="rnnzoo")
-class IRNN(RecurrentLayer):
-    """Identity-initialised ReLU RNN layer (Le et al. 2015). See `rnnzoo.cells.IRNNCell`."""
-
-    cell_class = cells.IRNNCell
-
-
-@keras.saving.register_keras_serializable(package="rnnzoo")
-class LSTM(RecurrentLayer):
-    """LSTM layer, weight-compatible with `keras.layers.LSTM`. See `rnnzoo.cells.LSTMCell`."""
-
-    cell_class = cells.LSTMCell
+def layer_name(cell_class):
+    """The layer's class name: the cell's without its "Cell" suffix."""
+    name = cell_class.__name__
+    return name[: -len("Cell")] if name.endswith("Cell") and len(name) > 4 else f"{name}Layer"
 
 
-@keras.saving.register_keras_serializable(package="rnnzoo")
-class PeepholeLSTM(RecurrentLayer):
-    """LSTM layer with peephole connections. See `rnnzoo.cells.PeepholeLSTMCell`."""
-
-    cell_class = cells.PeepholeLSTMCell
-
-
-@keras.saving.register_keras_serializable(package="rnnzoo")
-class CoupledLSTM(RecurrentLayer):
-    """LSTM layer with coupled input and forget gates. See `rnnzoo.cells.CoupledLSTMCell`."""
-
-    cell_class = cells.CoupledLSTMCell
-
-
-@keras.saving.register_keras_serializable(package="rnnzoo")
-class GRU(RecurrentLayer):
-    """GRU layer, weight-compatible with `keras.layers.GRU`. See `rnnzoo.cells.GRUCell`."""
-
-    cell_class = cells.GRUCell
-
-
-LAYERS = {
-    "vanilla": VanillaRNN,
-    "irnn": IRNN,
-    "lstm": LSTM,
-    "peephole": PeepholeLSTM,
-    "coupled": CoupledLSTM,
-    "gru": GRU,
-}
+def layer_class(cell_class):
+    """The `RecurrentLayer` subclass that runs `cell_class` (made once, then reused)."""
+    if cell_class not in _LAYERS:
+        name = layer_name(cell_class)
+        summary = (cell_class.__doc__ or "").strip().splitlines()[0] if cell_class.__doc__ else ""
+        doc = (
+            f"{summary}\n\nThe `keras.layers.RNN` of `{cell_class.__module__}."
+            f"{cell_class.__name__}`: it takes the cell's arguments and the RNN's side by side "
+            f"(see `RecurrentLayer`), and its config is flat.\n\n"
+            f"{_cell_doc(cell_class)}"
+        )
+        signature = _signature(cell_class)
+        klass = type(
+            name,
+            (RecurrentLayer,),
+            {
+                "cell_class": cell_class,
+                "__doc__": doc,
+                "__module__": "rnnzoo.layers",
+                "__init__": _init(signature),
+                # What `inspect.signature(klass)` (help(), IDEs, Jupyter) shows.
+                "__signature__": signature.replace(
+                    parameters=list(signature.parameters.values())[1:]
+                ),
+            },
+        )
+        _LAYERS[cell_class] = keras.saving.register_keras_serializable(package="rnnzoo")(klass)
+    return _LAYERS[cell_class]
 
 
 def get(name):
@@ -76,4 +70,58 @@ def get(name):
     >>> rnnzoo.layers.get("gru").__name__
     'GRU'
     """
-    return cells.registry.lookup(LAYERS, name, "cell name")
+    return layer_class(cells.get(name))
+
+
+def all_layers():
+    """The layer class of every registered cell, by layer name, in the zoo's order."""
+    return {layer_name(cell): layer_class(cell) for cell in cells.registry.classes()}
+
+
+def _cell_doc(cell_class):
+    """The cell's docstring after its summary line, dedented."""
+    text = inspect.getdoc(cell_class) or ""
+    return "\n".join(text.splitlines()[1:]).strip()
+
+
+def _signature(cell_class):
+    """`(self, units, *, <the cell's arguments>, <the RNN's>, fast, **kwargs)`, as the layer
+    takes them (`RecurrentLayer.__init__` itself only says `**kwargs`)."""
+    keyword = {}
+
+    def add(function, skip, replace):
+        for parameter in inspect.signature(function).parameters.values():
+            if parameter.name in skip or parameter.kind in (
+                parameter.VAR_KEYWORD,
+                parameter.VAR_POSITIONAL,
+            ):
+                continue
+            if replace or parameter.name not in keyword:
+                keyword[parameter.name] = parameter.replace(kind=parameter.KEYWORD_ONLY)
+
+    # The base cell's arguments first, then each subclass's own; a subclass's
+    # default replaces its base's, in the base's place.
+    for owner in reversed(cell_class.__mro__):
+        if issubclass(owner, cells.RecurrentCell) and "__init__" in vars(owner):
+            add(owner.__init__, ("self", "units", *cell_class.fixed_arguments), replace=True)
+    add(RecurrentLayer.__init__, ("self", "units"), replace=False)
+    add(keras.layers.RNN.__init__, ("self", "cell"), replace=False)
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return inspect.Signature(
+        [
+            inspect.Parameter("self", positional),
+            inspect.Parameter("units", positional),
+            *keyword.values(),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+        ]
+    )
+
+
+def _init(signature):
+    """An `__init__` that shows `signature` and passes everything to `RecurrentLayer`'s."""
+
+    def __init__(self, units, **kwargs):
+        RecurrentLayer.__init__(self, units, **kwargs)
+
+    __init__.__signature__ = signature
+    return __init__

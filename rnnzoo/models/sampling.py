@@ -21,9 +21,9 @@ Why not `model.predict` per character: that reruns Keras's input handling and
 the whole prefix every step (tens of chars/s; see
 `benchmarks/charlm_generation.py`). Here the prime and the whole generation
 loop are one `tf.function(jit_compile=True)` around two `tf.while_loop`s, so
-a step costs a few small fused XLA kernels. Where `rnnzoo.layers.fast_loop`
-knows every cell's pointwise part (all the zoo's cells with their usual
-activations), the step is `_FusedStep`: the embedding is folded into the
+a step costs a few small fused XLA kernels. Where every cell's step is its
+projection then its `pointwise` part (all the zoo's cells but the GRU with
+`reset_after=False`), the step is `_FusedStep`: the embedding is folded into the
 first cell's input projection (one (vocab, gates * units) table, looked up
 per step), and the step's matrix products are made together, as one batched
 matmul that XLA spreads over the CPU's threads. Other models are stepped
@@ -50,7 +50,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rnnzoo.layers import fast_loop
 from rnnzoo.layers.base import RecurrentLayer
 from rnnzoo.models.charlm import OneHot, check_int
 
@@ -269,10 +268,11 @@ class _Sampler:
 
 
 def _step_for(sampler):
-    """The fastest step that computes what the model does: `_FusedStep` where it applies."""
-    kernels = [fast_loop.kernel_for(layer.cell) for layer in sampler.recurrent]
-    if all(kernel is not None for kernel in kernels):
-        return _FusedStep(sampler, kernels)
+    """The fastest step that computes what the model does: `_FusedStep` where it applies
+    (every cell's step is its projection then `pointwise`)."""
+    cells = [layer.cell for layer in sampler.recurrent]
+    if all(cell.pointwise_step_reason() is None for cell in cells):
+        return _FusedStep(sampler)
     return _CellStep(sampler)
 
 
@@ -310,7 +310,8 @@ class _CellStep:
 
 
 class _FusedStep:
-    """One step of a char LM whose cells `fast_loop` knows, with fewer and larger matmuls.
+    """One step of a char LM whose cells are a projection then `pointwise`, with fewer and
+    larger matmuls.
 
     At batch 1 a step is bound by reading the weights: each product is a
     (1, units) row times a matrix of a megabyte or so, and XLA's CPU backend
@@ -331,25 +332,27 @@ class _FusedStep:
       gives the logits, and `feed` completes layer 1's step t + 1 from
       T[id] + h1_t U_1.
 
-    The cells' equations are `fast_loop`'s kernels, which the layer tests
-    check against each cell's `call`.
+    The cells' equations are their own `pointwise`, after the projections
+    made here.
     """
 
-    def __init__(self, sampler, kernels):
-        self.sampler, self.kernels = sampler, kernels
-        cells = [layer.cell for layer in sampler.recurrent]
+    def __init__(self, sampler):
+        self.sampler = sampler
+        self.cells = cells = [layer.cell for layer in sampler.recurrent]
         self.dtypes = [cell.compute_dtype for cell in cells]
         self.input_kernels = [tf.cast(c.kernel, d) for c, d in zip(cells, self.dtypes)]
         self.recurrent_kernels = [
             tf.cast(c.recurrent_kernel, d) for c, d in zip(cells, self.dtypes)
         ]
-        self.input_biases = [k.input_bias(d) for k, d in zip(kernels, self.dtypes)]
+        self.input_biases = [_cast(c.input_bias(), d) for c, d in zip(cells, self.dtypes)]
         inputs = tf.cast(sampler.input_layer(tf.range(sampler.vocab_size)), self.dtypes[0])
         self.table = tf.matmul(inputs, self.input_kernels[0])
         if self.input_biases[0] is not None:
             self.table = self.table + self.input_biases[0]
-        self.recurrent_biases = [k.recurrent_bias(d) for k, d in zip(kernels, self.dtypes)]
-        self.parameters = [k.parameters(d) for k, d in zip(kernels, self.dtypes)]
+        self.recurrent_biases = [_cast(c.recurrent_bias(), d) for c, d in zip(cells, self.dtypes)]
+        self.parameters = [
+            [tf.cast(p, d) for p in c.pointwise_parameters()] for c, d in zip(cells, self.dtypes)
+        ]
         # The products `predict` makes at once: h1 U_1, h1 W_2, h_l U_l (l >= 2).
         matrices = self.recurrent_kernels[:1] + self.input_kernels[1:2] + self.recurrent_kernels[1:]
         same = len({(tuple(m.shape), m.dtype) for m in matrices}) == 1
@@ -400,12 +403,12 @@ class _FusedStep:
 
     def _step(self, index, xw, hu, states):
         """Layer `index`'s cell from its projections -> (new states, new h)."""
-        kernel = self.kernels[index]
+        cell = self.cells[index]
         if index > 0:
             hu = self._recurrent_part(index, hu)
-        z = xw + hu if kernel.additive else (xw, hu)
+        z = xw + hu if cell.projection == "sum" else (xw, hu)
         states = [tf.cast(state, self.dtypes[index]) for state in states]
-        states, _ = kernel.forward(z, states, self.parameters[index])
+        states, _ = cell.pointwise(z, states, self.parameters[index])
         states = list(states)
         return states, states[0]  # the zoo's cells output their h, the first state
 
@@ -430,6 +433,10 @@ def _joined(products):
     count, batch, half = products.shape
     halves = tf.reshape(products, [count // 2, 2, batch, half])
     return tf.reshape(tf.transpose(halves, [0, 2, 1, 3]), [count // 2, batch, 2 * half])
+
+
+def _cast(value, dtype):
+    return None if value is None else tf.cast(value, dtype)
 
 
 def _initial_states(sampler, batch_size):

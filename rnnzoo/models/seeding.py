@@ -3,11 +3,10 @@
 One `seed` makes a whole model repeatable.
 """
 
+import inspect
+
 import keras
 import numpy as np
-
-from rnnzoo.cells.lstm import PeepholeLSTMCell
-from rnnzoo.cells.vanilla import IRNNCell
 
 
 def check_int(name, value, minimum=1):
@@ -27,17 +26,36 @@ def seed_stream(seed):
 
 
 def seeded_cell_options(cell_class, seeds):
-    """Seeded initializer arguments for a cell of `cell_class`, their seeds drawn from `seeds`."""
-    # IRNN fixes its recurrent weights (the identity) and seeds its N(0, 0.001^2) W from `seed`.
-    if issubclass(cell_class, IRNNCell):
-        return {}
-    options = {
-        "kernel_initializer": keras.initializers.GlorotUniform(seed=next(seeds)),
-        "recurrent_initializer": keras.initializers.Orthogonal(seed=next(seeds)),
+    """Seeded initializer arguments for a cell of `cell_class`, their seeds drawn from `seeds`.
+
+    Each argument the class lists in `seeded_initializers` gets its default
+    initializer with a seed of its own, in that order.
+    """
+    return {
+        name: _seeded(_default(cell_class, name), next(seeds))
+        for name in cell_class.seeded_initializers
     }
-    if issubclass(cell_class, PeepholeLSTMCell):
-        options["peephole_initializer"] = keras.initializers.GlorotUniform(seed=next(seeds))
-    return options
+
+
+def _default(cell_class, argument):
+    """The default value of `argument` of `cell_class`, from the nearest `__init__` declaring it."""
+    for klass in cell_class.__mro__:
+        if "__init__" in vars(klass):
+            parameter = inspect.signature(klass.__init__).parameters.get(argument)
+            if parameter is not None and parameter.default is not parameter.empty:
+                return parameter.default
+    raise TypeError(f"{cell_class.__name__} has no default for {argument!r} to seed.")
+
+
+def _seeded(initializer, seed):
+    """`initializer` (a name or instance) as a new instance drawing from `seed`."""
+    initializer = keras.initializers.get(initializer)
+    config = initializer.get_config()
+    if "seed" not in config:
+        raise TypeError(
+            f"{type(initializer).__name__} takes no seed; drop it from seeded_initializers."
+        )
+    return type(initializer).from_config({**config, "seed": seed})
 
 
 def seeded_recurrent_layer(layer_class, units, seeds, **kwargs):

@@ -36,7 +36,7 @@ def test_unknown_cell_name_lists_the_known_names():
     assert "'nope'" in message
     for name in ["vanilla", "irnn", "lstm", "peephole", "coupled", "gru"]:
         assert name in message
-    assert rnnzoo.cells.names() == ["vanilla", "irnn", "lstm", "peephole", "coupled", "gru"]
+    assert rnnzoo.cells.names() == ["vanilla", "irnn", "lstm", "np", "peephole", "coupled", "gru"]
 
 
 @pytest.mark.parametrize("name", ["vanilla", "irnn", "lstm", "peephole", "coupled", "gru"])

@@ -3,8 +3,9 @@
 For every layer it serves: outputs, final states and the gradients w.r.t. the
 inputs, the initial states and every weight, in float32 (max abs diff <= 1e-5)
 and float64; with go_backwards, return_sequences on and off, dropout, stateful
-layers, unknown batch and time in graph mode, mixed precision. Each pointwise
-kernel's explicit derivative equals autodiff. Where the loop does not apply,
+layers, unknown batch and time in graph mode, mixed precision. Each cell's
+step derivative (hand-written or automatic) equals autodiff of its
+`pointwise`. Where the loop does not apply,
 the layer falls back to Keras's loop, and a model with the fast layer saves
 and loads. The fast path is proven taken (or not) by counting its calls.
 """
@@ -25,7 +26,8 @@ from rnnzoo.layers import fast_loop
 
 pytestmark = cell_cases.requires_tensorflow
 
-FAST_IDS = ["vanilla", "irnn", "lstm", "peephole", "coupled", "gru_reset_after"]
+# Every case whose step is a projection then `pointwise`: all but the GRU's reset-before form.
+FAST_IDS = [case for case in cell_cases.CELL_IDS if make_cell(case).pointwise_step_reason() is None]
 # One whole chunk of steps and 3 steps more: both loops of `_chunked_loop` run.
 TIME = max(fast_loop._FORWARD_CHUNK, fast_loop._BACKWARD_CHUNK) + 3
 OPTIONS = {
@@ -210,12 +212,16 @@ def test_fast_layer_in_mixed_float16(case_id, rng, fast_calls):
 
 # -------------------------------------------------------- explicit derivatives
 @pytest.mark.parametrize("case_id", FAST_IDS)
-def test_kernel_derivative_equals_autodiff(case_id, rng):
-    """Each kernel's hand-written backward step is the VJP of its forward step."""
+def test_step_derivative_equals_autodiff(case_id, rng):
+    """Each cell's step derivative (its hand-written one where it declares one) is the VJP
+    of its `pointwise`."""
     cell = make_cell(case_id, dtype="float64")
     cell.build((None, FEATURES))
     numerics.randomize_weights(cell, rng)
-    kernel = fast_loop.kernel_for(cell)
+    derivative = cell.derivative()
+    declared = type(cell).step_derivative
+    expected_class = declared or rnnzoo.cells.derivatives.AutomaticDerivative
+    assert type(derivative) is expected_class
     width = cell.num_gates * UNITS
 
     def normal(*shape):
@@ -223,23 +229,27 @@ def test_kernel_derivative_equals_autodiff(case_id, rng):
 
     z = (
         normal(cell_cases.BATCH, width)
-        if kernel.additive
+        if cell.projection == "sum"
         else (normal(cell_cases.BATCH, width), normal(cell_cases.BATCH, width))
     )
     states = [normal(cell_cases.BATCH, UNITS) for _ in cell.state_names]
-    parameters = kernel.parameters("float64")
+    parameters = [tf.constant(p.numpy()) for p in cell.pointwise_parameters()]
     d_states = [normal(cell_cases.BATCH, UNITS) for _ in cell.state_names]
     with tf.GradientTape() as tape:
         tape.watch([z, states, parameters])
-        new_states, saved = kernel.forward(z, states, parameters)
+        new_states, _ = cell.pointwise(z, states, parameters)
         loss = sum(tf.reduce_sum(s * d) for s, d in zip(new_states, d_states))
     expected = tape.gradient(
         loss, [z, states, parameters], unconnected_gradients=tf.UnconnectedGradients.ZERO
     )
-    d_z, d_prev, d_parameter_rows = kernel.backward(saved, d_states, parameters)
+    forward_states, saved = derivative.forward(z, states, parameters)
+    numerics.assert_outputs_close(forward_states, new_states, atol=0.0, what="forward")
+    assert [tuple(s.shape)[-1] for s in saved] == derivative.saved_widths()
+    d_z, d_prev, d_parameters = derivative.backward(saved, d_states, parameters)
     d_prev = [tf.zeros_like(s) if d is None else d for s, d in zip(states, d_prev)]
-    # The step's shares per batch row, summed over the batch as the loop does.
-    d_parameters = [tf.reduce_sum(d, axis=0) for d in d_parameter_rows]
+    if derivative.per_row_parameter_gradients:
+        # The step's shares per batch row, summed over the batch as the loop does.
+        d_parameters = [tf.reduce_sum(d, axis=0) for d in d_parameters]
     for what, actual, wanted in [
         ("d_z", d_z, expected[0]),
         ("d_states_prev", d_prev, expected[1]),
@@ -251,12 +261,21 @@ def test_kernel_derivative_equals_autodiff(case_id, rng):
             )
 
 
+@pytest.mark.parametrize("activation", ["softsign", "elu"])
+def test_an_activation_without_a_hand_written_derivative_runs_fast_by_autodiff(
+    activation, rng, fast_calls
+):
+    layer, _ = make_pair("lstm", rng, cell_kwargs={"activation": activation})
+    assert type(layer.cell.derivative()) is rnnzoo.cells.derivatives.AutomaticDerivative
+    assert_equal_to_plain_rnn("lstm", rng, cell_kwargs={"activation": activation})
+    assert fast_calls
+
+
 # ------------------------------------------------------------------ fallbacks
 FALLBACKS = {
     "fast_off": ("lstm", {"fast": False}, {}),
     "unroll": ("lstm", {"unroll": True}, {}),
     "reset_before": ("gru_reset_before", {}, {}),
-    "other_activation": ("lstm", {}, {"activation": "softsign"}),
     "recurrent_dropout_training": ("gru_reset_after", {}, {"recurrent_dropout": 0.3, "seed": 1}),
 }
 

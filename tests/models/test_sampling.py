@@ -91,11 +91,12 @@ def char_lm(*recurrent, seed):
 def unusual_models():
     sequences = {"return_sequences": True}
     return {
-        # A cell the fast loop does not know (softsign): every step through `cell.call`.
-        "unknown_activation": char_lm(
+        # A cell whose step is not a projection then `pointwise` (the GRU's reset-before
+        # form): every step through `cell.call`.
+        "reset_before": char_lm(
             rnnzoo.layers.LSTM(8, activation="softsign", **sequences),
-            rnnzoo.layers.GRU(8, **sequences),
-            seed=0,
+            rnnzoo.layers.GRU(8, reset_after=False, **sequences),
+            seed=5,
         ),
         # Matrices of different shapes: the products one by one.
         "mixed_shapes": char_lm(

@@ -111,7 +111,7 @@ def run(tmp_path_factory):
 
 def test_every_view_writes_its_tags(run):
     layers = ("embedding", "lstm", "gru", "dense")
-    gates = {"lstm": "ifgo", "gru": "zr"}
+    gates = {"lstm": "ifgo", "gru": "zrn"}
     assert run.events.tags("scalars") == {
         "batch/loss",
         "epoch/loss",

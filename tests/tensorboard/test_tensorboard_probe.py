@@ -40,7 +40,7 @@ def test_unroll_gives_the_same_outputs_in_a_sequential_stack(rng):
     assert [(r.name, r.gate_names) for r in recorders] == [
         ("peephole_lstm", ("i", "f", "g", "o")),
         ("coupled_lstm", ("f", "g", "o")),
-        ("gru", ("z", "r")),
+        ("gru", ("z", "r", "n")),
     ]
     assert "call" not in model.layers[1].__dict__  # the layer's own call is back
 
