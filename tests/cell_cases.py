@@ -1,8 +1,8 @@
 """The cases every parametrized cell and layer test runs over, and the shapes they use.
 
-`CELL_CASES` holds every cell of the zoo, in each of its forms (the GRU with
-`reset_after` True and False); `LAYER_CASES` holds the same cases as rnnzoo
-layers.
+`CELL_CASES` holds every cell the registry knows, in each of its forms (the
+GRU with `reset_after` True and False): a new cell is in every shared test as
+soon as it is declared. `LAYER_CASES` holds the same cases as rnnzoo layers.
 """
 
 import keras
@@ -20,16 +20,20 @@ requires_tensorflow = pytest.mark.skipif(
 # Small shapes keep every test fast: batch, time, features, units.
 BATCH, TIME, FEATURES, UNITS = 2, 5, 3, 4
 
-CELL_CASES = {
-    "vanilla": (rnnzoo.cells.VanillaRNNCell, {}),
-    "irnn": (rnnzoo.cells.IRNNCell, {}),
-    "lstm": (rnnzoo.cells.LSTMCell, {}),
-    "peephole": (rnnzoo.cells.PeepholeLSTMCell, {}),
-    "coupled": (rnnzoo.cells.CoupledLSTMCell, {}),
-    "gru_reset_after": (rnnzoo.cells.GRUCell, {"reset_after": True}),
-    "gru_reset_before": (rnnzoo.cells.GRUCell, {"reset_after": False}),
-}
 
+def _cases():
+    """Every registered cell class under its first name, and each of its `forms` as
+    `<name>_<form>`: id -> (cell class, keyword arguments)."""
+    cases = {}
+    for cell_class in rnnzoo.cells.registry.classes():
+        name = cell_class.names[0]
+        cases[name] = (cell_class, {})
+        for form, arguments in cell_class.forms.items():
+            cases[f"{name}_{form}"] = (cell_class, dict(arguments))
+    return cases
+
+
+CELL_CASES = _cases()
 CELL_IDS = list(CELL_CASES)
 
 # The same cases as rnnzoo layers (each registered layer runs one registered cell).
@@ -50,8 +54,13 @@ def make_cell(case_id, units=UNITS, **kwargs):
 
 
 def num_states(case_id):
-    """How many state tensors the case's cell carries (2 for the LSTMs, else 1)."""
+    """How many state tensors the case's cell carries (2 for the LSTMs, else 1; 3 for fgr)."""
     return len(CELL_CASES[case_id][0].state_names)
+
+
+def state_widths(case_id, units=UNITS):
+    """The width of each state of the case's cell (`units` each, but fgr's gate state)."""
+    return make_cell(case_id, units=units).state_widths()
 
 
 def random_inputs(rng, batch=BATCH, time=TIME, features=FEATURES, dtype="float32"):
@@ -65,7 +74,14 @@ NUM_WEIGHTS = {
     "lstm": 3,
     "peephole": 6,  # the LSTM's and peephole_i, peephole_f, peephole_o
     "coupled": 3,
-    "gru_reset_after": 3,
+    "nig": 5,  # kernel, recurrent_kernel, bias and the peepholes of the gates it keeps
+    "nfg": 5,
+    "nog": 5,
+    "niaf": 6,
+    "noaf": 6,
+    "cifg": 5,
+    "fgr": 7,  # the baseline's and gate_recurrent_kernel
+    "gru": 3,
     "gru_reset_before": 3,
 }
 

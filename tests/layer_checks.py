@@ -1,6 +1,6 @@
 """The shared layer test (keras-hub style) and the checks of behaviour inside the RNN loop.
 
-`run_layer_test(make_layer, inputs, units=..., num_states=...)` proves, for a
+`run_layer_test(make_layer, inputs, units=..., state_widths=...)` proves, for a
 layer built by `make_layer(**rnn_kwargs)`:
 
 - output and state shapes, eagerly and symbolically, for every combination of
@@ -78,10 +78,10 @@ def assert_config_mirrors_init(obj):
             assert "cell" not in config
 
 
-def expected_shapes(inputs_shape, units, num_states, return_sequences, return_state):
+def expected_shapes(inputs_shape, units, state_widths, return_sequences, return_state):
     batch, time = inputs_shape[0], inputs_shape[1]
     output = (batch, time, units) if return_sequences else (batch, units)
-    return [output] + ([(batch, units)] * num_states if return_state else [])
+    return [output] + ([(batch, width) for width in state_widths] if return_state else [])
 
 
 def run_layer_test(
@@ -89,7 +89,7 @@ def run_layer_test(
     inputs,
     *,
     units,
-    num_states,
+    state_widths,
     rng,
     num_weights,
     regularizers=None,
@@ -103,7 +103,8 @@ def run_layer_test(
             (`return_sequences`, `return_state`, `activity_regularizer`) and
             the `regularizers` below, and returning a new layer.
         inputs: numpy array (batch, time, features).
-        units, num_states: The expected state width and number of states.
+        units: The expected output width.
+        state_widths: The expected width of each state.
         rng: numpy Generator for the random weights and targets.
         num_weights: The expected number of trainable weights (the layer has
             no non-trainable weights).
@@ -117,13 +118,13 @@ def run_layer_test(
     for return_sequences in (False, True):
         for return_state in (False, True):
             flags = dict(return_sequences=return_sequences, return_state=return_state)
-            want = expected_shapes(inputs.shape, units, num_states, **flags)
+            want = expected_shapes(inputs.shape, units, state_widths, **flags)
             got = [tuple(o.shape) for o in as_list(make_layer(**flags)(inputs))]
             assert got == want, f"{flags}: eager shapes {got}, expected {want}"
             symbolic = make_layer(**flags)(keras.Input(shape=(None, inputs.shape[-1])))
             symbolic = symbolic if isinstance(symbolic, (list, tuple)) else [symbolic]
             got = [tuple(o.shape) for o in symbolic]
-            want = expected_shapes((None, None), units, num_states, **flags)
+            want = expected_shapes((None, None), units, state_widths, **flags)
             assert got == want, f"{flags}: symbolic shapes {got}, expected {want}"
 
     # 2. Weights, output dtype, and the losses of every regularizer.

@@ -11,7 +11,18 @@ declare them, the zoo's order.
 # ruff: noqa: I001  (the import order is the zoo's order of names)
 from rnnzoo.cells.base import RecurrentCell
 from rnnzoo.cells.vanilla import IRNNCell, VanillaRNNCell
-from rnnzoo.cells.lstm import CoupledLSTMCell, LSTMCell, PeepholeLSTMCell
+from rnnzoo.cells.lstm import (
+    LSTMCell,
+    PeepholeLSTMCell,
+    CoupledLSTMCell,
+    NoInputGateLSTMCell,
+    NoForgetGateLSTMCell,
+    NoOutputGateLSTMCell,
+    NoInputActivationLSTMCell,
+    NoOutputActivationLSTMCell,
+    CoupledPeepholeLSTMCell,
+    FullGateRecurrenceLSTMCell,
+)
 from rnnzoo.cells.gru import GRUCell
 from rnnzoo.cells import registry
 from rnnzoo.cells.registry import get, names
@@ -23,6 +34,13 @@ __all__ = [
     "LSTMCell",
     "PeepholeLSTMCell",
     "CoupledLSTMCell",
+    "NoInputGateLSTMCell",
+    "NoForgetGateLSTMCell",
+    "NoOutputGateLSTMCell",
+    "NoInputActivationLSTMCell",
+    "NoOutputActivationLSTMCell",
+    "CoupledPeepholeLSTMCell",
+    "FullGateRecurrenceLSTMCell",
     "GRUCell",
     "get",
     "names",

@@ -157,8 +157,11 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     # ----------------------------------------------------------------- contract
     @property
     def state_size(self):
-        if len(self.state_names) == 1:
-            return self.units
+        widths = self.state_widths()
+        return widths[0] if len(widths) == 1 else widths
+
+    def state_widths(self):
+        """The width of each state, in the order of `state_names` (default: `units` each)."""
         return [self.units] * len(self.state_names)
 
     @property
@@ -167,7 +170,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def get_initial_state(self, batch_size=None):
         return [
-            ops.zeros((batch_size, self.units), dtype=self.compute_dtype) for _ in self.state_names
+            ops.zeros((batch_size, width), dtype=self.compute_dtype)
+            for width in self.state_widths()
         ]
 
     def call(self, inputs, states, training=False):
@@ -331,12 +335,12 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
                 f"{type(self).__name__} expects {len(self.state_names)} state "
                 f"tensor(s) {list(self.state_names)}, received {len(states)}."
             )
-        for name, state in zip(self.state_names, states):
+        for name, state, expected in zip(self.state_names, states, self.state_widths()):
             width = state.shape[-1]
-            if len(state.shape) != 2 or (width is not None and width != self.units):
+            if len(state.shape) != 2 or (width is not None and width != expected):
                 raise ValueError(
                     f"{type(self).__name__} expects state `{name}` of shape "
-                    f"(batch_size, {self.units}), received shape {tuple(state.shape)}."
+                    f"(batch_size, {expected}), received shape {tuple(state.shape)}."
                 )
         return states
 

@@ -163,7 +163,7 @@ class AutomaticDerivative(StepDerivative):
 
     def saved_widths(self):
         width = self.cell.kernel.shape[-1]
-        return [width] * self.z_count + [self.cell.units] * len(self.cell.state_names)
+        return [width] * self.z_count + list(self.cell.state_widths())
 
     def save(self, z, states, new_states, gates, parameters):
         return [*(z if self.pair else [z]), *states]
@@ -232,106 +232,94 @@ class VanillaDerivative(StepDerivative):
 
 
 class LSTMDerivative(StepDerivative):
-    """[i, f, g, o] = acts(z_t); c_t = f c_{t-1} + i g; h_t = o tanh(c_t)."""
+    """The LSTM family's step: the LSTM, and each variant the cell's attributes describe.
 
-    saved_names = ("dc_dc_prev", "dh_dc", "dc_dzi", "dc_dzf", "dc_dzg", "dh_dzo")
+    In its most general form (`PeepholeLSTMCell`, Greff et al.'s baseline):
 
-    @property
-    def supported(self):
-        return self.activations_known("activation", "recurrent_activation")
+        i_t = sigmoid(z_i + p_i c_{t-1}),  f_t = sigmoid(z_f + p_f c_{t-1}),  g_t = act_g(z_g)
+        c_t = f_t c_{t-1} + i_t g_t,  o_t = sigmoid(z_o + p_o c_t),  h_t = o_t act_h(c_t)
 
-    def save(self, z, states, new_states, gates, parameters):
-        c_prev, c = states[1], new_states[1]
-        i, f, g, o = (gates[name] for name in ("i", "f", "g", "o"))
-        tanh_c = self.cell.activation(c)
-        return [
-            f,
-            self.activation_gradient(tanh_c, o),
-            self.gate_gradient(i, g),
-            self.gate_gradient(f, c_prev),
-            self.activation_gradient(g, i),
-            self.gate_gradient(o, tanh_c),
-        ]
+    A variant's cell says how it differs: a gate missing from `gate_names`
+    is 1 (or, with `coupled`, the input gate is 1 - f_t), `peephole_gates`
+    lists the peepholes it has (its `pointwise_parameters`, in that order),
+    `candidate_activation()` is act_g and `output_activation()` is act_h.
 
-    def backward(self, saved, d_states, parameters, side_by_side=None):
-        d_gates, d_c_prev = self.gate_gradients(saved, d_states)
-        return (side_by_side or concatenate)(d_gates), [None, d_c_prev], []
-
-    def gate_gradients(self, saved, d_states):
-        """-> ([dz_i, dz_f, dz_g, dz_o], d c_{t-1}) of one step."""
-        dc_dc_prev, dh_dc, dc_dzi, dc_dzf, dc_dzg, dh_dzo = saved[:6]
-        d_h, d_c = d_states
-        d_c = d_c + d_h * dh_dc
-        return [d_c * dc_dzi, d_c * dc_dzf, d_c * dc_dzg, d_h * dh_dzo], d_c * dc_dc_prev
-
-
-class PeepholeLSTMDerivative(LSTMDerivative):
-    """The LSTM's, with the gates also reading c: see `PeepholeLSTMCell`.
-
-    Through the peepholes c_{t-1} also reaches i and f, and c_t reaches o.
-    The peepholes' gradients are summed step by step from (batch, units)
-    products, dz_i * c_{t-1}, ..., and over the batch once at the end (taking
-    them from the chunk's stacked d_z instead, a split and three row sums per
-    chunk, was measured ~7% slower on the benchmark).
+    The step saves dc_t/dc_{t-1}, dh_t/dc_t (both with the peepholes' paths)
+    and the derivative of c_t (h_t for o) with respect to each block of z_t;
+    backwards, each block's gradient is then one product, and the peepholes'
+    gradients are dz_i c_{t-1}, dz_f c_{t-1}, dz_o c_t per batch row (summed
+    over the batch once by the loop: a split and three row sums per chunk
+    instead was measured ~7% slower on the benchmark).
     """
 
-    # The LSTM's, and the cell states for the peepholes' gradients.
-    saved_names = LSTMDerivative.saved_names + ("c_prev", "c")
-
-    def save(self, z, states, new_states, gates, parameters):
-        c_prev, c = states[1], new_states[1]
-        p_i, p_f, p_o = parameters
-        i, f, g, o = (gates[name] for name in ("i", "f", "g", "o"))
-        tanh_c = self.cell.activation(c)
-        dc_dzi = self.gate_gradient(i, g)
-        dc_dzf = self.gate_gradient(f, c_prev)
-        dh_dzo = self.gate_gradient(o, tanh_c)
-        return [
-            f + dc_dzi * p_i + dc_dzf * p_f,
-            self.activation_gradient(tanh_c, o) + dh_dzo * p_o,
-            dc_dzi,
-            dc_dzf,
-            self.activation_gradient(g, i),
-            dh_dzo,
-            c_prev,
-            c,
-        ]
-
-    def backward(self, saved, d_states, parameters, side_by_side=None):
-        d_gates, d_c_prev = self.gate_gradients(saved, d_states)
-        d_z_i, d_z_f, _, d_z_o = d_gates
-        c_prev, c = saved[6:]
-        d_parameters = [d_z_i * c_prev, d_z_f * c_prev, d_z_o * c]
-        return (side_by_side or concatenate)(d_gates), [None, d_c_prev], d_parameters
-
-
-class CoupledLSTMDerivative(StepDerivative):
-    """[f, g, o] = acts(z_t); c_t = f c_{t-1} + (1 - f) g; h_t = o tanh(c_t)."""
-
-    saved_names = ("dc_dc_prev", "dh_dc", "dc_dzf", "dc_dzg", "dh_dzo")
-
     @property
     def supported(self):
-        return self.activations_known("activation", "recurrent_activation")
+        cell = self.cell
+        return self.activations_known("recurrent_activation") and all(
+            activation_vjp(a) is not None
+            for a in (cell.candidate_activation(), cell.output_activation())
+        )
+
+    @property
+    def saved_names(self):
+        cell = self.cell
+        names = ["dc_dc_prev", "dh_dc"]
+        names += [("dh_dz" if gate == "o" else "dc_dz") + gate for gate in cell.gate_names]
+        if {"i", "f"} & set(cell.peephole_gates):
+            names.append("c_prev")
+        if "o" in cell.peephole_gates:
+            names.append("c")
+        return tuple(names)
 
     def save(self, z, states, new_states, gates, parameters):
+        cell = self.cell
         c_prev, c = states[1], new_states[1]
-        f, g, o = (gates[name] for name in ("f", "g", "o"))
-        tanh_c = self.cell.activation(c)
-        return [
-            f,
-            self.activation_gradient(tanh_c, o),
-            self.gate_gradient(f, c_prev - g),
-            self.activation_gradient(g, 1.0 - f),
-            self.gate_gradient(o, tanh_c),
-        ]
+        peephole = dict(zip(cell.peephole_gates, parameters))
+        g = gates["g"]
+        f = gates.get("f")
+        i = gates.get("i", 1.0 - f if cell.coupled else None)
+        o = gates.get("o")
+        h_activation = cell.output_activation()
+        act_h_c = h_activation(c)
+        blocks = {}
+        if "i" in gates:
+            blocks["i"] = self.gate_gradient(i, g)
+        if "f" in gates:
+            blocks["f"] = self.gate_gradient(f, c_prev - g if cell.coupled else c_prev)
+        # dc_t/dz_g = i_t act_g'(z_g), from act_g's output g_t.
+        blocks["g"] = activation_vjp(cell.candidate_activation())(
+            g, ops.ones_like(g) if i is None else i
+        )
+        if "o" in gates:
+            blocks["o"] = self.gate_gradient(o, act_h_c)
+        dh_dc = activation_vjp(h_activation)(act_h_c, ops.ones_like(c) if o is None else o)
+        if "o" in peephole:
+            dh_dc = dh_dc + blocks["o"] * peephole["o"]
+        dc_dc_prev = ops.ones_like(c) if f is None else f
+        for gate in ("i", "f"):
+            if gate in peephole:
+                dc_dc_prev = dc_dc_prev + blocks[gate] * peephole[gate]
+        saved = [dc_dc_prev, dh_dc, *(blocks[gate] for gate in cell.gate_names)]
+        if {"i", "f"} & set(peephole):
+            saved.append(c_prev)
+        if "o" in peephole:
+            saved.append(c)
+        return saved
 
     def backward(self, saved, d_states, parameters, side_by_side=None):
-        dc_dc_prev, dh_dc, dc_dzf, dc_dzg, dh_dzo = saved
+        cell = self.cell
+        count = len(cell.gate_names)
+        dc_dc_prev, dh_dc = saved[:2]
+        local = dict(zip(cell.gate_names, saved[2 : 2 + count]))
+        rest = list(saved[2 + count :])
         d_h, d_c = d_states
         d_c = d_c + d_h * dh_dc
-        d_z = concatenate([d_c * dc_dzf, d_c * dc_dzg, d_h * dh_dzo])
-        return d_z, [None, d_c * dc_dc_prev], []
+        d_z = {gate: (d_h if gate == "o" else d_c) * local[gate] for gate in cell.gate_names}
+        c_prev = rest.pop(0) if {"i", "f"} & set(cell.peephole_gates) else None
+        c = rest.pop(0) if "o" in cell.peephole_gates else None
+        d_parameters = [d_z[gate] * (c if gate == "o" else c_prev) for gate in cell.peephole_gates]
+        blocks = [d_z[gate] for gate in cell.gate_names]
+        return (side_by_side or concatenate)(blocks), [None, d_c * dc_dc_prev], d_parameters
 
 
 class GRUDerivative(StepDerivative):

@@ -1,14 +1,34 @@
-"""The LSTM cell and the variants built on it: peephole connections and coupled gates."""
+"""The LSTM cell and the variants built on it.
+
+The lecture's two (peephole connections, coupled gates) and the eight of
+Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber, "LSTM: A Search Space
+Odyssey" (IEEE TNNLS 2017, arXiv 1503.04069). Greff's baseline, the "vanilla"
+LSTM of their paper, is `PeepholeLSTMCell`; each of their variants changes
+only what its name says:
+
+    name      class                           what changes from the baseline
+    nig       NoInputGateLSTMCell             i_t = 1
+    nfg       NoForgetGateLSTMCell            f_t = 1
+    nog       NoOutputGateLSTMCell            o_t = 1
+    niaf      NoInputActivationLSTMCell       g_t = z_g (no tanh)
+    noaf      NoOutputActivationLSTMCell      h_t = o_t c_t (no tanh)
+    np        LSTMCell                        no peepholes (rnnzoo's "lstm")
+    cifg      CoupledPeepholeLSTMCell         i_t = 1 - f_t
+    fgr       FullGateRecurrenceLSTMCell      the gates also read the last step's gates
+
+A variant without a gate has no weights for it (no columns in `kernel`,
+`recurrent_kernel` and `bias`, no peephole). Every variant runs on the
+layers' fast loop with the hand-written `LSTMDerivative`, which reads the
+variant's description from the attributes below (`gate_names`,
+`peephole_gates`, `coupled`, `candidate_activation`, `output_activation`);
+the full gate recurrence runs on automatic differentiation of its step.
+"""
 
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
 from rnnzoo.cells.base import RecurrentCell
-from rnnzoo.cells.derivatives import (
-    CoupledLSTMDerivative,
-    LSTMDerivative,
-    PeepholeLSTMDerivative,
-)
+from rnnzoo.cells.derivatives import LSTMDerivative
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -52,8 +72,12 @@ class LSTMCell(RecurrentCell):
     gate_names = ("i", "f", "g", "o")
     num_gates = 4
     state_names = ("h", "c")
-    forget_gate_index = 1
     step_derivative = LSTMDerivative
+    # How the LSTM family's variants differ (read by `LSTMDerivative`): the
+    # gates that see the cell state through a peephole, and whether the input
+    # gate is 1 - f_t.
+    peephole_gates = ()
+    coupled = False
 
     def __init__(
         self,
@@ -67,9 +91,17 @@ class LSTMCell(RecurrentCell):
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = unit_forget_bias
 
+    def candidate_activation(self):
+        """act_g in g_t = act_g(z_g)."""
+        return self.activation
+
+    def output_activation(self):
+        """act_h in h_t = o_t act_h(c_t)."""
+        return self.activation
+
     def _bias_initializer_for_build(self):
-        if self.unit_forget_bias:
-            return self.forget_bias_initializer(self.forget_gate_index)
+        if self.unit_forget_bias and "f" in self.gate_names:
+            return self.forget_bias_initializer(self.gate_names.index("f"))
         return self.bias_initializer
 
     def pointwise(self, z, states, parameters):
@@ -116,9 +148,8 @@ class PeepholeLSTMCell(LSTMCell):
     """
 
     names = ("peephole",)
-    step_derivative = PeepholeLSTMDerivative
+    step_derivative = LSTMDerivative
     seeded_initializers = LSTMCell.seeded_initializers + ("peephole_initializer",)
-    # The gates whose pre-activations read the cell state through a peephole.
     peephole_gates = ("i", "f", "o")
 
     def __init__(
@@ -192,8 +223,8 @@ class CoupledLSTMCell(LSTMCell):
     names = ("coupled",)
     gate_names = ("f", "g", "o")
     num_gates = 3
-    forget_gate_index = 0
-    step_derivative = CoupledLSTMDerivative
+    coupled = True
+    step_derivative = LSTMDerivative
 
     def pointwise(self, z, states, parameters):
         _, c_prev = states
@@ -204,3 +235,311 @@ class CoupledLSTMCell(LSTMCell):
         c = f * c_prev + (1.0 - f) * g
         h = o * self.activation(c)
         return [h, c], {"f": f, "g": g, "o": o}
+
+
+# ------------------------------------------------- Greff et al.'s variants
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class NoInputGateLSTMCell(PeepholeLSTMCell):
+    r"""Greff et al.'s NIG: the peephole LSTM without an input gate.
+
+        [z_f, z_g, z_o] = x_t W + h_{t-1} U + b
+        f_t = sigmoid(z_f + p_f * c_{t-1})
+        g_t = tanh(z_g)
+        c_t = f_t * c_{t-1} + g_t          i_t = 1
+        o_t = sigmoid(z_o + p_o * c_t)
+        h_t = o_t * tanh(c_t)
+
+    Weights: `kernel` (input_dim, 3*units), `recurrent_kernel` (units,
+    3*units), `bias` (3*units,), blocks f, g, o; `peephole_f`, `peephole_o`.
+
+    Args: as `PeepholeLSTMCell`.
+    """
+
+    names = ("nig",)
+    gate_names = ("f", "g", "o")
+    num_gates = 3
+    peephole_gates = ("f", "o")
+    step_derivative = LSTMDerivative
+
+    def pointwise(self, z, states, parameters):
+        _, c_prev = states
+        p_f, p_o = parameters
+        z_f, z_g, z_o = ops.split(z, 3, axis=-1)
+        f = self.recurrent_activation(z_f + p_f * c_prev)
+        g = self.activation(z_g)
+        c = f * c_prev + g
+        o = self.recurrent_activation(z_o + p_o * c)
+        h = o * self.activation(c)
+        return [h, c], {"f": f, "g": g, "o": o}
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class NoForgetGateLSTMCell(PeepholeLSTMCell):
+    r"""Greff et al.'s NFG: the peephole LSTM without a forget gate (the 1997 LSTM's cell).
+
+        [z_i, z_g, z_o] = x_t W + h_{t-1} U + b
+        i_t = sigmoid(z_i + p_i * c_{t-1})
+        g_t = tanh(z_g)
+        c_t = c_{t-1} + i_t * g_t          f_t = 1: the cell only accumulates
+        o_t = sigmoid(z_o + p_o * c_t)
+        h_t = o_t * tanh(c_t)
+
+    Weights: `kernel` (input_dim, 3*units), `recurrent_kernel` (units,
+    3*units), `bias` (3*units,), blocks i, g, o; `peephole_i`, `peephole_o`.
+    `unit_forget_bias` has no gate to act on.
+
+    Args: as `PeepholeLSTMCell`.
+    """
+
+    names = ("nfg",)
+    gate_names = ("i", "g", "o")
+    num_gates = 3
+    peephole_gates = ("i", "o")
+    step_derivative = LSTMDerivative
+
+    def pointwise(self, z, states, parameters):
+        _, c_prev = states
+        p_i, p_o = parameters
+        z_i, z_g, z_o = ops.split(z, 3, axis=-1)
+        i = self.recurrent_activation(z_i + p_i * c_prev)
+        g = self.activation(z_g)
+        c = c_prev + i * g
+        o = self.recurrent_activation(z_o + p_o * c)
+        h = o * self.activation(c)
+        return [h, c], {"i": i, "g": g, "o": o}
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class NoOutputGateLSTMCell(PeepholeLSTMCell):
+    r"""Greff et al.'s NOG: the peephole LSTM without an output gate.
+
+        [z_i, z_f, z_g] = x_t W + h_{t-1} U + b
+        i_t = sigmoid(z_i + p_i * c_{t-1})
+        f_t = sigmoid(z_f + p_f * c_{t-1})
+        g_t = tanh(z_g)
+        c_t = f_t * c_{t-1} + i_t * g_t
+        h_t = tanh(c_t)                    o_t = 1
+
+    Weights: `kernel` (input_dim, 3*units), `recurrent_kernel` (units,
+    3*units), `bias` (3*units,), blocks i, f, g; `peephole_i`, `peephole_f`.
+
+    Args: as `PeepholeLSTMCell`.
+    """
+
+    names = ("nog",)
+    gate_names = ("i", "f", "g")
+    num_gates = 3
+    peephole_gates = ("i", "f")
+    step_derivative = LSTMDerivative
+
+    def pointwise(self, z, states, parameters):
+        _, c_prev = states
+        p_i, p_f = parameters
+        z_i, z_f, z_g = ops.split(z, 3, axis=-1)
+        i = self.recurrent_activation(z_i + p_i * c_prev)
+        f = self.recurrent_activation(z_f + p_f * c_prev)
+        g = self.activation(z_g)
+        c = f * c_prev + i * g
+        h = self.activation(c)
+        return [h, c], {"i": i, "f": f, "g": g}
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class NoInputActivationLSTMCell(PeepholeLSTMCell):
+    r"""Greff et al.'s NIAF: the peephole LSTM without the input (candidate) activation.
+
+        [z_i, z_f, z_g, z_o] = x_t W + h_{t-1} U + b
+        i_t = sigmoid(z_i + p_i * c_{t-1})
+        f_t = sigmoid(z_f + p_f * c_{t-1})
+        g_t = z_g                          no tanh
+        c_t = f_t * c_{t-1} + i_t * g_t
+        o_t = sigmoid(z_o + p_o * c_t)
+        h_t = o_t * tanh(c_t)
+
+    The baseline's weights; `activation` is only the output's.
+
+    Args: as `PeepholeLSTMCell`.
+    """
+
+    names = ("niaf",)
+    step_derivative = LSTMDerivative
+
+    def candidate_activation(self):
+        return activations.linear
+
+    def pointwise(self, z, states, parameters):
+        _, c_prev = states
+        p_i, p_f, p_o = parameters
+        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i + p_i * c_prev)
+        f = self.recurrent_activation(z_f + p_f * c_prev)
+        g = z_g
+        c = f * c_prev + i * g
+        o = self.recurrent_activation(z_o + p_o * c)
+        h = o * self.activation(c)
+        return [h, c], {"i": i, "f": f, "g": g, "o": o}
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class NoOutputActivationLSTMCell(PeepholeLSTMCell):
+    r"""Greff et al.'s NOAF: the peephole LSTM without the output activation.
+
+        [z_i, z_f, z_g, z_o] = x_t W + h_{t-1} U + b
+        i_t = sigmoid(z_i + p_i * c_{t-1})
+        f_t = sigmoid(z_f + p_f * c_{t-1})
+        g_t = tanh(z_g)
+        c_t = f_t * c_{t-1} + i_t * g_t
+        o_t = sigmoid(z_o + p_o * c_t)
+        h_t = o_t * c_t                    no tanh: h is unbounded, as c is
+
+    The baseline's weights; `activation` is only the candidate's.
+
+    Args: as `PeepholeLSTMCell`.
+    """
+
+    names = ("noaf",)
+    step_derivative = LSTMDerivative
+
+    def output_activation(self):
+        return activations.linear
+
+    def pointwise(self, z, states, parameters):
+        _, c_prev = states
+        p_i, p_f, p_o = parameters
+        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i + p_i * c_prev)
+        f = self.recurrent_activation(z_f + p_f * c_prev)
+        g = self.activation(z_g)
+        c = f * c_prev + i * g
+        o = self.recurrent_activation(z_o + p_o * c)
+        h = o * c
+        return [h, c], {"i": i, "f": f, "g": g, "o": o}
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class CoupledPeepholeLSTMCell(PeepholeLSTMCell):
+    r"""Greff et al.'s CIFG: the peephole LSTM with coupled input and forget gates.
+
+        [z_f, z_g, z_o] = x_t W + h_{t-1} U + b
+        f_t = sigmoid(z_f + p_f * c_{t-1})
+        g_t = tanh(z_g)
+        c_t = f_t * c_{t-1} + (1 - f_t) * g_t       i_t = 1 - f_t
+        o_t = sigmoid(z_o + p_o * c_t)
+        h_t = o_t * tanh(c_t)
+
+    Greff et al. write the coupling the other way round (f_t = 1 - i_t, the
+    input gate learned); here the forget gate is learned, as in
+    `CoupledLSTMCell`, so its bias starts at 1 and the two cells share a
+    layout: with zero peepholes this cell equals `CoupledLSTMCell`.
+
+    Weights: `kernel` (input_dim, 3*units), `recurrent_kernel` (units,
+    3*units), `bias` (3*units,), blocks f, g, o; `peephole_f`, `peephole_o`.
+
+    Args: as `PeepholeLSTMCell`.
+    """
+
+    names = ("cifg",)
+    gate_names = ("f", "g", "o")
+    num_gates = 3
+    peephole_gates = ("f", "o")
+    coupled = True
+    step_derivative = LSTMDerivative
+
+    def pointwise(self, z, states, parameters):
+        _, c_prev = states
+        p_f, p_o = parameters
+        z_f, z_g, z_o = ops.split(z, 3, axis=-1)
+        f = self.recurrent_activation(z_f + p_f * c_prev)
+        g = self.activation(z_g)
+        c = f * c_prev + (1.0 - f) * g
+        o = self.recurrent_activation(z_o + p_o * c)
+        h = o * self.activation(c)
+        return [h, c], {"f": f, "g": g, "o": o}
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class FullGateRecurrenceLSTMCell(PeepholeLSTMCell):
+    r"""Greff et al.'s FGR: the peephole LSTM whose gates also read the last step's gates.
+
+    With a_{t-1} = [i_{t-1}, f_{t-1}, o_{t-1}] (zeros at the start) and R the
+    nine recurrent matrices between the gates, stacked (3 units, 3 units):
+
+        [z_i, z_f, z_g, z_o] = x_t W + h_{t-1} U + b
+        [r_i, r_f, r_o] = a_{t-1} R
+        i_t = sigmoid(z_i + r_i + p_i * c_{t-1})
+        f_t = sigmoid(z_f + r_f + p_f * c_{t-1})
+        g_t = tanh(z_g)
+        c_t = f_t * c_{t-1} + i_t * g_t
+        o_t = sigmoid(z_o + r_o + p_o * c_t)
+        h_t = o_t * tanh(c_t)
+
+    The states are h, c and a (3 units wide). Weights: the baseline's and
+    `gate_recurrent_kernel` R (3*units, 3*units), rows i, f, o of the last
+    step, columns the i, f, o pre-activations. With R = 0 the cell equals
+    `PeepholeLSTMCell`. The gate recurrence is a matmul inside the step, so
+    the fast loop differentiates this step automatically.
+
+    Args:
+        gate_recurrent_initializer: Initializer of R (default orthogonal).
+        gate_recurrent_regularizer, gate_recurrent_constraint: For R.
+        See `PeepholeLSTMCell` for the other arguments.
+    """
+
+    names = ("fgr",)
+    state_names = ("h", "c", "a")
+    step_derivative = None  # the gate recurrence is a matmul: differentiated automatically
+    seeded_initializers = PeepholeLSTMCell.seeded_initializers + ("gate_recurrent_initializer",)
+
+    def __init__(
+        self,
+        units,
+        gate_recurrent_initializer="orthogonal",
+        gate_recurrent_regularizer=None,
+        gate_recurrent_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(units, **kwargs)
+        self.gate_recurrent_initializer = initializers.get(gate_recurrent_initializer)
+        self.gate_recurrent_regularizer = regularizers.get(gate_recurrent_regularizer)
+        self.gate_recurrent_constraint = constraints.get(gate_recurrent_constraint)
+
+    def state_widths(self):
+        return [self.units, self.units, 3 * self.units]
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.gate_recurrent_kernel = self.add_weight(
+            shape=(3 * self.units, 3 * self.units),
+            name="gate_recurrent_kernel",
+            initializer=self.gate_recurrent_initializer,
+            regularizer=self.gate_recurrent_regularizer,
+            constraint=self.gate_recurrent_constraint,
+        )
+
+    def pointwise_parameters(self):
+        return [*super().pointwise_parameters(), self.gate_recurrent_kernel]
+
+    def pointwise(self, z, states, parameters):
+        _, c_prev, a_prev = states
+        p_i, p_f, p_o, gate_recurrent_kernel = parameters
+        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
+        r_i, r_f, r_o = ops.split(ops.matmul(a_prev, gate_recurrent_kernel), 3, axis=-1)
+        i = self.recurrent_activation(z_i + r_i + p_i * c_prev)
+        f = self.recurrent_activation(z_f + r_f + p_f * c_prev)
+        g = self.activation(z_g)
+        c = f * c_prev + i * g
+        o = self.recurrent_activation(z_o + r_o + p_o * c)
+        h = o * self.activation(c)
+        a = ops.concatenate([i, f, o], axis=-1)
+        return [h, c, a], {"i": i, "f": f, "g": g, "o": o}
+
+    def get_config(self):
+        config = super().get_config()
+        config["gate_recurrent_initializer"] = initializers.serialize(
+            self.gate_recurrent_initializer
+        )
+        config["gate_recurrent_regularizer"] = regularizers.serialize(
+            self.gate_recurrent_regularizer
+        )
+        config["gate_recurrent_constraint"] = constraints.serialize(self.gate_recurrent_constraint)
+        return config

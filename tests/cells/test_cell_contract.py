@@ -11,7 +11,6 @@ from cell_cases import (
     NUM_WEIGHTS,
     UNITS,
     make_cell,
-    num_states,
     random_inputs,
     regularizer_arguments,
 )
@@ -23,7 +22,18 @@ NON_DEFAULT_ARGUMENTS = {
     "lstm": {"unit_forget_bias": False, "recurrent_activation": "hard_sigmoid"},
     "peephole": {"peephole_initializer": "zeros", "peephole_regularizer": "l2"},
     "coupled": {"activation": "softsign", "unit_forget_bias": False},
-    "gru_reset_after": {"recurrent_activation": "hard_sigmoid", "use_bias": False},
+    "nig": {"peephole_constraint": "non_neg", "recurrent_activation": "hard_sigmoid"},
+    "nfg": {"peephole_initializer": "ones", "activation": "softsign"},
+    "nog": {"unit_forget_bias": False, "peephole_regularizer": "l1"},
+    "niaf": {"activation": "softsign", "peephole_initializer": "zeros"},
+    "noaf": {"recurrent_activation": "hard_sigmoid", "use_bias": False},
+    "cifg": {"unit_forget_bias": False, "peephole_constraint": "non_neg"},
+    "fgr": {
+        "gate_recurrent_initializer": "zeros",
+        "gate_recurrent_regularizer": "l2",
+        "gate_recurrent_constraint": "non_neg",
+    },
+    "gru": {"recurrent_activation": "hard_sigmoid", "use_bias": False},
     "gru_reset_before": {"activation": "softsign", "use_bias": False},
 }
 COMMON_ARGUMENTS = {
@@ -48,7 +58,7 @@ def test_cell_in_keras_rnn_passes_the_layer_test(case_id, rng, tmp_path):
         make_layer,
         random_inputs(rng),
         units=UNITS,
-        num_states=num_states(case_id),
+        state_widths=make_cell(case_id).state_widths(),
         rng=rng,
         num_weights=NUM_WEIGHTS[case_id],
         regularizers=regularizers,
@@ -101,7 +111,9 @@ def test_step_returns_the_gates_the_cell_names(case_id, rng):
     inputs = random_inputs(rng)
     layer(inputs)
     numerics.randomize_weights(layer, rng)
-    states = [rng.normal(size=(inputs.shape[0], UNITS)).astype("float32")] * num_states(case_id)
+    states = [
+        rng.normal(size=(inputs.shape[0], width)).astype("float32") for width in cell.state_widths()
+    ]
 
     output, new_states, gates = cell.step(inputs[:, 0], states)
 

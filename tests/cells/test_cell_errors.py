@@ -5,7 +5,7 @@ import re
 import keras
 import numpy as np
 import pytest
-from cell_cases import CELL_IDS, UNITS, make_cell, num_states, random_inputs
+from cell_cases import CELL_IDS, UNITS, make_cell, random_inputs, state_widths
 
 import rnnzoo
 
@@ -36,7 +36,14 @@ def test_unknown_cell_name_lists_the_known_names():
     assert "'nope'" in message
     for name in ["vanilla", "irnn", "lstm", "peephole", "coupled", "gru"]:
         assert name in message
-    assert rnnzoo.cells.names() == ["vanilla", "irnn", "lstm", "np", "peephole", "coupled", "gru"]
+    # The lecture's cells, Greff et al.'s variants ("np" is the LSTM), the GRU.
+    greff = ["nig", "nfg", "nog", "niaf", "noaf", "cifg", "fgr"]
+    assert rnnzoo.cells.names() == [
+        *["vanilla", "irnn", "lstm", "np", "peephole", "coupled"],
+        *greff,
+        "gru",
+    ]
+    assert rnnzoo.cells.get("np") is rnnzoo.cells.get("lstm")
 
 
 @pytest.mark.parametrize("name", ["vanilla", "irnn", "lstm", "peephole", "coupled", "gru"])
@@ -54,7 +61,7 @@ def test_irnn_refuses_a_recurrent_initializer():
 @pytest.mark.parametrize("case_id", CELL_IDS)
 def test_initial_state_of_the_wrong_width_is_refused(case_id, rng):
     inputs = random_inputs(rng)
-    states = [np.zeros((inputs.shape[0], UNITS), "float32")] * num_states(case_id)
+    states = [np.zeros((inputs.shape[0], width), "float32") for width in state_widths(case_id)]
     states[0] = np.zeros((inputs.shape[0], UNITS + 1), "float32")
     with pytest.raises(
         ValueError,

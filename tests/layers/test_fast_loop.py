@@ -19,7 +19,7 @@ import numpy as np
 import processes
 import pytest
 import tensorflow as tf
-from cell_cases import FEATURES, LAYER_CASES, UNITS, make_cell, num_states, random_inputs
+from cell_cases import FEATURES, LAYER_CASES, UNITS, make_cell, random_inputs, state_widths
 
 import rnnzoo
 from rnnzoo.layers import fast_loop
@@ -93,8 +93,8 @@ def assert_equal_to_plain_rnn(case_id, rng, dtype="float32", training=False, **k
     layer, reference = make_pair(case_id, rng, dtype=dtype, **kwargs)
     inputs = tf.constant(random_inputs(rng, time=TIME, dtype=dtype))
     states = [
-        tf.constant(0.5 * rng.normal(size=(cell_cases.BATCH, UNITS)).astype(dtype))
-        for _ in range(num_states(case_id))
+        tf.constant(0.5 * rng.normal(size=(cell_cases.BATCH, width)).astype(dtype))
+        for width in state_widths(case_id)
     ]
     layer(inputs)  # keeps the two seed generators in step
     read_outs = [rng.normal(size=o.shape).astype(dtype) for o in reference(inputs)]
@@ -124,13 +124,13 @@ def test_fast_layer_equals_its_cell_in_float64(case_id, rng, fast_calls):
     assert fast_calls
 
 
-@pytest.mark.parametrize("case_id", ["lstm", "gru_reset_after", "vanilla"])
+@pytest.mark.parametrize("case_id", ["lstm", "gru", "vanilla"])
 def test_fast_layer_without_bias_equals_its_cell(case_id, rng, fast_calls):
     assert_equal_to_plain_rnn(case_id, rng, cell_kwargs={"use_bias": False}, return_sequences=True)
     assert fast_calls
 
 
-@pytest.mark.parametrize("case_id", ["lstm", "gru_reset_after", "irnn"])
+@pytest.mark.parametrize("case_id", ["lstm", "gru", "irnn"])
 def test_input_dropout_uses_the_cells_one_mask_per_sequence(case_id, rng, fast_calls):
     """Same seed, same mask: the fast loop drops exactly what the cell drops at every step."""
     assert_equal_to_plain_rnn(
@@ -143,7 +143,7 @@ def test_input_dropout_uses_the_cells_one_mask_per_sequence(case_id, rng, fast_c
     assert fast_calls
 
 
-@pytest.mark.parametrize("case_id", ["lstm", "gru_reset_after"])
+@pytest.mark.parametrize("case_id", ["lstm", "gru"])
 def test_graph_mode_with_unknown_batch_and_time(case_id, rng, fast_calls):
     layer, reference = make_pair(case_id, rng, return_sequences=True)
     signature = [tf.TensorSpec((None, None, FEATURES), tf.float32)]
@@ -171,7 +171,7 @@ def test_training_a_model_with_unknown_time_matches_the_plain_cell(rng, fast_cal
     assert fast_calls
 
 
-@pytest.mark.parametrize("case_id", ["lstm", "gru_reset_after"])
+@pytest.mark.parametrize("case_id", ["lstm", "gru"])
 def test_stateful_fast_layer_carries_the_same_state(case_id, rng, fast_calls):
     layer, reference = make_pair(case_id, rng, stateful=True, return_sequences=True)
     layer.reset_state()  # the building call ran with other weights
@@ -199,7 +199,7 @@ def test_stateful_fast_layer_in_a_graph_with_a_static_batch(batch_size, rng, fas
     assert fast_calls
 
 
-@pytest.mark.parametrize("case_id", ["lstm", "peephole", "gru_reset_after"])
+@pytest.mark.parametrize("case_id", ["lstm", "peephole", "gru"])
 def test_fast_layer_in_mixed_float16(case_id, rng, fast_calls):
     keras.config.set_dtype_policy("mixed_float16")
     layer, reference = make_pair(case_id, rng, dtype=None, return_sequences=True)
@@ -232,9 +232,9 @@ def test_step_derivative_equals_autodiff(case_id, rng):
         if cell.projection == "sum"
         else (normal(cell_cases.BATCH, width), normal(cell_cases.BATCH, width))
     )
-    states = [normal(cell_cases.BATCH, UNITS) for _ in cell.state_names]
+    states = [normal(cell_cases.BATCH, width) for width in cell.state_widths()]
     parameters = [tf.constant(p.numpy()) for p in cell.pointwise_parameters()]
-    d_states = [normal(cell_cases.BATCH, UNITS) for _ in cell.state_names]
+    d_states = [normal(cell_cases.BATCH, width) for width in cell.state_widths()]
     with tf.GradientTape() as tape:
         tape.watch([z, states, parameters])
         new_states, _ = cell.pointwise(z, states, parameters)
@@ -276,7 +276,7 @@ FALLBACKS = {
     "fast_off": ("lstm", {"fast": False}, {}),
     "unroll": ("lstm", {"unroll": True}, {}),
     "reset_before": ("gru_reset_before", {}, {}),
-    "recurrent_dropout_training": ("gru_reset_after", {}, {"recurrent_dropout": 0.3, "seed": 1}),
+    "recurrent_dropout_training": ("gru", {}, {"recurrent_dropout": 0.3, "seed": 1}),
 }
 
 

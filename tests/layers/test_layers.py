@@ -16,9 +16,9 @@ from cell_cases import (
     NUM_WEIGHTS,
     UNITS,
     make_cell,
-    num_states,
     random_inputs,
     regularizer_arguments,
+    state_widths,
 )
 
 import rnnzoo
@@ -35,7 +35,7 @@ def make_layer(case_id, units=UNITS, **kwargs):
 KERAS_TWINS = {
     "vanilla": keras.layers.SimpleRNN,
     "lstm": keras.layers.LSTM,
-    "gru_reset_after": lambda units, **kw: keras.layers.GRU(units, reset_after=True, **kw),
+    "gru": lambda units, **kw: keras.layers.GRU(units, reset_after=True, **kw),
     "gru_reset_before": lambda units, **kw: keras.layers.GRU(units, reset_after=False, **kw),
 }
 OPTIONS = {
@@ -119,8 +119,8 @@ def test_layer_equals_its_cell_in_keras_rnn(case_id, option, rng):
         call_kwargs["mask"] = mask
     if option == "initial_state":
         call_kwargs["initial_state"] = [
-            rng.normal(size=(inputs.shape[0], UNITS)).astype("float32")
-            for _ in range(num_states(case_id))
+            rng.normal(size=(inputs.shape[0], width)).astype("float32")
+            for width in state_widths(case_id)
         ]
     assert type(layer.cell) is type(reference.cell)
     numerics.assert_same_up_to_rounding(
@@ -159,7 +159,7 @@ def test_layer_passes_the_layer_test(case_id, rng, tmp_path):
         lambda **rnn_kwargs: make_layer(case_id, **rnn_kwargs),
         random_inputs(rng),
         units=UNITS,
-        num_states=num_states(case_id),
+        state_widths=make_cell(case_id).state_widths(),
         rng=rng,
         num_weights=NUM_WEIGHTS[case_id],
         regularizers=regularizer_arguments(case_id),
@@ -265,7 +265,7 @@ def test_layer_units_must_be_a_positive_integer(units):
 @pytest.mark.parametrize("case_id", LAYER_IDS)
 def test_layer_refuses_an_initial_state_of_the_wrong_shape(case_id, rng):
     inputs = random_inputs(rng)
-    states = [np.zeros((inputs.shape[0], UNITS), "float32")] * num_states(case_id)
+    states = [np.zeros((inputs.shape[0], width), "float32") for width in state_widths(case_id)]
     wrong_width = [np.zeros((inputs.shape[0], UNITS + 2), "float32")] + states[1:]
     with pytest.raises(
         ValueError,
