@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from rnnzoo.recipes import charlm  # noqa: E402
 from rnnzoo.training import config as config_io  # noqa: E402
+from rnnzoo.training import runner  # noqa: E402
 from rnnzoo.training.errors import run_main  # noqa: E402
 
 
@@ -66,7 +67,10 @@ def curve(history):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "config", nargs="?", default=str(charlm.DEFAULTS_FILE), help="config file to run"
+        "config",
+        nargs="?",
+        default="charlm.toml",
+        help="config file to run, or the name of one in recipes/ (default charlm.toml)",
     )
     parser.add_argument(
         "--run-dir", metavar="DIR", help="run directory (default tensorboard_logs/charlm/<stamp>)"
@@ -74,12 +78,12 @@ def main(argv=None):
     config_io.add_flags(parser, charlm.CharLMConfig)
     args = parser.parse_args(argv)
     overrides = config_io.flag_overrides(args, charlm.CharLMConfig)
-    config = charlm.load_config(args.config, overrides)
+    config = charlm.RECIPE.resolve_config(args.config, overrides)
     print(f"config: {args.config}" + (f" with {overrides}" if overrides else ""))
     print(config_io.to_toml(config))
 
     started = time.monotonic()
-    results = charlm.train(config, args.run_dir, verbose=2)
+    results = runner.train(charlm.RECIPE, config, args.run_dir, verbose=2)
     wall = time.monotonic() - started
 
     print()

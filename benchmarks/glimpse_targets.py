@@ -95,7 +95,7 @@ def main(argv=None):
     args, extra = parser.parse_known_args(argv)
 
     flags, paper, row = TARGETS[args.target]
-    stamped = default_path(glimpse_mnist.RECIPE)
+    stamped = default_path(glimpse_mnist.RECIPE.name)
     run_dir = Path(args.run_dir or stamped.with_name(f"{args.target}-{stamped.name}"))
     flags = [
         *flags,

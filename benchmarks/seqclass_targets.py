@@ -101,7 +101,7 @@ def main(argv=None):
     args, extra = parser.parse_known_args(argv)
 
     flags, checks = targets(Path(args.shared).resolve())[args.target]
-    stamped = default_path(seqclass.RECIPE)
+    stamped = default_path(seqclass.RECIPE.name)
     run_dir = Path(args.run_dir or stamped.with_name(f"{args.target}-{stamped.name}"))
     flags = [
         *flags,

@@ -1,11 +1,11 @@
 """Draw the README's picture of glimpse paths: where a trained RAM looks on test digits.
 
-Loads a glimpse_mnist run (its config.toml and best checkpoint), rebuilds the
-run's test split from the same seed, and draws the first `--count` test
-images with the glimpse boxes at the location policy's means, step by step
-(early to late along viridis), the path joining them, and below each the
-patches the retina read (columns: steps; rows: scales, finest on top). Titles
-read 'label -> prediction' (green when right, red when wrong).
+Loads a glimpse_mnist run (its config.toml and model.keras, the best
+checkpoint's model), rebuilds the run's test split from the same seed, and
+draws the first `--count` test images with the glimpse boxes at the location
+policy's means, step by step (early to late along viridis), the path joining
+them, and below each the patches the retina read (columns: steps; rows:
+scales, finest on top). Titles read 'label -> prediction' (green when right, red when wrong).
 
     python scripts/glimpse_paths_figure.py --run-dir tensorboard_logs/glimpse_mnist/<stamp>
 """
@@ -16,12 +16,13 @@ import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
+
 from rnnzoo.recipes import glimpse_mnist  # noqa: E402
 from rnnzoo.tensorboard import images  # noqa: E402
 from rnnzoo.tensorboard.attention import glimpse_picture  # noqa: E402
-from rnnzoo.training import checkpoints  # noqa: E402
 from rnnzoo.training import config as config_io  # noqa: E402
-from rnnzoo.training.rundir import RunDirectory  # noqa: E402
+from rnnzoo.training.rundir import MODEL_FILE, RunDirectory  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -35,10 +36,9 @@ def main(argv=None):
 
     run = RunDirectory(args.run_dir).require("the figure")
     config = config_io.load(glimpse_mnist.GlimpseConfig, run.config_path)
-    splits, _ = glimpse_mnist.prepare_data(config)
-    model = glimpse_mnist.build_model(config)
-    model.set_weights(checkpoints.load(run.checkpoint_path("best")).weights)
-    test_images, test_labels = (array[: args.count] for array in splits["test"])
+    data = glimpse_mnist.prepare_data(config)
+    model = keras.saving.load_model(run.file(MODEL_FILE))
+    test_images, test_labels = (array[: args.count] for array in data.splits["test"])
     picture, record = glimpse_picture(model, test_images, test_labels)
     right = int((record["predictions"] == test_labels).sum())
     caption = (

@@ -103,3 +103,38 @@ def assert_loads_in_fresh_process(models, directory, atol=1e-6):
         assert entry["max_abs_diff"] <= atol, (
             f"{name}: fresh-process outputs differ by {entry['max_abs_diff']:.3g}"
         )
+
+
+_KERAS_FILE_SCRIPT = """
+import sys
+import numpy as np, keras
+import rnnzoo  # registers the zoo's classes, as a user's program would
+
+model = keras.saving.load_model(sys.argv[1], safe_mode=True)
+for variable in model.variables:  # the same noise as the other process (RAM's glimpses)
+    if variable.path.endswith("seed_generator_state"):
+        variable.assign(np.array([7, 0], keras.ops.convert_to_numpy(variable).dtype))
+outputs = model(np.load(sys.argv[2])["inputs"])
+np.save(sys.argv[3], keras.ops.convert_to_numpy(outputs))
+print("LOADED", type(model).__name__, "compiled" if model.compiled else "not compiled")
+"""
+
+
+def same_noise(model):
+    """Set every random-generator state of `model` as `keras_file_outputs` does."""
+    for variable in model.variables:
+        if variable.path.endswith("seed_generator_state"):
+            variable.assign(np.array([7, 0], keras.ops.convert_to_numpy(variable).dtype))
+    return model
+
+
+def keras_file_outputs(path, inputs, directory):
+    """`(outputs, description)` of the Keras file `path` on `inputs`, loaded in safe mode in a
+    fresh process after `import rnnzoo` (random states set by `same_noise`)."""
+    directory = Path(directory)
+    np.savez(directory / "inputs.npz", inputs=inputs)
+    stdout = run_python(
+        _KERAS_FILE_SCRIPT, path, directory / "inputs.npz", directory / "outputs.npy"
+    )
+    line = [text for text in stdout.splitlines() if text.startswith("LOADED ")][-1]
+    return np.load(directory / "outputs.npy"), line[len("LOADED ") :]

@@ -25,6 +25,7 @@ step at a time, scaled to [0, 1]:
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,11 @@ def read_idx(path):
         data = gzip.decompress(raw) if path.suffix == ".gz" else raw
     except FileNotFoundError:
         raise DataError(f"IDX file {str(path)!r} does not exist.") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as error:
+        # A damaged .gz fails in zlib (a bad block), in gzip (a bad header or checksum) or ends
+        # early (EOFError), depending on where it is damaged.
         raise DataError(
-            f"IDX file {str(path)!r} cannot be read ({error}); download it again."
+            f"IDX file {str(path)!r} cannot be read ({error}); it is damaged: download it again."
         ) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise DataError(

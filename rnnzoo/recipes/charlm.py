@@ -1,13 +1,15 @@
 r"""The character-level language model recipe: min-char-rnn / char-rnn in Keras.
 
-Train (the default command) and sample:
+Train (the default command), sample, find interpretable cells, export:
 
     python -m rnnzoo.recipes.charlm                         # Tiny Shakespeare, recipes/charlm.toml
     python -m rnnzoo.recipes.charlm --data input.txt --cell gru --units 128
-    python -m rnnzoo.recipes.charlm --config recipes/min_char_rnn.toml
+    python -m rnnzoo.recipes.charlm --config min_char_rnn   # recipes/min_char_rnn.toml
     python -m rnnzoo.recipes.charlm --resume --run-dir tensorboard_logs/charlm/<stamp>
     python -m rnnzoo.recipes.charlm sample --run-dir tensorboard_logs/charlm/<stamp> \
         --prime "ROMEO:" --length 300 --temperature 0.8 --seed 1
+    python -m rnnzoo.recipes.charlm inspect --run-dir tensorboard_logs/charlm/<stamp>
+    python -m rnnzoo.recipes.charlm export --run-dir tensorboard_logs/charlm/<stamp>
 
 Top to bottom, as in the lecture:
 
@@ -22,30 +24,31 @@ Top to bottom, as in the lecture:
 3. Model. `rnnzoo.models.build_char_lm`: embedding (or one-hot) -> stacked
    recurrent layers -> logits; loss = mean cross-entropy in nats/char
    (bits/char = nats / ln 2).
-4. Training. `rnnzoo.training.Trainer`: `model.fit` per epoch with Keras's
-   progress bar, validation each epoch, checkpoints, exact `--resume`.
+4. Training (`rnnzoo.training.runner`): `model.fit` per epoch with Keras's
+   progress bar, validation each epoch, checkpoints, exact `--resume`, the
+   test split on the best checkpoint, and model.keras: the model in its
+   sampling form (stateless, any batch), ready for `predict`.
 5. Sampling. Prime, then sample a character, feed it back in, repeat
    (`rnnzoo.models.generate`; greedy at temperature 0, top-k, beam search).
-
-Everything a run makes goes in its run directory (see `rnnzoo.training.rundir`);
-`results.json` there holds the final figures.
 """
 
-import argparse
 import dataclasses
 import hashlib
 import math
 import sys
-import time
-from pathlib import Path
 
-from rnnzoo.training import cli
+import keras
+
+from rnnzoo import cells
+from rnnzoo.data import TextStreams, Vocabulary, load_corpus, read_text
+from rnnzoo.models import beam_search, build_char_lm, generate
+from rnnzoo.tensorboard import default_callbacks, interpretable
+from rnnzoo.training import checkpoints, checks, cli, optimizers, runner
 from rnnzoo.training import config as config_io
 from rnnzoo.training.config import option
-from rnnzoo.training.errors import RecipeError, run_main
+from rnnzoo.training.errors import RecipeError
+from rnnzoo.training.rundir import RECURRENT_VIEWS, VOCABULARY_FILE, RunDirectory
 
-RECIPE = "charlm"
-DEFAULTS_FILE = Path(__file__).resolve().parents[2] / "recipes" / "charlm.toml"
 NATS_PER_BIT = math.log(2.0)
 SPLITS = ("train", "validation", "test")
 
@@ -80,30 +83,16 @@ class CharLMConfig:
     views: bool = option(True, "write the TensorBoard views (gradients, gates, dL/dh_t, ...)")
 
     def validate(self):
-        from rnnzoo import cells
-        from rnnzoo.training import checks, optimizers
-
-        for name, value, known in (
-            ("cell", self.cell.lower(), cells.names()),
-            ("optimizer", self.optimizer, optimizers.names()),
-        ):
-            if value not in known:
-                raise RecipeError(f"unknown {name} {value!r}; expected one of: {', '.join(known)}.")
-        checks.at_least(
-            self, 1, "layers", "units", "seq_length", "batch_size", "epochs", "sample_length"
-        )
+        checks.one_of(self, "optimizer", optimizers.names())
+        if self.cell.lower() not in cells.names():
+            checks.one_of(self, "cell", cells.names())
+        checks.at_least(self, 1, *("layers", "units", "seq_length", "batch_size", "epochs"))
+        checks.at_least(self, 1, "sample_length")
         checks.at_least(
             self,
             0,
-            "embedding_dim",
-            "steps_per_epoch",
-            "lr_decay_after",
-            "checkpoint_every",
-            "log_every",
-            "clip_norm",
-            "clip_value",
-            "max_minutes",
-            "sample_temperature",
+            *("embedding_dim", "steps_per_epoch", "lr_decay_after", "checkpoint_every"),
+            *("log_every", "clip_norm", "clip_value", "max_minutes", "sample_temperature"),
             "epoch_sample_length",
         )
         checks.fraction(self, "dropout")
@@ -112,10 +101,19 @@ class CharLMConfig:
         checks.seed(self)
 
 
-def load_config(config_file=None, overrides=None):
-    """Defaults (`recipes/charlm.toml`), then `config_file`, then `overrides` (flags)."""
-    defaults = DEFAULTS_FILE if DEFAULTS_FILE.exists() else None
-    return config_io.load(CharLMConfig, defaults, config_file, overrides=overrides)
+SMOKE = dict(  # --smoke: a few steps of a tiny model, seconds
+    layers=1,
+    units=16,
+    embedding_dim=8,
+    seq_length=16,
+    batch_size=4,
+    epochs=1,
+    steps_per_epoch=5,
+    checkpoint_every=0,
+    max_minutes=0.0,
+    sample_length=40,
+    epoch_sample_length=0,
+)
 
 
 # ============================================================================== data
@@ -123,21 +121,22 @@ def load_config(config_file=None, overrides=None):
 class Data:
     """The corpus encoded: vocabulary, streams of each split, and a fingerprint of the text."""
 
-    vocabulary: object
-    train: object
-    validation: object
-    test: object
+    vocabulary: Vocabulary
+    train: TextStreams
+    validation: TextStreams
+    test: TextStreams
     fingerprint: str
 
 
 def prepare_data(config, vocabulary=None, log=print):
-    """Load the corpus, build (or reuse) the vocabulary, cut each split into streams."""
-    from rnnzoo.data import TextStreams, Vocabulary, load_corpus
-
+    """Load the corpus, build the vocabulary (or reuse the run's: `vocabulary`, its JSON), cut
+    each split into streams."""
     corpus = load_corpus(config.data or None, log=log)
     log(f"data: {corpus.describe()}")
     if vocabulary is None:
         vocabulary = Vocabulary.from_text(*(corpus.split(split) for split in SPLITS))
+    else:
+        vocabulary = Vocabulary.from_json(vocabulary, source=VOCABULARY_FILE)
     ids = {s: vocabulary.encode(corpus.split(s), what=f"{s} split") for s in SPLITS}
     train = TextStreams(ids["train"], config.batch_size, config.seq_length, what="training text")
     validation, test = (
@@ -157,9 +156,20 @@ def prepare_data(config, vocabulary=None, log=print):
 
 
 # ============================================================================= model
-def build_model(config, vocab_size, batch_size=None, stateful=False):
-    from rnnzoo.models import build_char_lm
+def build_model(config, vocabulary, inference=False):
+    """The char LM: stateful with a fixed batch and compiled to train; stateless and
+    batch-free to sample (`inference`, what model.keras holds). Same weights either way."""
+    size = len(Vocabulary.from_json(vocabulary, source=VOCABULARY_FILE))
+    if inference:
+        return char_lm(config, size)
+    optimizer = optimizers.make_optimizer(
+        config.optimizer, config.lr, config.clip_norm, config.clip_value
+    )
+    return compile_model(char_lm(config, size, config.batch_size), optimizer)
 
+
+def char_lm(config, vocab_size, batch_size=None):
+    """`rnnzoo.models.build_char_lm` as `config` says; stateful when given a `batch_size`."""
     return build_char_lm(
         vocab_size,
         cell=config.cell,
@@ -168,14 +178,12 @@ def build_model(config, vocab_size, batch_size=None, stateful=False):
         embedding_dim=config.embedding_dim,
         dropout=config.dropout,
         batch_size=batch_size,
-        stateful=stateful,
+        stateful=batch_size is not None,
         seed=config.seed,
     )
 
 
 def compile_model(model, optimizer=None):
-    import keras
-
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -198,14 +206,12 @@ class StreamEvaluator:
         self.models = {}
 
     def __call__(self, weights, streams):
-        from rnnzoo.training.checkpoints import reset_carried_states
-
         model = self.models.get(streams.batch_size)
         if model is None:
-            model = build_model(self.config, self.vocab_size, streams.batch_size, stateful=True)
+            model = char_lm(self.config, self.vocab_size, streams.batch_size)
             self.models[streams.batch_size] = compile_model(model)
         model.set_weights(weights)
-        reset_carried_states(model)
+        checkpoints.reset_carried_states(model)
         inputs, targets = streams.arrays()
         return float(model.evaluate(inputs, targets, batch_size=streams.batch_size, verbose=0))
 
@@ -224,8 +230,6 @@ def sample_text(model, vocabulary, length, prime="", **options):
 
     `options` go to `rnnzoo.models.generate` (temperature, top_k, num_samples, seed).
     """
-    from rnnzoo.models import generate
-
     prime = prime or default_prime(vocabulary)
     ids = generate(model, vocabulary.encode(prime, what="--prime text"), length, **options)
     return [prime + vocabulary.decode(row) for row in ids]
@@ -236,134 +240,68 @@ def default_prime(vocabulary):
 
 
 # ============================================================================= train
-def train(config, run_dir=None, resume=False, callbacks=(), log=print, verbose=1):
-    """Train (or resume) a run; return the results also written to `results.json`.
+def plan(config, data, model, run):
+    """TBPTT over the streams, losses in nats and bits per character, a sample each epoch and
+    at the end (from the stateless sampling model), the recurrent views."""
+    evaluator = StreamEvaluator(config, len(data.vocabulary))
+    sampling_model = char_lm(config, len(data.vocabulary))
 
-    `callbacks` are extra Keras callbacks for `model.fit` (TensorBoard views, ...).
-    """
-    import keras
-
-    from rnnzoo.data import Vocabulary
-    from rnnzoo.training import checkpoints, optimizers
-    from rnnzoo.training.loop import Trainer
-    from rnnzoo.training.resume import last_checkpoint, resume_trainer
-    from rnnzoo.training.rundir import RunDirectory, default_path
-    from rnnzoo.training.summaries import Summaries
-
-    started = time.monotonic()
-    keras.utils.set_random_seed(config.seed)
-    run = RunDirectory(run_dir or default_path(RECIPE))
-    vocabulary = Vocabulary.from_json(run.read_json("vocabulary.json")) if resume else None
-    data = prepare_data(config, vocabulary, log=log)
-    vocabulary = data.vocabulary
-    checkpoint = last_checkpoint(run, data.fingerprint) if resume else None
-    if not resume:
-        run.create(config_io.to_toml(config, header=f"rnnzoo {RECIPE} run: the resolved config."))
-        run.write_json("vocabulary.json", vocabulary.to_json())
-    log(f"run directory: {run.path}")
-
-    model = build_model(config, len(vocabulary), data.train.batch_size, stateful=True)
-    compile_model(
-        model,
-        optimizers.make_optimizer(config.optimizer, config.lr, config.clip_norm, config.clip_value),
-    )
-    evaluator = StreamEvaluator(config, len(vocabulary))
-    sampler = build_model(config, len(vocabulary))  # stateless, batch-free
-    summaries = Summaries(run)
+    def sample_to(trainer, split, length, seed):
+        sampling_model.set_weights(trainer.model.get_weights())
+        text = sample_text(
+            sampling_model,
+            data.vocabulary,
+            length,
+            temperature=config.sample_temperature,
+            seed=seed,
+        )[0]
+        trainer.summaries.text(split, "sample", trainer.state.global_step, text)
+        return text
 
     def on_epoch_end(trainer, record):
         if config.epoch_sample_length:
-            sampler.set_weights(model.get_weights())
-            text = sample_text(
-                sampler,
-                vocabulary,
-                config.epoch_sample_length,
-                temperature=config.sample_temperature,
-                seed=config.seed + record["epoch"],
-            )[0]
-            summaries.text("train", "sample", record["global_step"], text)
+            sample_to(trainer, "train", config.epoch_sample_length, config.seed + record["epoch"])
 
+    def after_test(trainer):
+        text = sample_to(trainer, "test", config.sample_length, config.seed)
+        trainer.log(f"--- sample (temperature {config.sample_temperature:g}, best checkpoint) ---")
+        trainer.log(text)
+
+    views = []
     if config.views:
-        from rnnzoo.tensorboard import default_callbacks
-
-        # Its own folder: two writers in one folder hide each other's live updates.
-        views = default_callbacks(run.events_path("views"), probe_batch=data.validation.batch(0))
-        callbacks = [*views, *callbacks]
-
-    trainer = Trainer(
-        model,
-        lambda epoch, start, stop: data.train.arrays(start, stop),
-        min(data.train.steps, config.steps_per_epoch or data.train.steps),
-        data.train.batch_size,
-        run,
-        epochs=config.epochs,
-        evaluate=lambda m: {"loss": evaluator(m.get_weights(), data.validation)},
-        checkpoint_every=config.checkpoint_every,
+        probe = data.validation.batch(0)
+        views = default_callbacks(run.events_path(RECURRENT_VIEWS), probe_batch=probe)
+    return runner.Plan(
+        description=f"{config.layers} {config.cell} layer(s) of {config.units} units",
+        batches=lambda epoch, start, stop: data.train.arrays(start, stop),
+        steps_per_epoch=min(data.train.steps, config.steps_per_epoch or data.train.steps),
+        batch_size=data.train.batch_size,
+        evaluate=lambda model: {"loss": evaluator(model.get_weights(), data.validation)},
+        test=lambda model: {"loss": evaluator(model.get_weights(), data.test)},
         learning_rate=lambda epoch: optimizers.step_decay(
             config.lr, config.lr_decay, config.lr_decay_after, epoch
         ),
-        max_minutes=config.max_minutes,
         derived=bits,
-        callbacks=callbacks,
-        summaries=summaries,
+        callbacks=views,
         log_every=config.log_every,
         on_epoch_end=on_epoch_end,
-        verbose=verbose,
-        log=log,
+        after_test=after_test,
     )
-    if checkpoint is not None:
-        resume_trainer(trainer, checkpoint, log=log)
-    else:
-        trainer.state.fingerprint = data.fingerprint
 
-    state = trainer.run()
 
-    best = checkpoints.load(run.checkpoint_path("best"))
-    test_loss = evaluator(best.weights, data.test)
-    summaries.scalars("test", state.global_step, {"loss": test_loss, **bits(test_loss)})
-    sampler.set_weights(best.weights)
-    text = sample_text(
-        sampler,
-        vocabulary,
-        config.sample_length,
-        temperature=config.sample_temperature,
-        seed=config.seed,
-    )[0]
-    summaries.text("test", "sample", state.global_step, text)
-    summaries.close()
-    results = {
-        "epochs": state.epoch,
-        "steps": state.global_step,
-        "train_seconds": round(state.seconds, 1),
-        "best_epoch": state.best_epoch,
-        "best_validation_loss": state.best_loss,
-        "best_validation_bits_per_char": state.best_loss / NATS_PER_BIT,
-        "test_loss": test_loss,
-        "test_bits_per_char": test_loss / NATS_PER_BIT,
-        "data": data.fingerprint,
-        "wall_seconds_this_process": round(time.monotonic() - started, 1),
-        "history": state.history,
-    }
-    run.write_json("results.json", results)
-    log(
-        f"best validation {describe_loss(state.best_loss)} at epoch {state.best_epoch}; "
-        f"test {describe_loss(test_loss)}"
+def summary(config, results):
+    return (
+        f"best validation {describe_loss(results['best_validation_loss'])} at epoch "
+        f"{results['best_epoch']}; test {describe_loss(results['test_loss'])}"
     )
-    log(f"--- sample (temperature {config.sample_temperature:g}, best checkpoint) ---")
-    log(text)
-    return results
 
 
 # ============================================================================ sample
 def load_for_sampling(run_dir, which=None):
     """`(config, vocabulary, model)`: a stateless model with the run's best (or last) weights."""
-    from rnnzoo.data import Vocabulary
-    from rnnzoo.training import checkpoints
-    from rnnzoo.training.rundir import RunDirectory
-
     run = RunDirectory(run_dir).require("sample")
-    config = load_config(run.config_path)
-    vocabulary = Vocabulary.from_json(run.read_json("vocabulary.json"), source="vocabulary.json")
+    config = config_io.load(CharLMConfig, run.config_path)
+    saved = run.read_json(VOCABULARY_FILE)
     paths = [run.checkpoint_path(name) for name in ([which] if which else ["best", "last"])]
     existing = [path for path in paths if path.exists()]
     if not existing:
@@ -371,15 +309,21 @@ def load_for_sampling(run_dir, which=None):
             f"run directory {str(run.path)!r} has no {' or '.join(p.name for p in paths)} "
             "checkpoint yet; train it (or let it reach its first checkpoint) first."
         )
-    model = build_model(config, len(vocabulary))
+    model = build_model(config, saved, inference=True)
     checkpoints.restore(checkpoints.load(existing[0]), model, carry=False, rng=False)
-    return config, vocabulary, model
+    return config, Vocabulary.from_json(saved, source=VOCABULARY_FILE), model
 
 
 def sample(args, log=print):
     """The `sample` command: print samples (or beams) from a trained run."""
-    from rnnzoo.models import beam_search
-
+    for name, minimum in (("length", 0), ("top_k", 0), ("beam_width", 0), ("num_samples", 1)):
+        if getattr(args, name) < minimum:
+            flag = "--" + name.replace("_", "-")
+            raise RecipeError(f"{flag} must be >= {minimum}, received {getattr(args, name)}.")
+    if not args.temperature >= 0 or not math.isfinite(args.temperature):
+        raise RecipeError(f"--temperature must be a number >= 0, received {args.temperature}.")
+    if args.seed is not None and not 0 <= args.seed < 2**31:
+        raise RecipeError(f"--seed must lie in [0, 2**31), received {args.seed}.")
     _, vocabulary, model = load_for_sampling(args.run_dir, args.checkpoint)
     if args.top_k > len(vocabulary):
         raise RecipeError(
@@ -416,10 +360,8 @@ def sample(args, log=print):
 # =========================================================================== inspect
 def inspect(args, log=print):
     """The `inspect` command: rank cells against properties of the text, write `cells.html`."""
-    from rnnzoo.data import load_corpus, read_text
-    from rnnzoo.tensorboard import interpretable
-    from rnnzoo.training.rundir import RunDirectory
-
+    if args.max_chars < 1 or args.top < 1:
+        raise RecipeError("--max-chars and --top must be >= 1.")
     config, vocabulary, model = load_for_sampling(args.run_dir, args.checkpoint)
     if args.text:
         text = read_text(args.text)
@@ -443,68 +385,56 @@ def inspect(args, log=print):
 
 
 # =============================================================================== CLI
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m rnnzoo.recipes.charlm",
-        description="Character-level language model (min-char-rnn / char-rnn): train, sample.",
-        epilog="Without a command, trains. `train --help` and `sample --help` list their flags.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="{train,sample,inspect}")
-    trainer = commands.add_parser(
-        "train",
-        help="train a model (the default command)",
-        description="Train a char LM with truncated BPTT and carried state. Flags override "
-        "--config FILE, which overrides recipes/charlm.toml.",
-    )
-    cli.add_run_flags(trainer, RECIPE)
-    config_io.add_flags(trainer, CharLMConfig)
-
-    sampler = commands.add_parser(
+def add_commands(commands):
+    """The `sample` and `inspect` commands; returns their handlers."""
+    parser = commands.add_parser(
         "sample",
         help="sample text from a trained run",
         description="Prime the model, then sample one character at a time, feeding each back in.",
     )
-    add = sampler.add_argument
-    add("--run-dir", metavar="DIR", required=True, help="the run to sample from")
-    add("--prime", metavar="TEXT", help='text to start from (default "\\n")')
-    add("--length", type=int, default=500, metavar="N", help="characters to generate (default 500)")
-    add(
+    flag = parser.add_argument
+    flag("--run-dir", metavar="DIR", required=True, help="the run to sample from")
+    flag("--prime", metavar="TEXT", help='text to start from (default "\\n")')
+    flag(
+        "--length", type=int, default=500, metavar="N", help="characters to generate (default 500)"
+    )
+    flag(
         "--temperature",
         type=float,
         default=1.0,
         metavar="T",
         help="softmax temperature (default 1.0); 0 is greedy decoding (argmax)",
     )
-    add(
+    flag(
         "--top-k",
         type=int,
         default=0,
         metavar="K",
         help="sample among the K most likely characters only; 0: all",
     )
-    add(
+    flag(
         "--beam-width",
         type=int,
         default=0,
         metavar="B",
         help="beam search with B beams instead of sampling; 0: sample",
     )
-    add(
+    flag(
         "--num-samples",
         type=int,
         default=1,
         metavar="N",
         help="independent samples (or best beams) to print (default 1)",
     )
-    add(
+    flag(
         "--seed",
         type=int,
         metavar="S",
         help="the same seed gives the same text (default: a fresh seed)",
     )
-    add("--checkpoint", choices=("best", "last"), help="default best, else last")
+    flag("--checkpoint", choices=("best", "last"), help="default best, else last")
 
-    inspector = commands.add_parser(
+    parser = commands.add_parser(
         "inspect",
         help="find interpretable cells and write an HTML page of them",
         description="Run the model over a text, rank every cell by its correlation with "
@@ -512,57 +442,43 @@ def build_parser():
         "depth, inside a comment), write cells.html into the run directory and the top "
         "cells to TensorBoard.",
     )
-    add = inspector.add_argument
-    add("--run-dir", metavar="DIR", required=True, help="the run to inspect")
-    add(
+    flag = parser.add_argument
+    flag("--run-dir", metavar="DIR", required=True, help="the run to inspect")
+    flag(
         "--text",
         metavar="FILE",
         help="UTF-8 text to run over (default: the run's validation split)",
     )
-    add(
+    flag(
         "--max-chars",
         type=int,
         default=5000,
         metavar="N",
         help="characters of the text to use (default 5000; about 4 ms each on 2 cores)",
     )
-    add("--top", type=int, default=3, metavar="K", help="cells shown per property (default 3)")
-    add("--checkpoint", choices=("best", "last"), help="default best, else last")
-    return parser
+    flag("--top", type=int, default=3, metavar="K", help="cells shown per property (default 3)")
+    flag("--checkpoint", choices=("best", "last"), help="default best, else last")
+    return {"sample": sample, "inspect": inspect}
 
 
-def _main(argv):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
-        argv.insert(0, "train")
-    args = build_parser().parse_args(argv)
-    if args.command == "sample":
-        _check_sample_args(args)
-        return sample(args)
-    if args.command == "inspect":
-        if args.max_chars < 1 or args.top < 1:
-            raise RecipeError("--max-chars and --top must be >= 1.")
-        return inspect(args)
-    config = cli.config_from_args(args, CharLMConfig, load_config)
-    train(config, args.run_dir, resume=args.resume, verbose=2 if args.quiet else 1)
-    return 0
-
-
-def _check_sample_args(args):
-    for name, minimum in (("length", 0), ("top_k", 0), ("beam_width", 0), ("num_samples", 1)):
-        value = getattr(args, name)
-        if value < minimum:
-            flag = "--" + name.replace("_", "-")
-            raise RecipeError(f"{flag} must be >= {minimum}, received {value}.")
-    if not args.temperature >= 0 or not math.isfinite(args.temperature):
-        raise RecipeError(f"--temperature must be a number >= 0, received {args.temperature}.")
-    if args.seed is not None and not 0 <= args.seed < 2**31:
-        raise RecipeError(f"--seed must lie in [0, 2**31), received {args.seed}.")
+RECIPE = runner.Recipe(
+    name="charlm",
+    config_class=CharLMConfig,
+    description="Character-level language model (min-char-rnn / char-rnn): train, sample.",
+    defaults="charlm.toml",
+    smoke=SMOKE,
+    prepare_data=prepare_data,
+    build_model=build_model,
+    plan=plan,
+    summary=summary,
+    commands=add_commands,
+)
 
 
 def main(argv=None):
-    """`python -m rnnzoo.recipes.charlm [train|sample|inspect] ...`; returns the exit status."""
-    return run_main(_main, argv)
+    """`python -m rnnzoo.recipes.charlm [train|sample|inspect|export] ...`; returns the exit
+    status."""
+    return cli.main(RECIPE, argv)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ its core network is any rnnzoo cell (`--cell`).
     python -m rnnzoo.recipes.glimpse_mnist --attention soft         # bilinear glimpses, backprop
     python -m rnnzoo.recipes.glimpse_mnist --mnist-dir ../shared/data/mnist --cell lstm
     python -m rnnzoo.recipes.glimpse_mnist --resume --run-dir tensorboard_logs/glimpse_mnist/<stamp>
+    python -m rnnzoo.recipes.glimpse_mnist export --run-dir tensorboard_logs/glimpse_mnist/<stamp>
 
 Datasets (generated deterministically from MNIST and `--seed`):
 
@@ -21,66 +22,53 @@ Datasets (generated deterministically from MNIST and `--seed`):
 
 Top to bottom:
 
-1. Config. `recipes/glimpse_mnist.toml`, then the dataset's own defaults
-   (`recipes/glimpse_mnist_<dataset>.toml`), then `--config FILE`, then flags.
+1. Config. `glimpse_mnist.toml`, then the dataset's own defaults
+   (`glimpse_mnist_<dataset>.toml`, both in the repository's recipes/ folder),
+   then `--config FILE`, then flags.
 2. Data. MNIST (tensorflow-datasets, `TFDS_DATA_DIR` honoured, or the raw IDX
    files of `--mnist-dir`), 5,000 training images held out for validation,
    then the dataset's images made from each split with its own seed.
 3. Model and training. Hard attention trains on the hybrid loss
    (cross-entropy + REINFORCE with a learned baseline); soft attention on the
-   cross-entropy alone. `rnnzoo.training.Trainer` runs the epochs, saves
+   cross-entropy alone. `rnnzoo.training.runner` runs the epochs, saves
    checkpoints atomically, resumes exactly, and keeps the best checkpoint on
    validation error; evaluation averages `--eval-samples` episodes per image.
 4. TensorBoard (in the run directory): loss, accuracy, reward, baseline,
-   policy-gradient variance, gradient norms and histograms, the location
-   policy's mean position at each glimpse, and pictures of the glimpse paths
-   on fixed test digits with the patches read.
+   policy-gradient variance, gradient norms and histograms (`recurrent/`), the
+   location policy's mean position at each glimpse, and pictures of the
+   glimpse paths on fixed test digits with the patches read (`glimpses/`).
 """
 
 import dataclasses
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from rnnzoo.training import config as config_io
+from rnnzoo import cells
+from rnnzoo.data.glimpse_mnist import check_dataset, make_images
+from rnnzoo.data.mnist import hold_out, load_mnist
+from rnnzoo.layers.glimpse import GlimpseSensor
+from rnnzoo.models.ram import RecurrentAttentionModel
+from rnnzoo.tensorboard import RecurrentTensorBoard
+from rnnzoo.tensorboard.attention import GlimpseViews
+from rnnzoo.training import checks, cli, optimizers, runner
+from rnnzoo.training.batches import ShuffledBatches
 from rnnzoo.training.config import option
-from rnnzoo.training.errors import RecipeError, run_main
+from rnnzoo.training.errors import RecipeError
 from rnnzoo.training.resume import fingerprint
+from rnnzoo.training.rundir import RECURRENT_VIEWS
 
-RECIPE = "glimpse_mnist"
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
-DEFAULTS_FILE = RECIPES_DIR / "glimpse_mnist.toml"
 DATASETS = ("mnist", "translated", "cluttered")
 ATTENTION = ("hard", "soft")
-RESULTS_FILE = "results.json"
 MNIST_SIDE = 28
 COUNTS = (
-    "pieces",
-    "piece_size",
-    "mnist_validation",
-    "glimpses",
-    "patch",
-    "scales",
-    "scale",
-    "units",
-    "glimpse_units",
-    "location_units",
-    "samples",
-    "eval_samples",
-    "batch_size",
+    *("pieces", "piece_size", "mnist_validation", "glimpses", "patch", "scales", "scale"),
+    *("units", "glimpse_units", "location_units", "samples", "eval_samples", "batch_size"),
     "epochs",
 )
 COUNTS_OR_OFF = (
-    "steps_per_epoch",
-    "max_minutes",
-    "checkpoint_every",
-    "log_every",
-    "histograms_every",
-    "views_every",
-    "view_examples",
-    "clip_norm",
-    "lr_decay_after",
+    *("steps_per_epoch", "max_minutes", "checkpoint_every", "log_every", "histograms_every"),
+    *("views_every", "view_examples", "clip_norm", "lr_decay_after"),
 )
 
 
@@ -143,11 +131,6 @@ class GlimpseConfig:
         return MNIST_SIDE if self.dataset == "mnist" else self.size
 
     def validate(self):
-        from rnnzoo import cells
-        from rnnzoo.data.glimpse_mnist import check_dataset
-        from rnnzoo.layers.glimpse import GlimpseSensor
-        from rnnzoo.training import checks, optimizers
-
         for name, allowed in (
             ("dataset", DATASETS),
             ("attention", ATTENTION),
@@ -176,24 +159,39 @@ class GlimpseConfig:
             raise RecipeError(f"{flags}: {str(error).rstrip('.')}.") from None
 
 
-def dataset_file(dataset):
-    """The dataset's own defaults: `recipes/glimpse_mnist_<dataset>.toml`."""
-    return RECIPES_DIR / f"glimpse_mnist_{dataset}.toml" if dataset in DATASETS else None
-
-
-def load_config(config_file=None, overrides=None):
-    """`recipes/glimpse_mnist.toml`, the dataset's file, `config_file`, then `overrides`."""
-    return config_io.load_layered(
-        GlimpseConfig, DEFAULTS_FILE, "dataset", dataset_file, config_file, overrides
-    )
+# The datasets' own defaults files, in the configs folder (plain MNIST has none).
+DATASET_FILES = {
+    "mnist": None,
+    "translated": "glimpse_mnist_translated.toml",
+    "cluttered": "glimpse_mnist_cluttered.toml",
+}
+SMOKE = dict(  # --smoke: a few steps of a tiny model, seconds
+    mnist_validation=1000,
+    glimpses=2,
+    units=8,
+    glimpse_units=8,
+    location_units=8,
+    eval_samples=1,
+    batch_size=16,
+    epochs=1,
+    steps_per_epoch=4,
+    histograms_every=0,
+    views_every=0,
+)
 
 
 # =============================================================================== data
-def prepare_data(config, log=print):
-    """`(splits, fingerprint)`: "train" / "validation" / "test" -> (uint8 images, int32 labels)."""
-    from rnnzoo.data.glimpse_mnist import make_images
-    from rnnzoo.data.mnist import hold_out, load_mnist
+@dataclasses.dataclass
+class Images:
+    """ "train" / "validation" / "test" -> (uint8 images, int32 labels), and their fingerprint."""
 
+    splits: dict
+    fingerprint: str
+    vocabulary = None  # (no vocabulary.json)
+
+
+def prepare_data(config, vocabulary=None, log=print):
+    """MNIST, 5,000 training images held out, then the dataset's images made from each split."""
     train_images, train_labels, test_images, test_labels = load_mnist(config.mnist_dir or None)
     kept, held_out = hold_out(train_images, train_labels, config.mnist_validation, config.seed)
     splits = {}
@@ -213,7 +211,7 @@ def prepare_data(config, log=print):
     sizes = " / ".join(f"{len(splits[s][0]):,}" for s in ("train", "validation", "test"))
     side = splits["train"][0].shape[1]
     log(f"data: {name}, {sizes} images (train / validation / test) of {side}x{side}")
-    return splits, fingerprint(name, splits)
+    return Images(splits, fingerprint(name, splits))
 
 
 def describe_dataset(config):
@@ -228,10 +226,9 @@ def describe_dataset(config):
 
 
 # ============================================================================== model
-def build_model(config):
-    from rnnzoo.models.ram import RecurrentAttentionModel
-    from rnnzoo.training import optimizers
-
+def build_model(config, vocabulary=None, inference=False):
+    """The RAM, built for the dataset's images; compiled (its own hybrid loss) unless for
+    `inference` (model.keras)."""
     model = RecurrentAttentionModel(
         num_classes=10,
         glimpses=config.glimpses,
@@ -249,11 +246,11 @@ def build_model(config):
         seed=config.seed,
         name="ram",
     )
-    side = config.image_side()
-    model(np.zeros((1, side, side), np.uint8))  # build
-    model.compile(
-        optimizer=optimizers.make_optimizer(config.optimizer, config.lr, config.clip_norm)
-    )
+    model.build((None, config.image_side(), config.image_side()))
+    if not inference:
+        model.compile(
+            optimizer=optimizers.make_optimizer(config.optimizer, config.lr, config.clip_norm)
+        )
     return model
 
 
@@ -265,128 +262,69 @@ def scores(model, images, labels, batch_size):
     return values
 
 
-# =============================================================================== train
-def train(config, run_dir=None, resume=False, callbacks=(), log=print, verbose=1):
-    """Train (or resume) a run; returns the results dict also written to `results.json`."""
-    import keras
-
-    from rnnzoo.tensorboard import RecurrentTensorBoard
-    from rnnzoo.tensorboard.attention import GlimpseViews
-    from rnnzoo.training import checkpoints, optimizers
-    from rnnzoo.training.batches import ShuffledBatches
-    from rnnzoo.training.loop import Trainer
-    from rnnzoo.training.resume import last_checkpoint, start_or_resume
-    from rnnzoo.training.rundir import RunDirectory, default_path
-    from rnnzoo.training.summaries import Summaries
-
-    keras.utils.set_random_seed(config.seed)
-    run = RunDirectory(run_dir or default_path(RECIPE))
-    splits, data_fingerprint = prepare_data(config, log=log)
-    checkpoint = last_checkpoint(run, data_fingerprint) if resume else None
-    if not resume:
-        run.create(config_io.to_toml(config, header=f"rnnzoo {RECIPE} run: the resolved config."))
-    log(f"run directory: {run.path}")
-    model = build_model(config)
-    log(
-        f"model: RAM, {config.attention} attention, {config.glimpses} glimpses of "
-        f"{config.scales} x {config.patch}x{config.patch}, {config.cell} core of {config.units} "
-        f"units, {model.count_params():,} parameters"
-    )
-    batches = ShuffledBatches(*splits["train"], config.batch_size, config.seed)
-    steps = min(batches.steps, config.steps_per_epoch) if config.steps_per_epoch else batches.steps
+# ============================================================================== train
+def plan(config, data, model, run):
+    """Shuffled batches, validation error picks the best checkpoint, the glimpse views."""
+    batches = ShuffledBatches(*data.splits["train"], config.batch_size, config.seed)
     evaluation_batch = max(1, 4 * config.batch_size // config.eval_samples)
-    tensorboard = RecurrentTensorBoard(
-        run.events_path("train_steps"),
+    step_views = RecurrentTensorBoard(
+        run.events_path(RECURRENT_VIEWS),
         scalars_every=config.log_every,
         histograms_every=config.histograms_every,
         gradient_over_time_every=0,
         gates_every=0,
         activations_every=0,
     )
-    views = GlimpseViews(
+    glimpse_views = GlimpseViews(
         run.events_path("glimpses"),
-        *(array[: config.view_examples] for array in splits["test"]),
+        *(array[: config.view_examples] for array in data.splits["test"]),
         every=config.views_every,
     )
-    summaries = Summaries(run)
-    trainer = Trainer(
-        model,
-        batches,
-        steps,
-        config.batch_size,
-        run,
-        epochs=config.epochs,
-        evaluate=lambda m: scores(m, *splits["validation"], evaluation_batch),
-        checkpoint_every=config.checkpoint_every,
+    return runner.Plan(
+        description=f"RAM, {config.attention} attention, {config.glimpses} glimpses of "
+        f"{config.scales} x {config.patch}x{config.patch}, {config.cell} core of "
+        f"{config.units} units",
+        batches=batches,
+        steps_per_epoch=min(batches.steps, config.steps_per_epoch or batches.steps),
+        batch_size=config.batch_size,
+        evaluate=lambda model: scores(model, *data.splits["validation"], evaluation_batch),
+        test=lambda model: scores(model, *data.splits["test"], evaluation_batch),
+        monitor="error",  # the paper's figure; the loss of averaged episodes rises as they sharpen
         learning_rate=lambda epoch: optimizers.step_decay(
             config.lr, config.lr_decay, config.lr_decay_after, epoch
         ),
-        max_minutes=config.max_minutes,
-        callbacks=[tensorboard, views, *callbacks],
-        summaries=summaries,
-        verbose=verbose,
-        log=log,
-        monitor="error",  # the paper's figure; the loss of averaged episodes rises as they sharpen
+        callbacks=[step_views, glimpse_views],
     )
-    start_or_resume(trainer, checkpoint, data_fingerprint, log=log)
-    try:
-        trainer.run()
-    finally:
-        tensorboard.close()
-        views.close()
-    state = trainer.state
-    model.set_weights(checkpoints.load(run.checkpoint_path("best")).weights)
-    test = scores(model, *splits["test"], evaluation_batch)
-    summaries.scalars("test", state.global_step, test)
-    summaries.close()
-    best = next(r for r in state.history if r["epoch"] == state.best_epoch)
-    results = {
-        "dataset": describe_dataset(config),
-        "attention": config.attention,
-        "cell": config.cell,
-        "glimpses": config.glimpses,
-        "parameters": int(model.count_params()),
-        "epochs": state.epoch,
-        "steps": state.global_step,
-        "train_seconds": round(state.seconds, 1),
-        "best_epoch": state.best_epoch,
-        "best_validation_error": best["validation_error"],
-        "test_error": test["error"],
-        "test_loss": test["loss"],
-        "eval_samples": 1 if config.attention == "soft" else config.eval_samples,
-        "data": data_fingerprint,
-    }
-    run.write_json(RESULTS_FILE, results)
-    log(
+
+
+def summary(config, results):
+    episodes = 1 if config.attention == "soft" else config.eval_samples
+    return (
         f"best validation error {100 * results['best_validation_error']:.2f}% at epoch "
-        f"{state.best_epoch}; test error {100 * results['test_error']:.2f}% "
-        f"(best checkpoint, {results['eval_samples']} episode(s) per image)"
-    )
-    return results
-
-
-# ================================================================================= CLI
-def build_parser():
-    from rnnzoo.training.cli import recipe_parser
-
-    return recipe_parser(
-        RECIPE,
-        GlimpseConfig,
-        "The recurrent attention model (RAM): classify MNIST digits from a series of glimpses. "
-        "Flags override --config FILE, which overrides the dataset's "
-        "recipes/glimpse_mnist_<dataset>.toml, which overrides recipes/glimpse_mnist.toml.",
+        f"{results['best_epoch']}; test error {100 * results['test_error']:.2f}% "
+        f"(best checkpoint, {episodes} episode(s) per image)"
     )
 
 
-def _main(argv):
-    from rnnzoo.training.cli import run_recipe
-
-    return run_recipe(argv, build_parser(), GlimpseConfig, load_config, train)
+RECIPE = runner.Recipe(
+    name="glimpse_mnist",
+    config_class=GlimpseConfig,
+    description="The recurrent attention model (RAM): classify MNIST digits from a series of "
+    "glimpses.",
+    defaults="glimpse_mnist.toml",
+    variant="dataset",
+    variants=DATASET_FILES,
+    smoke=SMOKE,
+    prepare_data=prepare_data,
+    build_model=build_model,
+    plan=plan,
+    summary=summary,
+)
 
 
 def main(argv=None):
-    """Entry point: `python -m rnnzoo.recipes.glimpse_mnist ...`; returns the exit status."""
-    return run_main(_main, argv)
+    """`python -m rnnzoo.recipes.glimpse_mnist [train|export] ...`; returns the exit status."""
+    return cli.main(RECIPE, argv)
 
 
 if __name__ == "__main__":

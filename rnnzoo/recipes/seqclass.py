@@ -17,19 +17,20 @@ IRNNs succeed, because the evidence sits far from the loss:
     python -m rnnzoo.recipes.seqclass --task row-mnist --mnist-dir ../shared/data/mnist
     python -m rnnzoo.recipes.seqclass --task text --data ../shared/data/sms_spam/SMSSpamCollection
     python -m rnnzoo.recipes.seqclass --resume --run-dir tensorboard_logs/seqclass/<stamp>
+    python -m rnnzoo.recipes.seqclass export --run-dir tensorboard_logs/seqclass/<stamp>
 
 Top to bottom:
 
-1. Config. `recipes/seqclass.toml`, then the task's own defaults
-   (`recipes/seqclass_<task>.toml`), then `--config FILE`, then flags.
+1. Config. `seqclass.toml`, then the task's own defaults (`seqclass_<task>.toml`,
+   both in the repository's recipes/ folder), then `--config FILE`, then flags.
 2. Data. Train / validation / test arrays for the task (`prepare_data`); text
    gets a vocabulary built on the training split, saved in the run directory.
 3. Model. `rnnzoo.models.classifier.build_sequence_classifier`: [embedding
    with masking] -> stacked (optionally bidirectional) recurrent layers ->
    Dense; cross-entropy on logits, or mean squared error for regression.
-4. Training. `rnnzoo.training.Trainer` over `ShuffledBatches` (a new order each
+4. Training (`rnnzoo.training.runner`): `ShuffledBatches` (a new order each
    epoch, reproduced exactly on `--resume`), validation each epoch, TensorBoard
-   views of the gradients over time, then the test set on the best checkpoint.
+   views of the gradients over time, the test set on the best checkpoint.
 5. Comparison. `--compare vanilla,irnn,lstm,...` trains each cell on the same
    data with the same budget and seed, one run directory (and TensorBoard run)
    per cell, and writes `results.md` / `results.csv` beside them.
@@ -39,45 +40,54 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 
-from rnnzoo.training import config as config_io
+from rnnzoo import cells
+from rnnzoo.data.adding import BASELINE_MSE, adding_splits
+from rnnzoo.data.imdb import load_imdb
+from rnnzoo.data.labelled_text import (
+    FORMATS,
+    LEVELS,
+    TokenVocabulary,
+    read_labelled_text,
+    split_indices,
+)
+from rnnzoo.data.mnist import (
+    NUM_CLASSES,
+    SIDE,
+    as_sequences,
+    hold_out,
+    load_mnist,
+    pixel_permutation,
+)
+from rnnzoo.models.classifier import build_sequence_classifier
+from rnnzoo.tensorboard import RecurrentTensorBoard
+from rnnzoo.training import checks, cli, optimizers, runner
+from rnnzoo.training.batches import ShuffledBatches
+from rnnzoo.training.compare import parse_names
 from rnnzoo.training.config import option
-from rnnzoo.training.errors import RecipeError, run_main
+from rnnzoo.training.errors import RecipeError
 from rnnzoo.training.resume import fingerprint
+from rnnzoo.training.rundir import RECURRENT_VIEWS, VOCABULARY_FILE
 
-RECIPE = "seqclass"
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
-DEFAULTS_FILE = RECIPES_DIR / "seqclass.toml"
 TASKS = ("adding", "row-mnist", "pixel-mnist", "permuted-pixel-mnist", "text", "imdb")
-MNIST_VIEWS = {"row-mnist": "row", "pixel-mnist": "pixel", "permuted-pixel-mnist": "permuted-pixel"}
-TEXT_TASKS = ("text", "imdb")
-VOCABULARY_FILE = "vocabulary.json"
-RESULTS_FILE = "results.json"
+# The MNIST tasks and the order in which each reads an image (rnnzoo.data.mnist.as_sequences).
+MNIST_ORDERS = {
+    "row-mnist": "row",
+    "pixel-mnist": "pixel",
+    "permuted-pixel-mnist": "permuted-pixel",
+}
 PROBE_EXAMPLES = 16
 # Config values that count something, and those where 0 means "off" or "all".
 COUNTS = (
-    "adding_train_size",
-    "adding_eval_size",
-    "mnist_validation",
-    "embedding_dim",
-    "units",
-    "layers",
-    "batch_size",
-    "epochs",
+    *("adding_train_size", "adding_eval_size", "mnist_validation", "embedding_dim"),
+    *("units", "layers", "batch_size", "epochs"),
 )
 COUNTS_OR_OFF = (
-    "max_length",
-    "min_count",
-    "max_vocabulary",
-    "steps_per_epoch",
-    "max_minutes",
-    "checkpoint_every",
-    "log_every",
-    "histograms_every",
-    "probe_every",
-    "clip_norm",
-    "clip_value",
+    *("max_length", "min_count", "max_vocabulary", "steps_per_epoch", "max_minutes"),
+    *("checkpoint_every", "log_every", "histograms_every", "probe_every"),
+    *("clip_norm", "clip_value"),
 )
 
 
@@ -155,11 +165,6 @@ class SeqClassConfig:
     )
 
     def validate(self):
-        from rnnzoo import cells
-        from rnnzoo.data.labelled_text import FORMATS, LEVELS
-        from rnnzoo.training import checks, optimizers
-        from rnnzoo.training.compare import parse_names
-
         for name, allowed in (
             ("task", TASKS),
             ("cell", cells.names()),
@@ -184,102 +189,89 @@ class SeqClassConfig:
         if self.compare:
             parse_names(self.compare, cells.names())
 
+    @property
+    def metric(self):
+        """The task's figure: mean squared error (adding) or accuracy."""
+        return "mse" if self.task == "adding" else "accuracy"
 
-def task_file(task):
-    """The task's own defaults: `recipes/seqclass_<task>.toml` (dashes as underscores)."""
-    return RECIPES_DIR / f"seqclass_{task.replace('-', '_')}.toml" if task in TASKS else None
 
-
-def load_config(config_file=None, overrides=None):
-    """`recipes/seqclass.toml`, the task's defaults file, `config_file`, then `overrides`."""
-    return config_io.load_layered(
-        SeqClassConfig, DEFAULTS_FILE, "task", task_file, config_file, overrides
-    )
+# The task's own defaults file, in the configs folder (dashes as underscores).
+TASK_FILES = {task: f"seqclass_{task.replace('-', '_')}.toml" for task in TASKS}
+SMOKE = dict(  # --smoke: a few steps of a tiny model on a little data, seconds
+    length=20,
+    adding_train_size=256,
+    adding_eval_size=64,
+    max_length=20,
+    units=8,
+    batch_size=16,
+    epochs=1,
+    steps_per_epoch=4,
+    histograms_every=0,
+    probe_every=0,
+)
 
 
 # =============================================================================== data
 @dataclasses.dataclass
 class TaskData:
-    """A task's arrays and what the model needs to know about them."""
+    """A task's arrays: "train" / "validation" / "test" -> (inputs, targets)."""
 
     name: str
-    splits: dict  # "train" / "validation" / "test" -> (inputs, targets)
-    num_classes: int = None  # None: regression (one number per sequence)
-    input_features: int = None  # float sequences: features per step
-    vocab_size: int = None  # token sequences: ids, 0 = padding
-    vocabulary: dict = None  # token vocabulary and class names, as saved in the run directory
+    splits: dict
     fingerprint: str = ""
+    vocabulary: dict = None  # text: the token vocabulary and class names (vocabulary.json)
 
-    @property
-    def metric(self):
-        return "mse" if self.num_classes is None else "accuracy"
-
-    def describe(self):
+    def describe(self, config):
         sizes = " / ".join(f"{len(self.splits[s][0]):,}" for s in ("train", "validation", "test"))
         shape = "x".join(str(n) for n in self.splits["train"][0].shape[1:])
-        what = "regression" if self.num_classes is None else f"{self.num_classes} classes"
+        classes = model_inputs(config, self.vocabulary).get("num_classes")
+        what = f"{classes} classes" if classes else "regression"
         return (
             f"{self.name}: {sizes} sequences (train / validation / test) of shape {shape}, {what}"
         )
 
 
-def prepare_data(config, saved_vocabulary=None, log=print):
-    """The task's `TaskData`; `saved_vocabulary` (a run's vocabulary.json) reuses its token ids."""
+def prepare_data(config, vocabulary=None, log=print):
+    """The task's `TaskData`; `vocabulary` (a run's vocabulary.json) reuses its token ids."""
     if config.task == "adding":
-        data = _adding(config)
-    elif config.task in MNIST_VIEWS:
+        splits = adding_splits(
+            config.length, config.adding_train_size, config.adding_eval_size, config.seed
+        )
+        data = TaskData(f"adding(T={config.length})", splits)
+    elif config.task in MNIST_ORDERS:
         data = _mnist(config)
     else:
-        data = _text(config, saved_vocabulary)
+        data = _text(config, vocabulary)
     data.fingerprint = fingerprint(data.name, data.splits)
-    log(f"data: {data.describe()}")
+    log(f"data: {data.describe(config)}")
     if config.task == "adding":
-        from rnnzoo.data.adding import BASELINE_MSE
-
         test_targets = data.splits["test"][1]
         log(
             "baseline: predicting 1.0 scores test MSE "
-            f"{float(np.mean((test_targets - 1.0) ** 2)):.4f} "
-            f"(expected {BASELINE_MSE:.4f})"
+            f"{float(np.mean((test_targets - 1.0) ** 2)):.4f} (expected {BASELINE_MSE:.4f})"
         )
     return data
 
 
-def _adding(config):
-    from rnnzoo.data.adding import adding_splits
-
-    splits = adding_splits(
-        config.length, config.adding_train_size, config.adding_eval_size, config.seed
-    )
-    return TaskData(f"adding(T={config.length})", splits, input_features=2)
-
-
 def _mnist(config):
-    from rnnzoo.data.mnist import NUM_CLASSES, as_sequences, hold_out, load_mnist, pixel_permutation
-
     train_images, train_labels, test_images, test_labels = load_mnist(config.mnist_dir or None)
     kept, held_out = hold_out(train_images, train_labels, config.mnist_validation, config.seed)
-    view = MNIST_VIEWS[config.task]
-    permutation = pixel_permutation(config.seed) if view == "permuted-pixel" else None
+    order = MNIST_ORDERS[config.task]
+    permutation = pixel_permutation(config.seed) if order == "permuted-pixel" else None
 
     def split(images, labels):
-        return as_sequences(images, view, permutation), labels.astype(np.int32)
+        return as_sequences(images, order, permutation), labels.astype(np.int32)
 
     splits = {
         "train": split(*kept),
         "validation": split(*held_out),
         "test": split(test_images, test_labels),
     }
-    features = splits["train"][0].shape[-1]
-    return TaskData(config.task, splits, num_classes=NUM_CLASSES, input_features=features)
+    return TaskData(config.task, splits)
 
 
 def _text(config, saved_vocabulary=None):
-    from rnnzoo.data.labelled_text import TokenVocabulary, read_labelled_text, split_indices
-
     if config.task == "imdb":
-        from rnnzoo.data.imdb import load_imdb
-
         train_rows, test = load_imdb()
         indices = split_indices(len(train_rows), config.validation_fraction, 0.0, config.seed)
         rows = {
@@ -325,24 +317,26 @@ def _text(config, saved_vocabulary=None):
     described = (
         f"{name} [{config.level}s, {len(vocabulary):,} ids; {rows['train'].describe()} in training]"
     )
-    return TaskData(
-        described,
-        splits,
-        num_classes=len(classes),
-        vocab_size=len(vocabulary),
-        vocabulary={**vocabulary.to_json(), "classes": classes},
-    )
+    return TaskData(described, splits, vocabulary={**vocabulary.to_json(), "classes": classes})
 
 
 # ============================================================================== model
-def build_model(config, data):
-    from rnnzoo.models.classifier import build_sequence_classifier
+def model_inputs(config, vocabulary):
+    """What the model reads and predicts, from the task (and a text task's vocabulary)."""
+    if config.task == "adding":
+        return {"input_features": 2}  # (value, marker) per step; one number out
+    if config.task in MNIST_ORDERS:
+        features = SIDE if MNIST_ORDERS[config.task] == "row" else 1
+        return {"input_features": features, "num_classes": NUM_CLASSES}
+    tokens = TokenVocabulary.from_json(vocabulary, source=VOCABULARY_FILE)
+    return {"vocab_size": len(tokens), "num_classes": len(vocabulary["classes"])}
 
-    return build_sequence_classifier(
-        input_features=data.input_features,
-        vocab_size=data.vocab_size,
+
+def build_model(config, vocabulary=None, inference=False):
+    """The classifier (or regressor), compiled unless for `inference` (model.keras)."""
+    model = build_sequence_classifier(
+        **model_inputs(config, vocabulary),
         embedding_dim=config.embedding_dim,
-        num_classes=data.num_classes,
         cell=config.cell,
         units=config.units,
         num_layers=config.layers,
@@ -351,24 +345,19 @@ def build_model(config, data):
         recurrent_dropout=config.recurrent_dropout,
         seed=config.seed,
     )
-
-
-def compile_model(model, config, data):
-    import keras
-
-    from rnnzoo.training import optimizers
-
-    if data.num_classes is None:
-        loss, metrics = keras.losses.MeanSquaredError(), []
+    if inference:
+        return model
+    if config.metric == "mse":
+        loss, metric = keras.losses.MeanSquaredError(), keras.metrics.MeanSquaredError("mse")
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     model.compile(
         optimizer=optimizers.make_optimizer(
             config.optimizer, config.lr, config.clip_norm, config.clip_value
         ),
         loss=loss,
-        metrics=metrics,
+        metrics=[metric],
         # XLA is slower than TensorFlow's own kernels for these loops on CPU.
         jit_compile=False,
     )
@@ -376,72 +365,20 @@ def compile_model(model, config, data):
 
 
 def scores(model, data, split, batch_size):
-    """`{"loss": ..., "accuracy": ...}` (classification) or `{"loss": mse}` on one split."""
+    """`{"loss": ..., "accuracy": ...}` or `{"loss": ..., "mse": ...}` on one split."""
     inputs, targets = data.splits[split]
     values = model.evaluate(inputs, targets, batch_size=batch_size, verbose=0, return_dict=True)
     return {name: float(value) for name, value in values.items()}
 
 
-def metric_of(values, data):
-    """The task's metric from `scores`' dict (for regression, the loss is the MSE)."""
-    return values["loss"] if data.metric == "mse" else values[data.metric]
-
-
-# =============================================================================== train
-def train(
-    config,
-    run_dir=None,
-    resume=False,
-    data=None,
-    callbacks=(),
-    log=print,
-    verbose=1,
-    report_divergence=False,
-):
-    """Train (or resume) one run; returns the results dict also written to `results.json`.
-
-    With `report_divergence`, a loss that becomes NaN or infinite ends the
-    training but not the call: the best checkpoint so far (if any) is tested
-    and the results say `"diverged": true` (what a comparison wants).
-    """
-    import keras
-
-    from rnnzoo.tensorboard import RecurrentTensorBoard
-    from rnnzoo.training.batches import ShuffledBatches
-    from rnnzoo.training.errors import NonFiniteLossError
-    from rnnzoo.training.loop import Trainer
-    from rnnzoo.training.resume import last_checkpoint, start_or_resume
-    from rnnzoo.training.rundir import RunDirectory, default_path
-    from rnnzoo.training.summaries import Summaries
-
-    keras.utils.set_random_seed(config.seed)
-    run = (
-        run_dir
-        if isinstance(run_dir, RunDirectory)
-        else RunDirectory(run_dir or default_path(RECIPE))
-    )
-    if data is None:
-        saved = run.read_json(VOCABULARY_FILE) if resume and config.task in TEXT_TASKS else None
-        data = prepare_data(config, saved, log=log)
-    checkpoint = last_checkpoint(run, data.fingerprint) if resume else None
-    if not resume:
-        run.create(config_io.to_toml(config, header=f"rnnzoo {RECIPE} run: the resolved config."))
-        if data.vocabulary is not None:
-            run.write_json(VOCABULARY_FILE, data.vocabulary)
-    log(f"run directory: {run.path}")
-
-    model = compile_model(build_model(config, data), config, data)
-    direction = "bidirectional " if config.bidirectional else ""
-    log(
-        f"model: {config.layers} {direction}{config.cell} layer(s) of {config.units} units, "
-        f"{model.count_params():,} parameters"
-    )
+# ============================================================================== train
+def plan(config, data, model, run):
+    """Shuffled batches, the validation and test scores, the recurrent views."""
     batches = ShuffledBatches(*data.splits["train"], config.batch_size, config.seed)
-    steps = min(batches.steps, config.steps_per_epoch) if config.steps_per_epoch else batches.steps
     evaluation_batch = 4 * config.batch_size  # no gradients to keep: bigger batches, fewer steps
     probe_inputs, probe_targets = (array[:PROBE_EXAMPLES] for array in data.splits["validation"])
     views = RecurrentTensorBoard(
-        run.events_path("recurrent"),
+        run.events_path(RECURRENT_VIEWS),
         probe_data=(probe_inputs, probe_targets),
         scalars_every=config.log_every,
         histograms_every=config.histograms_every,
@@ -449,170 +386,37 @@ def train(
         gates_every=config.probe_every,
         activations_every=config.probe_every,
     )
-    summaries = Summaries(run)
-    trainer = Trainer(
-        model,
-        batches,
-        steps,
-        config.batch_size,
-        run,
-        epochs=config.epochs,
-        evaluate=lambda m: scores(m, data, "validation", evaluation_batch),
-        checkpoint_every=config.checkpoint_every,
-        max_minutes=config.max_minutes,
-        callbacks=[views, *callbacks],
-        summaries=summaries,
-        verbose=verbose,
-        log=log,
-    )
-    start_or_resume(trainer, checkpoint, data.fingerprint, log=log)
-    diverged = None
-    try:
-        trainer.run()
-    except NonFiniteLossError as error:
-        if not report_divergence:
-            raise
-        diverged = str(error)
-        log(f"{config.cell}: {diverged}")
-    finally:
-        views.close()
-    results = evaluate_best(
-        config, run, data, model, trainer.state, summaries, evaluation_batch, log
-    )
-    summaries.close()
-    if diverged:
-        results.update(diverged=True, note=diverged.split(";")[0])
-    run.write_json(RESULTS_FILE, results)
-    return results
-
-
-def evaluate_best(config, run, data, model, state, summaries, batch_size, log=print):
-    """The run's results: the best checkpoint's validation figures and its test score."""
-    from rnnzoo.training import checkpoints
-
-    results = {
-        "task": config.task,
-        "cell": config.cell,
-        "metric": data.metric,
-        "parameters": int(model.count_params()),
-        "epochs": state.epoch,
-        "steps": state.global_step,
-        "train_seconds": round(state.seconds, 1),
-        "best_epoch": state.best_epoch,
-        "best_validation_loss": state.best_loss,
-        "data": data.fingerprint,
-    }
-    if not run.checkpoint_path("best").exists():  # diverged before its first evaluation
-        return results
-    model.set_weights(checkpoints.load(run.checkpoint_path("best")).weights)
-    test = scores(model, data, "test", batch_size)
-    summaries.scalars("test", state.global_step, test)
-    best_record = next(r for r in state.history if r["epoch"] == state.best_epoch)
-    prefix = "validation_"
-    best_validation = {k[len(prefix) :]: v for k, v in best_record.items() if k.startswith(prefix)}
-    results.update(
-        best_validation_metric=metric_of(best_validation, data),
-        test_loss=test["loss"],
-        test_metric=metric_of(test, data),
-    )
-    log(
-        f"best validation {data.metric} {results['best_validation_metric']:.4f} at epoch "
-        f"{state.best_epoch}; test {data.metric} {results['test_metric']:.4f} (best checkpoint)"
-    )
-    return results
-
-
-# ============================================================================ compare
-def finished(run, config):
-    """Whether the run has its results and nothing left to do: it diverged, or has no epochs
-    or minutes left under `config`."""
-    from rnnzoo.training import checkpoints
-    from rnnzoo.training.loop import TrainerState
-    from rnnzoo.training.resume import work_left
-
-    if not run.file(RESULTS_FILE).exists():
-        return False
-    if run.read_json(RESULTS_FILE).get("diverged"):
-        return True
-    state = TrainerState.from_json(checkpoints.load(run.checkpoint_path("last")).state)
-    return not work_left(state, config.epochs, config.max_minutes)
-
-
-def compare(config, run_dir=None, resume=False, log=print, verbose=1):
-    """Train every cell of `config.compare` on the same data; returns their results dicts."""
-    from rnnzoo import cells
-    from rnnzoo.training.compare import parse_names, run_comparison
-    from rnnzoo.training.rundir import RunDirectory, default_path
-
-    names = parse_names(config.compare, cells.names())
-    run = RunDirectory(run_dir or default_path(RECIPE))
-    if not resume:
-        run.create(
-            config_io.to_toml(config, header=f"rnnzoo {RECIPE} comparison of {', '.join(names)}.")
-        )
-    data = prepare_data(config, log=log)
-    metric = data.metric
-    spec = ".4g" if metric == "mse" else ".4f"
-    columns = [
-        ("cell", "cell", ""),
-        ("parameters", "parameters", ","),
-        ("steps", "steps", ","),
-        (f"best validation {metric}", "best_validation_metric", spec),
-        (f"test {metric}", "test_metric", spec),
-        ("wall time (s)", "train_seconds", ".1f"),
-        ("note", "note", ""),
-    ]
-
-    def train_one(name, cell_run, continuing):
-        cell_config = dataclasses.replace(config, cell=name, compare="")
-        if continuing and finished(cell_run, cell_config):
-            log(f"{name}: finished before; its results are kept")
-            return cell_run.read_json(RESULTS_FILE)
-        return train(
-            cell_config,
-            cell_run,
-            resume=continuing,
-            data=data,
-            log=log,
-            verbose=verbose,
-            report_divergence=True,
-        )
-
-    rows = run_comparison(names, train_one, run, resume=resume, columns=columns, log=log)
-    log(f"results ({run.file('results.md')}):")
-    log(run.file("results.md").read_text(encoding="utf-8").rstrip())
-    return rows
-
-
-# ================================================================================= CLI
-def build_parser():
-    from rnnzoo.training.cli import recipe_parser
-
-    return recipe_parser(
-        RECIPE,
-        SeqClassConfig,
-        "Many-to-one sequence models: the adding problem, row / pixel / permuted-pixel "
-        "MNIST, labelled text, IMDB. Flags override --config FILE, which overrides the task's "
-        "recipes/seqclass_<task>.toml, which overrides recipes/seqclass.toml.",
-        epilog="With --compare, --run-dir holds one run directory per cell and the results table; "
-        "--resume continues all of them.",
+    direction = "bidirectional " if config.bidirectional else ""
+    return runner.Plan(
+        description=f"{config.layers} {direction}{config.cell} layer(s) of {config.units} units",
+        batches=batches,
+        steps_per_epoch=min(batches.steps, config.steps_per_epoch or batches.steps),
+        batch_size=config.batch_size,
+        evaluate=lambda model: scores(model, data, "validation", evaluation_batch),
+        test=lambda model: scores(model, data, "test", evaluation_batch),
+        metric=config.metric,
+        callbacks=[views],
     )
 
 
-def _run(config, run_dir, resume=False, verbose=1):
-    run = compare if config.compare else train
-    return run(config, run_dir, resume=resume, verbose=verbose)
-
-
-def _main(argv):
-    from rnnzoo.training.cli import run_recipe
-
-    return run_recipe(argv, build_parser(), SeqClassConfig, load_config, _run)
+RECIPE = runner.Recipe(
+    name="seqclass",
+    config_class=SeqClassConfig,
+    description="Many-to-one sequence models: the adding problem, row / pixel / permuted-pixel "
+    "MNIST, labelled text, IMDB; --compare trains several cells side by side.",
+    defaults="seqclass.toml",
+    variant="task",
+    variants=TASK_FILES,
+    smoke=SMOKE,
+    prepare_data=prepare_data,
+    build_model=build_model,
+    plan=plan,
+)
 
 
 def main(argv=None):
-    """Entry point: `python -m rnnzoo.recipes.seqclass ...`; returns the exit status."""
-    return run_main(_main, argv)
+    """`python -m rnnzoo.recipes.seqclass [train|export] ...`; returns the exit status."""
+    return cli.main(RECIPE, argv)
 
 
 if __name__ == "__main__":

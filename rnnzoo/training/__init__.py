@@ -1,17 +1,23 @@
-"""What every rnnzoo recipe shares: configs, run directories, checkpoints, the epoch loop.
+"""What every rnnzoo recipe shares: one runner, configs, run directories, checkpoints, the loop.
 
-- `config`: a dataclass of scalars filled from TOML files and flags, strictly typed;
-- `rundir`: one directory per run, atomic file writes;
+- `runner`: `Recipe` (what a recipe adds: config, data, model, `Plan`) and `train`, which
+  does the rest for every recipe: seed, run directory, resume, epochs, test, results, export;
+- `cli`: the command line of every recipe (`train`, `export` and a recipe's own commands);
+- `compare`: `--compare`, one run per cell on the same data, and the results table;
+- `config`: a dataclass of scalars filled from TOML files and flags, strictly typed, and
+  where the recipe config files are (`configs_folder`);
+- `rundir`: one directory per run, its layout, lock and atomic file writes;
 - `checkpoints`: single-file checkpoints (weights, optimizer, RNG and carried states);
-- `optimizers`: optimizers by name with global-norm / elementwise clipping;
 - `loop`: `Trainer`, `model.fit` per epoch with evaluation, checkpoints and exact resume;
-- `summaries`: TensorBoard scalars and text;
-- `errors`: `RecipeError` and `run_main`, which turns it into one `error:` line.
+- `resume`: the checks between a run's config, vocabulary, data and its checkpoint;
+- `optimizers`, `checks`, `batches`, `callbacks`, `summaries`: the smaller parts;
+- `errors`: `RecipeError` and `run_main`, which turns it (or an OS error) into one line.
 """
 
 from rnnzoo.training.errors import NonFiniteLossError, RecipeError, run_main
 from rnnzoo.training.loop import Trainer, TrainerState
 from rnnzoo.training.rundir import RunDirectory
+from rnnzoo.training.runner import Plan, Recipe, train
 
 __all__ = [
     "RecipeError",
@@ -20,4 +26,7 @@ __all__ = [
     "Trainer",
     "TrainerState",
     "RunDirectory",
+    "Recipe",
+    "Plan",
+    "train",
 ]

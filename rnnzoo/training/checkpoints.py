@@ -14,8 +14,9 @@ exactly where it stopped:
 
 It is written to a temporary file and `os.replace`d into place (see
 `rnnzoo.training.rundir.write_atomic`), so a run killed mid-write leaves the
-previous checkpoint intact. Loading checks the archive's CRCs and the manifest;
-anything wrong is a `RecipeError` that names the file.
+previous checkpoint intact. Loading checks the archive's CRCs, the structure of
+manifest.json and state.json, and every array against the manifest; anything
+wrong is a `RecipeError` that names the file.
 """
 
 import dataclasses
@@ -44,6 +45,7 @@ class Checkpoint:
     rng: list = dataclasses.field(default_factory=list)
     optimizer: list = dataclasses.field(default_factory=list)
     carried: list = dataclasses.field(default_factory=list)
+    path: str = None  # the file it was loaded from
 
     def all_finite(self):
         """Whether every weight is finite (a model that diverged is never saved)."""
@@ -170,6 +172,25 @@ def save(checkpoint, path):
     write_atomic(path, to_bytes(checkpoint))
 
 
+def _check_manifest(manifest):
+    """Raise ValueError unless `manifest` is this format's: a shape (list of ints) per array."""
+    if not isinstance(manifest, dict):
+        raise ValueError(f"manifest.json holds {type(manifest).__name__}, not an object")
+    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise ValueError(f"manifest.json: not a {FORMAT} version {VERSION} file")
+    arrays = manifest.get("arrays")
+    if not isinstance(arrays, dict) or sorted(arrays) != sorted(GROUPS):
+        raise ValueError(f"manifest.json: `arrays` must map each of {', '.join(GROUPS)} to shapes")
+    for group in GROUPS:
+        shapes = arrays[group]
+        if not isinstance(shapes, list) or not all(
+            isinstance(shape, list)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+            for shape in shapes
+        ):
+            raise ValueError(f"manifest.json: `arrays.{group}` must be a list of shapes")
+
+
 def load(path):
     """Read the checkpoint at `path`; a missing or damaged file is a `RecipeError`."""
     try:
@@ -178,8 +199,7 @@ def load(path):
             if damaged is not None:
                 raise ValueError(f"CRC mismatch in {damaged}")
             manifest = json.loads(archive.read("manifest.json"))
-            if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-                raise ValueError(f"not a {FORMAT} version {VERSION} file")
+            _check_manifest(manifest)
             groups = {}
             for group in GROUPS:
                 shapes = manifest["arrays"][group]
@@ -191,6 +211,8 @@ def load(path):
                     raise ValueError(f"the {group} arrays do not match the manifest")
                 groups[group] = arrays
             state = json.loads(archive.read("state.json"))
+            if not isinstance(state, dict):
+                raise ValueError(f"state.json holds {type(state).__name__}, not an object")
     except FileNotFoundError:
         raise RecipeError(f"checkpoint {str(path)!r} does not exist.") from None
     except (
@@ -204,7 +226,7 @@ def load(path):
         NotImplementedError,
     ) as error:
         raise RecipeError(
-            f"checkpoint {str(path)!r} is corrupt or not an rnnzoo checkpoint ({error}); "
-            "delete it, or resume from another run."
+            f"checkpoint {str(path)!r} is corrupt or not an rnnzoo checkpoint ({error}); use "
+            "the run's other checkpoint (--checkpoint best or last), or delete this one."
         ) from None
-    return Checkpoint(state=state, **groups)
+    return Checkpoint(state=state, **groups, path=str(path))

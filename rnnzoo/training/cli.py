@@ -1,19 +1,83 @@
-"""The command-line flags every training recipe shares, and the config they resolve to.
+"""The command line of every recipe: `python -m rnnzoo.recipes.<recipe> [command] [flags]`.
 
-parser = recipe_parser("myrecipe", MyConfig, "What it does.")  # run flags + one per field
-args = parser.parse_args(argv)
-config = config_from_args(args, MyConfig, load_config)
+    train (the default)   train a run, or continue one with --resume
+                          (`rnnzoo.training.runner.train`; with --compare, one run per cell:
+                          `rnnzoo.training.compare.compare`)
+    export                write a run's model.keras from its best (or last) checkpoint
+    ...                   the recipe's own commands (charlm: sample, inspect)
+
+Every config field is a `train` flag (`--seq-length` for `seq_length`); see
+`rnnzoo.training.config` for how flags, --config and the recipe's files resolve.
 """
 
 import argparse
+import functools
+import sys
 
+from rnnzoo.training import compare, runner
 from rnnzoo.training import config as config_io
+from rnnzoo.training.errors import RecipeError, run_main
 from rnnzoo.training.resume import CHANGEABLE, resumed_config
 
 
+def main(recipe, argv=None):
+    """Run the command in `argv` (default `sys.argv[1:]`); returns the exit status."""
+    return run_main(functools.partial(_main, recipe), argv)
+
+
+def _main(recipe, argv):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "train")
+    parser, handlers = build_parser(recipe)
+    args = parser.parse_args(argv)
+    return handlers[args.command](args)
+
+
+def build_parser(recipe):
+    """`(parser, handlers)`: the recipe's parser, and each command's `handler(args)`."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m rnnzoo.recipes.{recipe.name}",
+        description=recipe.description,
+        epilog="Without a command, trains. `<command> --help` lists a command's flags.",
+    )
+    commands = parser.add_subparsers(dest="command")
+    train = commands.add_parser(
+        "train",
+        help="train a model (the default command)",
+        description=f"{recipe.description} Flags override --config FILE, which overrides the "
+        "recipe's own config files.",
+    )
+    add_run_flags(train, recipe.name)
+    config_io.add_flags(train, recipe.config_class)
+    export = commands.add_parser(
+        "export",
+        help="write a run's model as a Keras file (model.keras)",
+        description="Write the model of a run's checkpoint as a plain Keras model in inference "
+        "form, loadable with keras.saving.load_model after `import rnnzoo`.",
+    )
+    export.add_argument("--run-dir", metavar="DIR", required=True, help="the run to export")
+    export.add_argument(
+        "--checkpoint", choices=("best", "last"), default="best", help="default best"
+    )
+    export.add_argument("--output", metavar="FILE", help="default <run-dir>/model.keras")
+    handlers = {
+        "train": functools.partial(train_command, recipe),
+        "export": lambda args: runner.export(recipe, args.run_dir, args.checkpoint, args.output),
+    }
+    if recipe.commands is not None:
+        handlers.update(recipe.commands(commands))
+    return parser, handlers
+
+
 def add_run_flags(parser, recipe):
-    """Add --config, --run-dir, --resume and --quiet to `parser`."""
-    parser.add_argument("--config", metavar="FILE", help="TOML file of config values")
+    """Add --config, --run-dir, --resume, --checkpoint, --smoke and --quiet to `parser`."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file of config values, or the name of one shipped with rnnzoo "
+        "(e.g. min_char_rnn)",
+    )
     parser.add_argument(
         "--run-dir",
         metavar="DIR",
@@ -23,35 +87,58 @@ def add_run_flags(parser, recipe):
     parser.add_argument(
         "--resume",
         action="store_true",
-        help=f"continue the run in --run-dir from its last checkpoint, with its own config "
-        f"(only {changeable} may change)",
+        help="continue the run in --run-dir from its last checkpoint, with its own config "
+        f"(only {changeable} may change); a run without a checkpoint starts from its config",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        choices=("last", "best"),
+        help="with --resume: the checkpoint to continue from (default last; best when last is "
+        "damaged)",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="a smoke test: a few steps of a tiny model, seconds"
     )
     parser.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
 
 
-def config_from_args(args, config_class, load_config):
-    """The run's config: its own config.toml plus the allowed flags with --resume, else
-    `load_config(args.config, flags)` (the recipe's defaults, the --config file, the flags)."""
-    overrides = config_io.flag_overrides(args, config_class)
+def parse_config(recipe, argv):
+    """The config the `train` flags in `argv` resolve to (for scripts and tests)."""
+    parser, _ = build_parser(recipe)
+    return config_from_args(recipe, parser.parse_args(["train", *map(str, argv)]))
+
+
+def config_from_args(recipe, args):
+    """The config `args` (parsed `train` flags) ask for: the run's own with --resume, else the
+    recipe's files, --config and the flags (over the smoke values with --smoke)."""
+    overrides = config_io.flag_overrides(args, recipe.config_class)
     if args.resume:
-        return resumed_config(config_class, args.run_dir, args.config, overrides)[1]
-    return load_config(args.config, overrides)
+        if args.smoke:
+            raise RecipeError("--smoke sets a new run's config; --resume keeps the run's own.")
+        return resumed_config(recipe.config_class, args.run_dir, args.config, overrides)
+    if args.checkpoint:
+        raise RecipeError(
+            "--checkpoint picks the checkpoint --resume continues from; add --resume."
+        )
+    smoke = recipe.smoke if args.smoke else {}
+    return recipe.resolve_config(args.config, {**smoke, **overrides})
 
 
-def recipe_parser(recipe, config_class, description, epilog=None):
-    """The parser of `python -m rnnzoo.recipes.<recipe>`: the run flags and one flag per field
-    of `config_class`."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m rnnzoo.recipes.{recipe}", description=description, epilog=epilog
-    )
-    add_run_flags(parser, recipe)
-    config_io.add_flags(parser, config_class)
-    return parser
-
-
-def run_recipe(argv, parser, config_class, load_config, run):
-    """Parse `argv`, resolve the config and call `run(config, run_dir, resume=, verbose=)`."""
-    args = parser.parse_args(argv)
-    config = config_from_args(args, config_class, load_config)
-    run(config, args.run_dir, resume=args.resume, verbose=2 if args.quiet else 1)
+def train_command(recipe, args):
+    """The `train` command."""
+    config = config_from_args(recipe, args)
+    verbose = 2 if args.quiet else 1
+    if getattr(config, "compare", ""):
+        if args.checkpoint:
+            raise RecipeError("--checkpoint continues one run; a --compare resumes every cell.")
+        compare.compare(recipe, config, args.run_dir, resume=args.resume, verbose=verbose)
+    else:
+        runner.train(
+            recipe,
+            config,
+            args.run_dir,
+            resume=args.resume,
+            checkpoint=args.checkpoint or "last",
+            verbose=verbose,
+        )
     return 0

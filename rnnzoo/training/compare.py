@@ -1,24 +1,30 @@
-"""Train several variants (cells, ...) on the same task with the same budget, then tabulate.
+"""Train several cells on the same task with the same budget, then tabulate: `--compare`.
 
-One comparison directory holds one ordinary run directory per variant, each
-its own TensorBoard run, and the table of their results:
+Any recipe whose config has a `compare` field (the cells, "vanilla,irnn,lstm")
+and a `cell` field gets it. One comparison directory holds one ordinary run
+directory per cell, each its own TensorBoard run, and the table of their results:
 
     <run_dir>/
         config.toml            the comparison's resolved config
-        <name>/                one run directory per variant (config, checkpoints, events,
-                               results.json)
-        results.md, results.csv  one row per finished variant, rewritten after each
+        <cell>/                one run directory per cell (see rnnzoo.training.rundir)
+        results.md, results.csv  one row per finished cell, rewritten after each
 
-`run_comparison` trains the variants in order. Resumed, it continues every
-variant that has a checkpoint (`train_one` decides whether one that finished
-has more to do, say after a larger `--epochs`) and starts the rest.
+`compare` prepares the data once and trains the cells in order through
+`rnnzoo.training.runner.train`. Resumed, it continues every cell that was
+started (one that finished keeps its results unless a larger `--epochs` or
+`--max-minutes` leaves it more to do) and starts the rest. A cell whose loss
+diverges gets a note in the table, and the next cell still trains.
 """
 
 import csv
+import dataclasses
 import io
 
+from rnnzoo import cells
+from rnnzoo.training import config as config_io
+from rnnzoo.training import runner
 from rnnzoo.training.errors import RecipeError
-from rnnzoo.training.rundir import RunDirectory, write_atomic
+from rnnzoo.training.rundir import RESULTS_FILE, RunDirectory, default_path, write_atomic
 
 
 def parse_names(text, known, what="cell"):
@@ -42,36 +48,71 @@ def parse_names(text, known, what="cell"):
     return names
 
 
-def run_comparison(names, train_one, run_directory, resume=False, columns=(), log=print):
-    """Train every variant with `train_one(name, run_directory, resume) -> results dict`.
-
-    Args:
-        names: The variants, in order; variant `name` runs in `<run_directory>/<name>`.
-        train_one: Trains one variant in the run directory it is given,
-            continuing it from its last checkpoint when `resume` is True, and
-            returns its results (a dict with a key per column).
-        run_directory: The comparison's `RunDirectory` (already created).
-        resume: Continue an interrupted comparison.
-        columns: `(header, key, format)` triples of the table (see `table_rows`).
-        log: Where progress lines go.
-
-    Returns:
-        The list of results dicts, in the order of `names`.
-    """
+def compare(recipe, config, run_dir=None, resume=False, log=print, verbose=1):
+    """Train every cell of `config.compare` on the same data; returns their results dicts."""
+    names = parse_names(config.compare, cells.names())
+    run = RunDirectory(run_dir or default_path(recipe.name))
+    header = f"rnnzoo {recipe.name} comparison of {', '.join(names)}."
+    if resume:
+        run.require("--resume")
+    data = recipe.prepare_data(config, None, log)
     rows = []
-    for index, name in enumerate(names, 1):
-        run = RunDirectory(run_directory.path / name)
-        continuing = resume and run.checkpoint_path("last").exists()
-        if resume and not continuing and run.config_path.exists():
-            # Stopped before its first checkpoint: nothing to continue, start it again.
-            run.config_path.unlink()
-        log(
-            f"[{index}/{len(names)}] {name}: "
-            f"{'resuming' if continuing else 'training'} in {run.path}"
-        )
-        rows.append(train_one(name, run, continuing))
-        write_table(run_directory, rows, columns)
+    try:
+        run.open(log)
+        if not resume:
+            if any(RunDirectory(run.path / name).config_path.exists() for name in names):
+                raise RecipeError(
+                    f"{str(run.path)!r} already holds a comparison; pass --resume to continue "
+                    "it, or a new --run-dir to start another."
+                )
+            write_atomic(run.config_path, config_io.to_toml(config, header=header))
+        for index, name in enumerate(names, 1):
+            cell_run = RunDirectory(run.path / name)
+            continuing = resume and cell_run.config_path.exists()
+            doing = "resuming" if continuing else "training"
+            log(f"[{index}/{len(names)}] {name}: {doing} in {cell_run.path}")
+            results = _diverged_before(cell_run) if continuing else None
+            if results is None:
+                results = runner.train(
+                    recipe,
+                    dataclasses.replace(config, cell=name, compare=""),
+                    cell_run,
+                    resume=continuing,
+                    data=data,
+                    log=log,
+                    verbose=verbose,
+                    keep_finished=True,
+                    report_divergence=True,
+                )
+            rows.append({"cell": name, **results})
+            write_table(run, rows)
+    finally:
+        run.close()
+    log(f"results ({run.file('results.md')}):")
+    log(run.file("results.md").read_text(encoding="utf-8").rstrip())
     return rows
+
+
+def _diverged_before(run):
+    """The results of a run whose loss diverged (nothing more to train), else None."""
+    if run.file(RESULTS_FILE).exists():
+        results = run.read_json(RESULTS_FILE)
+        if results.get("diverged"):
+            return results
+    return None
+
+
+def table_columns(metric):
+    """The table's `(header, key, format)` columns, showing the figure `metric`."""
+    return [
+        ("cell", "cell", ""),
+        ("parameters", "parameters", ","),
+        ("steps", "steps", ","),
+        (f"best validation {metric}", f"best_validation_{metric}", ".4g"),
+        (f"test {metric}", f"test_{metric}", ".4g"),
+        ("wall time (s)", "train_seconds", ".1f"),
+        ("note", "note", ""),
+    ]
 
 
 def table_rows(rows, columns, formatted=True):
@@ -88,9 +129,9 @@ def table_rows(rows, columns, formatted=True):
     return table
 
 
-def write_table(run_directory, rows, columns):
+def write_table(run_directory, rows):
     """Write `results.md` (a Markdown table, formatted) and `results.csv` (raw values)."""
-    table = table_rows(rows, columns)
+    table = table_rows(rows, table_columns(rows[0]["metric"]))
     markdown = [
         "| " + " | ".join(table[0]) + " |",
         "| " + " | ".join("---" for _ in table[0]) + " |",
@@ -98,5 +139,6 @@ def write_table(run_directory, rows, columns):
     ]
     write_atomic(run_directory.file("results.md"), "\n".join(markdown) + "\n")
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(table_rows(rows, columns, formatted=False))
+    table = table_rows(rows, table_columns(rows[0]["metric"]), formatted=False)
+    csv.writer(buffer, lineterminator="\n").writerows(table)
     write_atomic(run_directory.file("results.csv"), buffer.getvalue())

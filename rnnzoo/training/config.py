@@ -2,10 +2,15 @@
 
 A recipe declares its config as a `dataclasses.dataclass` whose fields are
 `int`, `float`, `str` or `bool`, each with `metadata={"help": ...}`. The value
-a run uses is resolved in layers, later ones winning:
+a run uses is resolved in layers, later ones winning (`resolve`):
 
-    dataclass defaults  <  recipe defaults file (recipes/<name>.toml)
+    dataclass defaults  <  the recipe's defaults file (<name>.toml)
+                        <  the variant's own file (seqclass_<task>.toml, ...)
                         <  --config FILE  <  flags given on the command line
+
+The recipe files live in the repository's top-level `recipes/` folder and ship
+inside the package as `rnnzoo/recipes/configs/` (`configs_folder` finds them
+either way). A file a recipe declares that is missing is an error, never skipped.
 
 Every layer is checked the same way: an unknown key, or a value of the wrong
 type (a string where an int is expected, `true` for a float, ...) is a
@@ -92,6 +97,47 @@ def from_mapping(config_class, mapping, source, base=None):
     return dataclasses.replace(base, **values)
 
 
+def configs_folder():
+    """The folder of the recipe config files.
+
+    Installed from a wheel or an sdist, they are package data in `rnnzoo/recipes/configs/`; in
+    an editable install or a source checkout, the repository's `recipes/` folder beside the
+    package holds them.
+    """
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package / "recipes" / "configs", package.parent / "recipes"):
+        if folder.is_dir():
+            return folder
+    raise RecipeError(
+        f"rnnzoo's recipe configs are missing: neither {str(package / 'recipes' / 'configs')!r} "
+        f"nor {str(package.parent / 'recipes')!r} exists; reinstall rnnzoo."
+    )
+
+
+def recipe_file(name):
+    """`name` (a file of the configs folder) as a path; a missing file is a `RecipeError`."""
+    path = configs_folder() / name
+    if not path.is_file():
+        raise RecipeError(
+            f"recipe config {str(path)!r} is missing (the recipe declares it); restore it, "
+            "or reinstall rnnzoo."
+        )
+    return path
+
+
+def config_path(value):
+    """The file `--config VALUE` names: a path, or the name of a file in the configs folder
+    (`min_char_rnn` or `min_char_rnn.toml`), so the shipped configs work from any folder."""
+    path = Path(value)
+    if path.exists() or path.name != str(value):
+        return path
+    for name in (str(value), f"{value}.toml"):
+        candidate = configs_folder() / name
+        if candidate.is_file():
+            return candidate
+    return path
+
+
 def read_toml(path):
     """The table in TOML file `path`, or a `RecipeError` saying why it can't be read."""
     path = Path(path)
@@ -122,27 +168,29 @@ def load(config_class, *files, overrides=None):
     return config
 
 
-def load_layered(config_class, defaults, key, variant_file, config_file=None, overrides=None):
-    """`defaults`, the variant's own file, `config_file`, then `overrides`.
+def resolve(config_class, defaults, config_file=None, overrides=None, variant=None, variants=None):
+    """The config of a new run: `defaults`, the variant's file, `config_file`, then `overrides`.
 
-    A recipe with variants (seqclass's tasks, glimpse_mnist's datasets) keeps
-    each variant's defaults in its own TOML file. The variant is the value of
-    field `key`, read first from the overrides, else `config_file`, else
-    `defaults`; `variant_file(value)` names its file (used when it exists).
+    `defaults` names the recipe's defaults file in the configs folder. A recipe with variants
+    (seqclass's tasks, glimpse_mnist's datasets) names the field that picks one (`variant`)
+    and declares each variant's own file (`variants`: value -> file name, or None for a
+    variant without one). The variant is read from the overrides, else `config_file`, else
+    the defaults.
     """
     overrides = dict(overrides or {})
-    defaults = defaults if defaults is not None and Path(defaults).exists() else None
-    variant = overrides.get(key)
-    if variant is None and config_file is not None:
-        variant = read_toml(config_file).get(key)
-    if variant is None:
-        variant = getattr(load(config_class, defaults), key)
-    files = [defaults]
-    if isinstance(variant, str) and variant_file(variant) is not None:
-        candidate = Path(variant_file(variant))
-        if candidate.exists():
-            files.append(candidate)
-    return load(config_class, *files, config_file, overrides=overrides)
+    files = [recipe_file(defaults)]
+    if variant is not None:
+        value = overrides.get(variant)
+        if value is None and config_file is not None:
+            value = read_toml(config_path(config_file)).get(variant)
+        if value is None:
+            value = read_toml(files[0]).get(variant, getattr(config_class(), variant))
+        name = variants.get(value) if isinstance(value, str) else None
+        if name is not None:
+            files.append(recipe_file(name))
+    if config_file is not None:
+        files.append(config_path(config_file))
+    return load(config_class, *files, overrides=overrides)
 
 
 # --------------------------------------------------------------------------- TOML out

@@ -31,31 +31,66 @@ from rnnzoo.training.callbacks import (
     is_finite,
     non_finite_loss_error,
 )
+from rnnzoo.training.errors import RecipeError
 
 
 @dataclasses.dataclass
 class TrainerState:
-    """Where a run stands; saved in every checkpoint as JSON."""
+    """Where a run stands; saved in every checkpoint as state.json."""
 
     epoch: int = 0  # the epoch in progress, counted from 0
     step: int = 0  # steps done within `epoch`
     global_step: int = 0  # steps done in the whole run
     epoch_loss_sum: float = 0.0  # sum of the batch losses of `epoch` so far
-    best_loss: float = None  # lowest validation figure monitored ("loss" by default), or None
+    monitor: str = "loss"  # the validation figure that picks best.ckpt (lower is better)
+    best_score: float = None  # its best value so far, or None before the first evaluation
     best_epoch: int = None  # the epoch (from 1) that reached it
     seconds: float = 0.0  # training time spent, across resumes
     finished: bool = False
     budget_exhausted: bool = False
     history: list = dataclasses.field(default_factory=list)  # one dict per evaluation
     fingerprint: str = ""  # identifies the data; a resume on other data is refused
+    config: dict = dataclasses.field(default_factory=dict)  # config.toml's values at the start
+    vocabulary_checksum: str = ""  # of vocabulary.json's content ("" where there is none)
 
     def to_json(self):
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, value):
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: item for key, item in value.items() if key in names})
+    def from_json(cls, value, source="state.json"):
+        """The state in `value` (a checkpoint's state.json), every field checked: a missing,
+        unknown or mistyped one is a `RecipeError` naming `source`."""
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        problem = None
+        if not isinstance(value, dict):
+            problem = f"holds {type(value).__name__}, not an object"
+        elif sorted(value) != sorted(fields):
+            missing, unknown = sorted(set(fields) - set(value)), sorted(set(value) - set(fields))
+            problem = f"lacks {missing}" if missing else f"has unknown keys {unknown}"
+        else:
+            for name, field in fields.items():
+                if not _has_type(value[name], field):
+                    problem = (
+                        f"`{name}` must be {field.type.__name__}, received {value[name]!r:.60}"
+                    )
+                    break
+            else:
+                if not all(isinstance(record, dict) for record in value["history"]):
+                    problem = "`history` must be a list of objects"
+        if problem is not None:
+            raise RecipeError(
+                f"{source}: state.json {problem}; the checkpoint is damaged or was not written "
+                "by this rnnzoo: use the run's other checkpoint (--checkpoint best or last)."
+            )
+        return cls(**value)
+
+
+def _has_type(item, field):
+    if item is None:
+        return field.default is None
+    if isinstance(item, bool) != (field.type is bool):
+        return False
+    return isinstance(item, (int, float) if field.type is float else field.type)
 
 
 class Trainer:
@@ -130,7 +165,7 @@ class Trainer:
         self.on_epoch_end = on_epoch_end
         self.verbose = verbose
         self.log = log
-        self.state = TrainerState()
+        self.state = TrainerState(monitor=monitor)
 
     # ------------------------------------------------------------ checkpoints
     @property
@@ -154,8 +189,9 @@ class Trainer:
 
     def resume(self, checkpoint):
         """Continue from `checkpoint`: restore model, optimizer, carried states and state."""
+        state = TrainerState.from_json(checkpoint.state, source=checkpoint.path or "checkpoint")
         checkpoints.restore(checkpoint, self.model, optimizer=self.model.optimizer)
-        self.state = TrainerState.from_json(checkpoint.state)
+        self.state = state
 
     # ------------------------------------------------------------------ loop
     def run(self):
@@ -227,9 +263,9 @@ class Trainer:
             **{f"validation_{k}": v for k, v in self.derived(validation["loss"]).items()},
         }
         score = validation[self.monitor]
-        improved = state.best_loss is None or score < state.best_loss
+        improved = state.best_score is None or score < state.best_score
         if improved:
-            state.best_loss, state.best_epoch = float(score), epoch + 1
+            state.best_score, state.best_epoch = float(score), epoch + 1
         state.history.append(record)
         if steps >= self.steps_per_epoch:
             state.epoch, state.step, state.epoch_loss_sum = epoch + 1, 0, 0.0

@@ -1,30 +1,27 @@
-"""`--resume` for any recipe: the run's own config, its last checkpoint, the checks between.
+"""`--resume` for any recipe: the run's own config, and the checks between it and its checkpoint.
 
 A resumed run continues with the config it was started with (its
 `config.toml`); only the flags in `changeable` (by default the length of the
-run: `--epochs`, `--max-minutes`) may differ. The last checkpoint must have
-been made on the same data (its fingerprint), and the run must have something
-left to do.
-
-    run, config = resumed_config(MyConfig, args.run_dir, args.config, overrides)
-    ...build the data, the model and the Trainer...
-    start_or_resume(trainer, last_checkpoint(run, fingerprint) if resume else None, fingerprint)
+run: `--epochs`, `--max-minutes`) may differ. Every checkpoint records what the
+run started from: config.toml's values, a checksum of vocabulary.json's content
+and a fingerprint of the data. A resume whose config.toml or vocabulary.json
+was edited since, or whose data differs, is refused with what changed.
 """
 
 import hashlib
+import json
 
 import numpy as np
 
-from rnnzoo.training import checkpoints
 from rnnzoo.training import config as config_io
 from rnnzoo.training.errors import RecipeError
-from rnnzoo.training.rundir import RunDirectory
+from rnnzoo.training.rundir import VOCABULARY_FILE, RunDirectory
 
 CHANGEABLE = ("epochs", "max_minutes")
 
 
 def resumed_config(config_class, run_dir, config_file, overrides, changeable=CHANGEABLE):
-    """`(run, config)` of the run in `run_dir`: its config.toml with changeable flag overrides."""
+    """The config of the run in `run_dir`: its config.toml with changeable flag overrides."""
     if not run_dir:
         raise RecipeError("--resume needs --run-dir DIR, the run to continue.")
     if config_file:
@@ -38,7 +35,53 @@ def resumed_config(config_class, run_dir, config_file, overrides, changeable=CHA
             "start a new run instead."
         )
     run = RunDirectory(run_dir).require("--resume")
-    return run, config_io.load(config_class, run.config_path, overrides=overrides)
+    return config_io.load(config_class, run.config_path, overrides=overrides)
+
+
+def config_values(config_class, run):
+    """The values in the run's config.toml (comments and layout aside), as a dict."""
+    config = config_io.from_mapping(
+        config_class, config_io.read_toml(run.config_path), source=str(run.config_path)
+    )
+    return {name: getattr(config, name) for name in _names(config_class)}
+
+
+def vocabulary_checksum(value):
+    """A checksum of a vocabulary's content (its JSON value, whatever the file's layout)."""
+    if value is None:
+        return ""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def check_unchanged(run, state, config, changeable=CHANGEABLE):
+    """Refuse to resume from `state` (a `TrainerState`) when the run's config.toml or
+    vocabulary.json changed since it started, or when `config` (what would run now) differs
+    from config.toml in more than the `changeable` keys."""
+    on_disk = config_values(type(config), run)
+    edited = _differences(state.config, on_disk)
+    if edited:
+        raise RecipeError(
+            f"--resume: {str(run.config_path)!r} was edited after the run started ({edited}); "
+            "put the recorded values back, or start a new run with the new config."
+        )
+    now = {name: getattr(config, name) for name in _names(type(config))}
+    differing = _differences(on_disk, now, skip=changeable)
+    if differing:
+        raise RecipeError(
+            f"--resume: the config to run differs from {str(run.config_path)!r} ({differing}); "
+            "resume with the run's own config."
+        )
+    path = run.file(VOCABULARY_FILE)
+    saved = run.read_json(VOCABULARY_FILE) if path.exists() else None
+    if vocabulary_checksum(saved) != state.vocabulary_checksum:
+        raise RecipeError(
+            f"--resume: {str(path)!r} was "
+            f"{'edited' if saved is not None else 'removed'} after the run started "
+            f"(checksum {vocabulary_checksum(saved) or 'none'}, recorded "
+            f"{state.vocabulary_checksum or 'none'}): its ids would no longer match the "
+            "model's; put the run's own vocabulary.json back."
+        )
 
 
 def fingerprint(name, splits):
@@ -51,27 +94,18 @@ def fingerprint(name, splits):
     return f"{name}:{digest.hexdigest()[:16]}"
 
 
-def last_checkpoint(run, fingerprint):
-    """The run's `last.ckpt`, refused when it is missing or was made on other data."""
-    path = run.checkpoint_path("last")
-    if not path.exists():
+def check_data(state, fingerprint):
+    """Refuse to resume from `state` on data other than the run's."""
+    if state.fingerprint != fingerprint:
         raise RecipeError(
-            f"--resume: {str(path)!r} does not exist "
-            "(the run stopped before its first checkpoint); start a new run."
+            f"--resume: the data differs from the run's ({fingerprint} vs {state.fingerprint}); "
+            "resume with the run's own data."
         )
-    checkpoint = checkpoints.load(path)
-    if checkpoint.state.get("fingerprint") != fingerprint:
-        raise RecipeError(
-            f"--resume: the data differs from the run's ({fingerprint} vs "
-            f"{checkpoint.state.get('fingerprint')}); resume with the run's own data."
-        )
-    return checkpoint
 
 
 def work_left(state, epochs, max_minutes):
-    """Whether a run at `state` (a `TrainerState`) has training left.
-
-    That is, training left under `epochs` and `max_minutes`.
+    """Whether a run at `state` (a `TrainerState`) has training left under `epochs` and
+    `max_minutes`.
 
     A run its time budget stopped has time again when `max_minutes` is 0 (no
     limit) or more than it has spent.
@@ -80,27 +114,18 @@ def work_left(state, epochs, max_minutes):
     return state.epoch < epochs and not out_of_time
 
 
-def resume_trainer(trainer, checkpoint, log=print):
-    """Restore `checkpoint` into `trainer`; refuse a run with nothing left to do."""
-    trainer.resume(checkpoint)
-    state = trainer.state
-    if not work_left(state, trainer.epochs, trainer.max_minutes):
-        raise RecipeError(
-            f"--resume: the run in {str(trainer.run_directory.path)!r} already finished "
-            f"({state.epoch} epochs, {state.seconds / 60:.1f} minutes); pass a larger --epochs or "
-            "--max-minutes to continue it."
-        )
-    state.budget_exhausted = False
-    log(f"resuming at epoch {state.epoch + 1}, step {state.step}/{trainer.steps_per_epoch}")
+def _names(config_class):
+    return [name for name in config_class.__dataclass_fields__]
 
 
-def start_or_resume(trainer, checkpoint, fingerprint, log=print):
-    """Continue `trainer` from `checkpoint` (see `resume_trainer`), or, when it is None, start
-    a new run on the data identified by `fingerprint`."""
-    if checkpoint is not None:
-        resume_trainer(trainer, checkpoint, log=log)
-    else:
-        trainer.state.fingerprint = fingerprint
+def _differences(old, new, skip=()):
+    """`"units 16 -> 32, lr 0.1 -> 0.2"` for the keys whose values differ."""
+    keys = [key for key in dict.fromkeys([*old, *new]) if key not in skip]
+    return ", ".join(
+        f"{key} {old.get(key)!r} -> {new.get(key)!r}"
+        for key in keys
+        if old.get(key) != new.get(key)
+    )
 
 
 def _flag(name):

@@ -1,44 +1,84 @@
-"""One directory per run, holding everything the run made.
+"""One directory per run, holding everything the run made: the same layout for every recipe.
 
     <run_dir>/
         config.toml            the resolved config, written before anything else
-        vocabulary.json        (recipes with a vocabulary)
-        checkpoints/last.ckpt  the latest state: resume from here
-        checkpoints/best.ckpt  the state with the best validation score
-        train/, validation/    TensorBoard event files
+        vocabulary.json        the token or character ids (charlm, seqclass's text tasks)
+        checkpoints/last.ckpt  the latest state: `--resume` continues from here
+        checkpoints/best.ckpt  the state with the best validation figure
+        model.keras            the best model as a plain Keras model, for your own code
+        results.json           the final figures (best validation, test, steps, time, history)
+        train/ validation/ test/   TensorBoard: the scalars (and text samples) of each split
+        recurrent/             TensorBoard: the views of the training step (gradient norms and
+                               histograms, gates, dL/dh_t over time, activations)
+        glimpses/              TensorBoard (glimpse_mnist): glimpse paths and locations
+        run.lock               locked by the process working here; holds its pid
 
-Every file is written atomically (`write_atomic`): to a temporary file in the
-same folder, flushed to disk, then `os.replace`d over the old one, so a run
-killed at any moment leaves either the old file or the new one, never half.
+A comparison (`--compare`) directory holds its own config.toml, `results.md` and
+`results.csv`, and one such run directory per variant.
+
+Every file is written atomically (`write_atomic`, `replace_atomic`): to a
+temporary `.<name>.tmp-<pid>` file in the same folder, flushed to disk, then
+`os.replace`d over the old one, so a run killed at any moment leaves either the
+old file or the new one, never half. A temporary left by a kill is removed when
+the next run or resume takes the directory (`RunDirectory.open`).
+
+One process at a time works in a run directory: it holds an `flock` on
+`run.lock` (`RunDirectory.lock`); a second run or resume is refused while the
+first lives, and the kernel drops the lock of a process that dies, so a killed
+run's directory is taken over by the next.
 """
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 from pathlib import Path
 
-from rnnzoo.training.errors import RecipeError
+from rnnzoo.training.errors import RecipeError, os_error_at
 
 CONFIG_FILE = "config.toml"
+VOCABULARY_FILE = "vocabulary.json"
+RESULTS_FILE = "results.json"
+MODEL_FILE = "model.keras"
+LOCK_FILE = "run.lock"
 CHECKPOINTS = "checkpoints"
+RECURRENT_VIEWS = "recurrent"
+TEMPORARY = ".*.tmp-*"
+
+
+def replace_atomic(path, write, suffix=""):
+    """Make the new `path` with `write(temporary)`, then put it in place in one rename.
+
+    The temporary lies in the same folder (named `.<name>.tmp-<pid><suffix>`) and is flushed
+    to disk before `os.replace`; whatever fails, the old file stays as it was and the
+    temporary is removed. An OSError names `path`.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        raise os_error_at(error, path) from None
+    finally:
+        with contextlib.suppress(OSError):  # a read-only or vanished folder: nothing was left
+            temporary.unlink(missing_ok=True)
+    _sync_directory(path.parent)
 
 
 def write_atomic(path, data):
     """Write `data` (bytes or str) to `path` so that readers see the old or the new file."""
-    path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+
+    def write(temporary):
         with open(temporary, "wb") as file:
             file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    _sync_directory(path.parent)
+
+    replace_atomic(path, write)
 
 
 def _sync_directory(folder):
@@ -67,10 +107,11 @@ def default_path(recipe, root="tensorboard_logs"):
 
 
 class RunDirectory:
-    """Paths inside one run directory, and the checks for starting or resuming a run."""
+    """Paths inside one run directory, its lock, and the checks for starting or resuming."""
 
     def __init__(self, path):
         self.path = Path(path)
+        self._lock = None
 
     # ----------------------------------------------------------------- paths
     @property
@@ -84,25 +125,89 @@ class RunDirectory:
         """`checkpoints/last.ckpt` or `checkpoints/best.ckpt`."""
         return self.path / CHECKPOINTS / f"{which}.ckpt"
 
-    def events_path(self, split):
-        """The TensorBoard folder of one split (`train`, `validation`, ...)."""
-        return self.path / split
+    def events_path(self, kind):
+        """The TensorBoard folder of one kind of event (`train`, `validation`, `recurrent`...)."""
+        return self.path / kind
 
     def has_checkpoint(self):
         return any(self.checkpoint_path(which).exists() for which in ("last", "best"))
 
+    def finished(self):
+        """Whether the run wrote its results (results.json and model.keras)."""
+        return self.file(RESULTS_FILE).exists() and self.file(MODEL_FILE).exists()
+
     # ------------------------------------------------------------ lifecycle
-    def create(self, config_text):
-        """Start a new run here: refuse a directory that already holds one, write the config."""
-        if self.config_path.exists() or self.has_checkpoint():
+    def open(self, log=print):
+        """Take this directory for this process (creating it): lock it, then remove the
+        temporary files a killed run left. Pair with `close`."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise os_error_at(error, self.path) from None
+        self.lock()
+        folders = (self.path, self.path / CHECKPOINTS)
+        stale = [path for folder in folders for path in folder.glob(TEMPORARY)]
+        for path in stale:
+            try:
+                path.unlink()
+            except OSError as error:
+                self.close()
+                raise os_error_at(error, path) from None
+        if stale:
+            names = ", ".join(str(p.relative_to(self.path)) for p in stale)
+            log(f"removed {len(stale)} temporary file(s) a killed run left in {self.path}: {names}")
+        return self
+
+    def lock(self):
+        """Hold `run.lock` (an exclusive flock, with this process's pid in it), or refuse when
+        a live process holds it. A dead process's lock is free: the kernel dropped it."""
+        path = self.path / LOCK_FILE
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise os_error_at(error, path) from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(descriptor)
+            raise RecipeError(
+                f"run directory {str(self.path)!r} is in use by process {holder} (a run or "
+                "--resume still going; see its run.lock); wait for it to end, or pass another "
+                "--run-dir."
+            ) from None
+        try:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as error:
+            os.close(descriptor)
+            raise os_error_at(error, path) from None
+        self._lock = descriptor
+        return self
+
+    def close(self):
+        """Release the lock (the file stays: removing it would race with a waiting process)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def start(self, config_text, log=print):
+        """Begin a new run here (the directory is open): refuse a directory that holds one,
+        reuse one whose run stopped before its first checkpoint, write the config."""
+        if self.has_checkpoint():
             raise RecipeError(
                 f"run directory {str(self.path)!r} already holds a run; pass --resume to "
                 "continue it, or a new --run-dir to start another."
             )
+        if self.config_path.exists():
+            log(
+                f"reusing run directory {self.path}: its earlier run stopped before its first "
+                "checkpoint"
+            )
         try:
-            (self.path / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+            (self.path / CHECKPOINTS).mkdir(exist_ok=True)
         except OSError as error:
-            raise RecipeError(f"cannot create run directory {str(self.path)!r}: {error}.") from None
+            raise os_error_at(error, self.path / CHECKPOINTS) from None
         write_atomic(self.config_path, config_text)
         return self
 

@@ -1,7 +1,9 @@
 """The charlm recipe end to end: CLI runs on texts the tests write, resume, sampling, errors."""
 
 import dataclasses
+import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -9,10 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
-from cli_checks import assert_one_line_error, no_temporaries, tags_in
-from processes import REPO_ROOT, subprocess_env
+from cli_checks import assert_one_line_error, error_lines, no_temporaries, tags_in
+from processes import REPO_ROOT, keras_file_outputs, subprocess_env
 
 from rnnzoo.recipes import charlm
 from rnnzoo.training import checkpoints
@@ -83,7 +86,7 @@ def run_main(argv, capsys):
 
 # ------------------------------------------------------------------------- config files
 def test_defaults_file_equals_the_config_dataclass_and_gives_every_reason():
-    assert charlm.load_config() == charlm.CharLMConfig()
+    assert charlm.RECIPE.resolve_config() == charlm.CharLMConfig()
     lines = (RECIPES / "charlm.toml").read_text(encoding="utf-8").splitlines()
     keys = [
         line.split("=")[0].strip() for line in lines if "=" in line and not line.startswith("#")
@@ -95,7 +98,7 @@ def test_defaults_file_equals_the_config_dataclass_and_gives_every_reason():
 
 
 def test_min_char_rnn_file_has_the_seeds_settings():
-    config = charlm.load_config(RECIPES / "min_char_rnn.toml")
+    config = charlm.RECIPE.resolve_config("min_char_rnn")  # a shipped config, by name
     assert (config.cell, config.layers, config.units, config.embedding_dim) == (
         "vanilla",
         1,
@@ -109,7 +112,7 @@ def test_min_char_rnn_file_has_the_seeds_settings():
         config.clip_value,
         config.clip_norm,
     ) == (25, "adagrad", 0.1, 5.0, 0.0)
-    large = charlm.load_config(RECIPES / "charlm_large.toml")
+    large = charlm.RECIPE.resolve_config(RECIPES / "charlm_large.toml")
     assert large.units > charlm.CharLMConfig().units
 
 
@@ -129,8 +132,12 @@ def test_cli_trains_reports_and_fills_the_run_directory(trained_run):
         "checkpoints",
         "train",
         "validation",
+        "test",
+        "recurrent",
+        "model.keras",
         "results.json",
-    } <= names
+        "run.lock",
+    } == names
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"last.ckpt", "best.ckpt"}
     # The resolved config is the run's own: flags included, loadable as is.
     resolved = config_io.load(charlm.CharLMConfig, run_dir / "config.toml")
@@ -216,7 +223,7 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, smal
     assert len(actual.weights) == len(expected.weights) == 9
     for e, a in zip(expected.weights + expected.optimizer, actual.weights + actual.optimizer):
         np.testing.assert_allclose(a, e, rtol=0, atol=1e-6)
-    assert actual.state["best_loss"] == pytest.approx(expected.state["best_loss"], abs=1e-6)
+    assert actual.state["best_score"] == pytest.approx(expected.state["best_score"], abs=1e-6)
 
 
 def test_without_tfds_data_it_falls_back_to_python_sources(tmp_path, run_cli):
@@ -375,7 +382,7 @@ def test_inspect_ranks_cells_and_writes_the_page(trained_run, tmp_path, capsys):
     run_dir, _ = trained_run
     text = tmp_path / "quotes.txt"
     source = Path(run_dir / "config.toml")
-    data = charlm.load_config(source).data
+    data = config_io.load(charlm.CharLMConfig, source).data
     text.write_text(Path(data).read_text(encoding="utf-8")[:400], encoding="utf-8")
     status, out, err = run_main(["inspect", "--run-dir", run_dir, "--text", text], capsys)
     assert status == 0, err
@@ -394,3 +401,60 @@ def test_inspect_refuses_text_outside_the_vocabulary(trained_run, tmp_path, caps
     status, _, err = run_main(["inspect", "--run-dir", run_dir, "--text", text], capsys)
     # Vocabulary.encode refuses it, as for --prime.
     assert_one_line_error(status, err, "outside the vocabulary")
+
+
+# ---------------------------------------------------------------------------- export
+def test_smoke_run_exports_a_stateless_model_that_loads_in_a_fresh_process(
+    tmp_path, capsys, small_text
+):
+    run_dir = tmp_path / "smoke"
+    status, out, err = run_main(["--smoke", "--data", small_text, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    assert charlm.SMOKE["steps_per_epoch"] == 5 and "5/5" in out
+    config = config_io.load(charlm.CharLMConfig, run_dir / "config.toml")
+    assert (config.units, config.epochs) == (charlm.SMOKE["units"], 1)
+    vocabulary = json.loads((run_dir / "vocabulary.json").read_text(encoding="utf-8"))
+    model = charlm.build_model(config, vocabulary, inference=True)
+    best = checkpoints.load(run_dir / "checkpoints" / "best.ckpt")
+    checkpoints.restore(best, model, carry=False, rng=False)
+    ids = np.random.default_rng(0).integers(0, len(vocabulary["chars"]), (3, 17))  # any shape
+    outputs, loaded = keras_file_outputs(run_dir / "model.keras", ids, tmp_path)
+    assert loaded == "Sequential not compiled"  # no optimizer in it: an inference model
+    np.testing.assert_allclose(outputs, model(ids), rtol=0, atol=1e-6)
+
+    # `export` writes one on demand, from either checkpoint.
+    output = tmp_path / "last.keras"
+    argv = ["export", "--run-dir", run_dir, "--checkpoint", "last", "--output", output]
+    status, out, err = run_main(argv, capsys)
+    assert status == 0 and f"wrote {output} (last checkpoint)" in out, err
+    last = checkpoints.load(run_dir / "checkpoints" / "last.ckpt")
+    checkpoints.restore(last, model, carry=False, rng=False)
+    exported = keras.saving.load_model(output)
+    np.testing.assert_allclose(exported(ids), model(ids), rtol=0, atol=1e-6)
+    status, _, err = run_main(["export", "--run-dir", run_dir, "--output", "m.h5"], capsys)
+    assert_one_line_error(status, err, "must end in .keras")
+
+
+def test_a_closed_output_pipe_ends_quietly(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    errors = tmp_path / "stderr.txt"
+    # 40 samples of 2,000 characters: more than a pipe holds, so the writer meets the closed end.
+    sample = (
+        f"{shlex.quote(sys.executable)} -m rnnzoo.recipes.charlm sample --run-dir "
+        f"{shlex.quote(str(run_dir))} --length 2000 --num-samples 40 --seed 1"
+    )
+    script = f'{sample} 2> {shlex.quote(str(errors))} | head -c 10; echo "$?,${{PIPESTATUS[0]}}"'
+    result = subprocess.run(
+        ["bash", "-c", script],
+        env=subprocess_env(),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # head's 10 bytes, head's status, then the sampler's: 128 + SIGPIPE, as a shell has it.
+    assert len(result.stdout) == 10 + len("0,141\n") and result.stdout.endswith("0,141\n")
+    stderr = errors.read_text()
+    assert not error_lines(stderr), stderr[-2000:]
+    for noise in ("Traceback", "Exception ignored", "BrokenPipe"):
+        assert noise not in stderr, stderr[-2000:]

@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_checks import assert_one_line_error, no_temporaries, tags_in
-from processes import REPO_ROOT, subprocess_env
+from processes import REPO_ROOT, keras_file_outputs, same_noise, subprocess_env
 
 from rnnzoo.data.mnist import write_mnist_dir
 from rnnzoo.recipes import glimpse_mnist
-from rnnzoo.training import checkpoints
+from rnnzoo.training import checkpoints, cli, runner
 from rnnzoo.training import config as config_io
 
 RECIPES = REPO_ROOT / "recipes"
+DEFAULTS_FILE = RECIPES / "glimpse_mnist.toml"
 # A tiny model, a few steps: seconds per run.
 TINY = [
     "--units",
@@ -68,20 +69,22 @@ def mnist_dir(tmp_path_factory):
 
 # ------------------------------------------------------------------------- config files
 def test_defaults_file_equals_the_dataclass_and_every_value_has_a_reason():
-    defaults = config_io.load(glimpse_mnist.GlimpseConfig, glimpse_mnist.DEFAULTS_FILE)
+    defaults = config_io.load(glimpse_mnist.GlimpseConfig, DEFAULTS_FILE)
     assert defaults == glimpse_mnist.GlimpseConfig()
     names = [field.name for field in dataclasses.fields(glimpse_mnist.GlimpseConfig)]
     files = sorted(RECIPES.glob("glimpse_mnist*.toml"))
-    variants = {glimpse_mnist.dataset_file(name) for name in ("translated", "cluttered")}
-    assert variants | {glimpse_mnist.DEFAULTS_FILE} == set(files)
+    assert set(glimpse_mnist.DATASET_FILES) == set(glimpse_mnist.DATASETS)  # each one declared
+    variants = {RECIPES / name for name in glimpse_mnist.DATASET_FILES.values() if name}
+    assert variants | {DEFAULTS_FILE} == set(files)
     for path in files:
         lines = path.read_text(encoding="utf-8").splitlines()
         keys = [line.split("=")[0].strip() for line in lines if "=" in line and line[0] != "#"]
         assert set(keys) <= set(names), path
-        if path == glimpse_mnist.DEFAULTS_FILE:
+        if path == DEFAULTS_FILE:
             assert keys == names  # every key, in the dataclass's order
         else:
-            assert glimpse_mnist.dataset_file(config_io.read_toml(path)["dataset"]) == path
+            dataset = config_io.read_toml(path)["dataset"]
+            assert glimpse_mnist.DATASET_FILES[dataset] == path.name
         for index, line in enumerate(lines):
             if "=" in line and line[0] != "#":
                 assert lines[index - 1].startswith("# "), f"{path.name}: no reason above {line!r}"
@@ -91,9 +94,10 @@ def test_the_dataset_picks_the_papers_retina_and_glimpses():
     def retina(config):
         return (config.glimpses, config.patch, config.scales)
 
-    assert retina(glimpse_mnist.load_config()) == (6, 8, 1)  # Table 1a, 1.29%
-    assert retina(glimpse_mnist.load_config(overrides={"dataset": "translated"})) == (6, 12, 3)
-    cluttered = glimpse_mnist.load_config(overrides={"dataset": "cluttered", "glimpses": 4})
+    resolve = glimpse_mnist.RECIPE.resolve_config
+    assert retina(resolve()) == (6, 8, 1)  # Table 1a, 1.29%
+    assert retina(resolve(overrides={"dataset": "translated"})) == (6, 12, 3)
+    cluttered = resolve(overrides={"dataset": "cluttered", "glimpses": 4})
     assert retina(cluttered) == (4, 12, 3) and cluttered.pieces == 4  # flags beat the file
 
 
@@ -128,11 +132,10 @@ def test_each_dataset_and_attention_trains_and_reports(
     status, out, err = run_main([*TINY, *flags], capsys)
     assert status == 0, err[-3000:]
     assert f"20 / 4 / 8 images (train / validation / test) of {side}x{side}" in out
-    assert "test error" in out
+    assert "test error" in out and f"{2 if attention == 'hard' else 1} episode(s) per image" in out
     results = results_of(run_dir)
-    assert results["attention"] == attention and results["steps"] == 5
+    assert results["steps"] == 5 and results["monitor"] == "error"
     assert 0.0 <= results["test_error"] <= 1.0
-    assert results["eval_samples"] == (2 if attention == "hard" else 1)
     assert {
         "config.toml",
         "checkpoints",
@@ -140,7 +143,8 @@ def test_each_dataset_and_attention_trains_and_reports(
         "validation",
         "test",
         "glimpses",
-        "train_steps",
+        "recurrent",
+        "model.keras",
         "results.json",
     } <= {p.name for p in run_dir.iterdir()}
     glimpse_tags = tags_in(run_dir / "glimpses")
@@ -150,7 +154,7 @@ def test_each_dataset_and_attention_trains_and_reports(
         "locations/step_6/column",
         "locations/means",
     } <= glimpse_tags
-    step_tags = tags_in(run_dir / "train_steps")
+    step_tags = tags_in(run_dir / "recurrent")
     assert {"batch/loss", "batch/accuracy", "gradient_norm/global"} <= step_tags
     if attention == "hard":
         assert {"batch/reward", "batch/baseline", "batch/pg_variance"} <= step_tags
@@ -159,18 +163,20 @@ def test_each_dataset_and_attention_trains_and_reports(
 
 
 def test_generated_data_is_deterministic_per_seed(mnist_dir):
-    config = glimpse_mnist.load_config(
+    config = glimpse_mnist.RECIPE.resolve_config(
         overrides={"dataset": "cluttered", "mnist_dir": str(mnist_dir), "mnist_validation": 4}
     )
-    first, first_print = glimpse_mnist.prepare_data(config, log=lambda line: None)
-    again, again_print = glimpse_mnist.prepare_data(config, log=lambda line: None)
-    other = dataclasses.replace(config, seed=2)
-    _, other_print = glimpse_mnist.prepare_data(other, log=lambda line: None)
-    assert first_print == again_print != other_print
-    for split in first:
-        np.testing.assert_array_equal(first[split][0], again[split][0])
+
+    def prepared(config):
+        return glimpse_mnist.prepare_data(config, log=lambda line: None)
+
+    first, again = prepared(config), prepared(config)
+    other = prepared(dataclasses.replace(config, seed=2))
+    assert first.fingerprint == again.fingerprint != other.fingerprint
+    for split in first.splits:
+        np.testing.assert_array_equal(first.splits[split][0], again.splits[split][0])
     # Train, validation and test canvases are placed with different seeds.
-    assert not np.array_equal(first["train"][0][:4], first["validation"][0][:4])
+    assert not np.array_equal(first.splits["train"][0][:4], first.splits["validation"][0][:4])
 
 
 class Interrupt:
@@ -205,11 +211,10 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(
     ]
     assert run_main([*args, "--run-dir", tmp_path / "whole"], capsys)[0] == 0
 
-    parsed = glimpse_mnist.build_parser().parse_args([str(a) for a in args])
-    overrides = config_io.flag_overrides(parsed, glimpse_mnist.GlimpseConfig)
-    config = glimpse_mnist.load_config(overrides=overrides)
+    config = cli.parse_config(glimpse_mnist.RECIPE, args)
     with pytest.raises(InterruptedError):
-        glimpse_mnist.train(
+        runner.train(
+            glimpse_mnist.RECIPE,
             config,
             tmp_path / "cut",
             callbacks=[Interrupt(steps=8)],
@@ -332,3 +337,23 @@ def test_the_figure_script_draws_a_finished_run(mnist_dir, tmp_path, capsys):
 
     picture = tf.io.decode_png(out.read_bytes()).numpy()
     assert picture.ndim == 3 and picture.shape[2] == 3 and picture.shape[1] > 3 * 28
+
+
+# ----------------------------------------------------------------------------- export
+def test_smoke_run_exports_the_attention_model_that_loads_in_a_fresh_process(
+    mnist_dir, tmp_path, capsys
+):
+    run_dir = tmp_path / "smoke"
+    flags = ["--smoke", "--mnist-dir", mnist_dir, "--mnist-validation", "4"]
+    status, out, err = run_main([*flags, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    assert "2 glimpses of 1 x 8x8" in out  # the smoke mode's tiny RAM
+    config = config_io.load(glimpse_mnist.GlimpseConfig, run_dir / "config.toml")
+    model = glimpse_mnist.build_model(config, inference=True)
+    best = checkpoints.load(run_dir / "checkpoints" / "best.ckpt")
+    checkpoints.restore(best, model, carry=False, rng=False)
+    images = glimpse_mnist.prepare_data(config, log=lambda line: None).splits["test"][0][:6]
+    outputs, loaded = keras_file_outputs(run_dir / "model.keras", images, tmp_path)
+    assert loaded == "RecurrentAttentionModel not compiled"
+    # Hard attention samples its glimpses: both processes draw from the same random state.
+    np.testing.assert_allclose(outputs, same_noise(model)(images), rtol=0, atol=1e-5)

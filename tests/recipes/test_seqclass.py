@@ -14,15 +14,16 @@ import keras
 import numpy as np
 import pytest
 from cli_checks import assert_one_line_error, tags_in
-from processes import REPO_ROOT, subprocess_env
+from processes import REPO_ROOT, keras_file_outputs, subprocess_env
 
 from rnnzoo.data.labelled_text import TokenVocabulary
 from rnnzoo.data.mnist import write_mnist_dir
 from rnnzoo.recipes import seqclass
-from rnnzoo.training import checkpoints
+from rnnzoo.training import checkpoints, cli, runner
 from rnnzoo.training import config as config_io
 
 RECIPES = REPO_ROOT / "recipes"
+DEFAULTS_FILE = RECIPES / "seqclass.toml"
 # A tiny model, a few steps, no histograms: seconds per run.
 TINY = [
     "--units",
@@ -115,36 +116,38 @@ def mnist_dir(tmp_path_factory):
 
 # ------------------------------------------------------------------------- config files
 def test_defaults_file_equals_the_dataclass_and_every_value_has_a_reason():
-    defaults = config_io.load(seqclass.SeqClassConfig, seqclass.DEFAULTS_FILE)
+    defaults = config_io.load(seqclass.SeqClassConfig, DEFAULTS_FILE)
     assert defaults == seqclass.SeqClassConfig()
     names = [field.name for field in dataclasses.fields(seqclass.SeqClassConfig)]
     files = sorted(RECIPES.glob("seqclass*.toml"))
-    tasks = {seqclass.task_file(task) for task in seqclass.TASKS}
-    assert tasks | {seqclass.DEFAULTS_FILE} == set(files)
+    assert set(seqclass.TASK_FILES) == set(seqclass.TASKS)  # every task declares its file
+    tasks = {RECIPES / name for name in seqclass.TASK_FILES.values()}
+    assert tasks | {DEFAULTS_FILE} == set(files)
     for path in files:
         lines = path.read_text(encoding="utf-8").splitlines()
         keys = [line.split("=")[0].strip() for line in lines if "=" in line and line[0] != "#"]
         assert set(keys) <= set(names), path
-        if path == seqclass.DEFAULTS_FILE:
+        if path == DEFAULTS_FILE:
             assert keys == names  # every key, in the dataclass's order
         else:
-            assert seqclass.task_file(config_io.read_toml(path)["task"]) == path
+            assert seqclass.TASK_FILES[config_io.read_toml(path)["task"]] == path.name
         for index, line in enumerate(lines):
             if "=" in line and line[0] != "#":
                 assert lines[index - 1].startswith("# "), f"{path.name}: no reason above {line!r}"
 
 
 def test_the_task_picks_its_defaults_file_below_config_files_and_flags(tmp_path):
-    row = seqclass.load_config(overrides={"task": "row-mnist"})
-    file_values = config_io.read_toml(seqclass.task_file("row-mnist"))
+    resolve = seqclass.RECIPE.resolve_config
+    row = resolve(overrides={"task": "row-mnist"})
+    file_values = config_io.read_toml(RECIPES / "seqclass_row_mnist.toml")
     assert all(getattr(row, key) == value for key, value in file_values.items())
     assert row.batch_size != seqclass.SeqClassConfig().batch_size
-    assert seqclass.load_config(overrides={"task": "row-mnist", "batch_size": 7}).batch_size == 7
+    assert resolve(overrides={"task": "row-mnist", "batch_size": 7}).batch_size == 7
     mine = tmp_path / "mine.toml"
     mine.write_text('task = "text"\ndata = "x.tsv"\nunits = 5\n', encoding="utf-8")
-    config = seqclass.load_config(mine)
+    config = resolve(mine)
     assert (config.task, config.units) == ("text", 5)  # the file beats the task's defaults...
-    text_defaults = config_io.read_toml(seqclass.task_file("text"))
+    text_defaults = config_io.read_toml(RECIPES / "seqclass_text.toml")
     assert config.dropout == text_defaults["dropout"]  # ...which apply
 
 
@@ -167,13 +170,14 @@ def test_adding_run_reports_and_fills_the_run_directory(tmp_path, capsys):
         "validation",
         "test",
         "recurrent",
+        "model.keras",
         "results.json",
+        "run.lock",
     }
-    assert expected <= {p.name for p in run_dir.iterdir()}
+    assert expected == {p.name for p in run_dir.iterdir()}
     results = results_of(run_dir)
-    summary = (results["task"], results["cell"], results["metric"], results["steps"])
-    assert summary == ("adding", "gru", "mse", 16)
-    assert results["test_metric"] == results["test_loss"] > 0
+    assert (results["recipe"], results["metric"], results["steps"]) == ("seqclass", "mse", 16)
+    assert results["test_mse"] == pytest.approx(results["test_loss"]) and results["test_mse"] > 0
     # The test figure comes from the best checkpoint's weights.
     best = checkpoints.load(run_dir / "checkpoints" / "best.ckpt")
     assert best.state["best_epoch"] == results["best_epoch"]
@@ -196,7 +200,7 @@ def test_mnist_views_train_from_idx_files(task, shape, mnist_dir, tmp_path, caps
         "10 classes"
     ) in out
     results = results_of(tmp_path / task)
-    assert results["metric"] == "accuracy" and 0.0 <= results["test_metric"] <= 1.0
+    assert results["metric"] == "accuracy" and 0.0 <= results["test_accuracy"] <= 1.0
     assert results["steps"] == 5
 
 
@@ -236,7 +240,7 @@ def test_char_level_text_pads_and_masks(sms_tsv):
     inputs, labels = data.splits["train"]
     assert inputs.shape[1] == 12 and inputs.dtype == np.int32 and set(labels.tolist()) <= {0, 1}
     assert (inputs == 0).any()  # short messages are padded with the masked id 0
-    model = seqclass.build_model(dataclasses.replace(config, units=3), data)
+    model = seqclass.build_model(dataclasses.replace(config, units=3), data.vocabulary)
     assert model.get_layer("embedding").mask_zero
 
 
@@ -332,12 +336,10 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path
     ]
     assert run_main([*args, "--quiet", "--run-dir", tmp_path / "whole"], capsys)[0] == 0
 
-    parsed = seqclass.build_parser().parse_args([str(a) for a in args])
-    config = seqclass.load_config(
-        overrides=config_io.flag_overrides(parsed, seqclass.SeqClassConfig)
-    )
+    config = cli.parse_config(seqclass.RECIPE, args)
     with pytest.raises(InterruptedError):
-        seqclass.train(
+        runner.train(
+            seqclass.RECIPE,
             config,
             tmp_path / "cut",
             callbacks=[Interrupt(steps=13)],
@@ -424,3 +426,24 @@ def test_the_command_line_exits_2_with_one_line():
         command, env=subprocess_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
     )
     assert_one_line_error(result.returncode, result.stderr, "unknown task 'sorting'")
+
+
+# ----------------------------------------------------------------------------- export
+def test_smoke_run_exports_the_classifier_that_loads_in_a_fresh_process(tmp_path, capsys):
+    run_dir = tmp_path / "smoke"
+    status, out, err = run_main(["--smoke", "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    assert "data: adding(T=20): 256 / 64 / 64 sequences" in out and "4/4" in out
+    config = config_io.load(seqclass.SeqClassConfig, run_dir / "config.toml")
+    model = seqclass.build_model(config, inference=True)
+    best = checkpoints.load(run_dir / "checkpoints" / "best.ckpt")
+    checkpoints.restore(best, model, carry=False, rng=False)
+    test_inputs, test_targets = seqclass.prepare_data(config, log=lambda line: None).splits["test"]
+    inputs = test_inputs[:5]
+    outputs, loaded = keras_file_outputs(run_dir / "model.keras", inputs, tmp_path)
+    assert loaded == "Functional not compiled"
+    np.testing.assert_allclose(outputs, model(inputs), rtol=0, atol=1e-6)
+    # The test figure in results.json is the best checkpoint's.
+    model.compile(loss="mse", metrics=["mse"])
+    mse = model.evaluate(test_inputs, test_targets, verbose=0)[1]
+    assert results_of(run_dir)["test_mse"] == pytest.approx(mse, rel=1e-5)

@@ -1,5 +1,6 @@
 """Single-file checkpoints: exact round trips, atomic writes, clear errors on damage."""
 
+import io
 import os
 import zipfile
 
@@ -138,3 +139,37 @@ def test_missing_checkpoint_and_mismatched_model_are_recipe_errors(tmp_path, mod
     )
     with pytest.raises(RecipeError, match="different config"):
         checkpoints.restore(snapshot, one_layer)
+
+
+def rewritten(checkpoint_bytes, name, text):
+    """The checkpoint's zip with member `name` replaced by `text` (fresh CRCs: intact zip)."""
+    source, target = zipfile.ZipFile(io.BytesIO(checkpoint_bytes)), io.BytesIO()
+    with zipfile.ZipFile(target, "w") as archive:
+        for member in source.namelist():
+            archive.writestr(member, text if member == name else source.read(member))
+    return target.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name, text, fragment",
+    [
+        ("manifest.json", "[]", "manifest.json holds list, not an object"),
+        ("manifest.json", '{"format": "rnnzoo-checkpoint", "version": 1}', "`arrays` must map"),
+        (
+            "manifest.json",
+            '{"format": "rnnzoo-checkpoint", "version": 1, "arrays": '
+            '{"weights": [["2"]], "rng": [], "optimizer": [], "carried": []}}',
+            "`arrays.weights` must be a list of shapes",
+        ),
+        ("state.json", '["epoch", 3]', "state.json holds list, not an object"),
+    ],
+    ids=["manifest-list", "no-arrays", "shape-strings", "state-list"],
+)
+def test_json_parts_of_the_wrong_structure_are_errors_naming_the_file(
+    tmp_path, checkpoint_bytes, name, text, fragment
+):
+    path = tmp_path / "last.ckpt"
+    path.write_bytes(rewritten(checkpoint_bytes, name, text))
+    with pytest.raises(RecipeError) as caught:
+        checkpoints.load(path)
+    assert str(path) in str(caught.value) and fragment in str(caught.value)

@@ -1,8 +1,9 @@
-"""The comparison runner's pieces: --compare names and the results table in two formats."""
+"""The comparison's pieces: --compare names and the results table in two formats (the runs
+themselves: tests/recipes/test_seqclass.py)."""
 
 import pytest
 
-from rnnzoo.training.compare import parse_names, run_comparison, table_rows
+from rnnzoo.training.compare import parse_names, table_rows, write_table
 from rnnzoo.training.errors import RecipeError
 from rnnzoo.training.rundir import RunDirectory
 
@@ -33,35 +34,19 @@ def test_markdown_values_are_formatted_and_csv_values_raw():
     assert table_rows(rows, COLUMNS, formatted=False)[1] == ["lstm", 67201, 0.001234]
 
 
-def test_each_variant_runs_in_its_own_directory_and_the_table_grows(tmp_path):
-    calls = []
-
-    def train_one(name, run, resume):
-        calls.append((name, run.path, resume))
-        (run.path / "checkpoints").mkdir(parents=True)
-        (run.path / "checkpoints" / "last.ckpt").write_bytes(b"")
-        return {"cell": name, "parameters": len(name), "mse": 0.5}
-
-    parent = RunDirectory(tmp_path)
-    run_comparison(["gru", "lstm"], train_one, parent, columns=COLUMNS, log=lambda line: None)
-    assert calls == [("gru", tmp_path / "gru", False), ("lstm", tmp_path / "lstm", False)]
-    assert (tmp_path / "results.md").read_text().splitlines()[2:] == [
-        "| gru | 3 | 0.5 |",
-        "| lstm | 4 | 0.5 |",
+def test_the_table_shows_the_runs_metric_and_a_note_where_one_diverged(tmp_path):
+    rows = [
+        {"cell": "lstm", "metric": "mse", "parameters": 67201, "steps": 500},
+        {"cell": "irnn", "metric": "mse", "steps": 3, "note": "the training loss became nan"},
     ]
-    assert (
-        tmp_path / "results.csv"
-    ).read_text() == "cell,parameters,test mse\ngru,3,0.5\nlstm,4,0.5\n"
-    # Resumed: the variants with a checkpoint continue, a new one starts.
-    calls.clear()
-    (tmp_path / "gru" / "checkpoints" / "last.ckpt").unlink()
-    (tmp_path / "gru" / "checkpoints").rmdir()
-    run_comparison(
-        ["lstm", "gru"],
-        lambda n, r, resume: calls.append((n, resume)) or {"cell": n},
-        parent,
-        resume=True,
-        columns=COLUMNS,
-        log=lambda line: None,
+    rows[0].update(best_validation_mse=0.0123456, test_mse=0.000151, train_seconds=61.04)
+    write_table(RunDirectory(tmp_path), rows)
+    assert (tmp_path / "results.md").read_text().splitlines() == [
+        "| cell | parameters | steps | best validation mse | test mse | wall time (s) | note |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| lstm | 67,201 | 500 | 0.01235 | 0.000151 | 61.0 |  |",
+        "| irnn |  | 3 |  |  |  | the training loss became nan |",
+    ]
+    assert (tmp_path / "results.csv").read_text().splitlines()[1] == (
+        "lstm,67201,500,0.0123456,0.000151,61.04,"
     )
-    assert calls == [("lstm", True), ("gru", False)]

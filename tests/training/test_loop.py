@@ -7,8 +7,8 @@ import pytest
 from rnnzoo.data import TextStreams
 from rnnzoo.models import build_char_lm
 from rnnzoo.training import checkpoints
-from rnnzoo.training.errors import NonFiniteLossError
-from rnnzoo.training.loop import Trainer
+from rnnzoo.training.errors import NonFiniteLossError, RecipeError
+from rnnzoo.training.loop import Trainer, TrainerState
 from rnnzoo.training.rundir import RunDirectory
 
 VOCAB, BATCH, TIME, STEPS, EPOCHS = 13, 2, 5, 6, 2
@@ -109,7 +109,7 @@ def test_best_checkpoint_follows_the_lowest_validation_loss(tmp_path):
         compiled(seed=1), tmp_path, epochs=3, evaluate=lambda m: {"loss": next(losses)}
     )
     state = trainer.run()
-    assert (state.best_loss, state.best_epoch) == (2.0, 2)
+    assert (state.best_score, state.best_epoch) == (2.0, 2)
     best = checkpoints.load(trainer.best_path)
     assert best.state["history"][-1]["epoch"] == 2
     assert [h["validation_loss"] for h in state.history] == [3.0, 2.0, 2.5]
@@ -123,7 +123,7 @@ def test_best_checkpoint_can_follow_another_figure(tmp_path):
         compiled(seed=1), tmp_path, epochs=3, evaluate=lambda m: next(figures), monitor="error"
     )
     state = trainer.run()
-    assert (state.best_loss, state.best_epoch) == (0.3, 3)  # the loss alone would pick epoch 2
+    assert (state.monitor, state.best_score, state.best_epoch) == ("error", 0.3, 3)  # not 2
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -147,3 +147,25 @@ def test_wall_clock_budget_stops_mid_epoch_and_saves(tmp_path):
     assert (state.epoch, state.step) == (0, 1)
     assert len(state.history) == 1 and state.history[0]["steps"] == 1
     assert checkpoints.load(trainer.last_path).state["step"] == 1
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"epoch": "3"}, "`epoch` must be int, received '3'"),
+        ({"finished": 1}, "`finished` must be bool, received 1"),
+        ({"step": True}, "`step` must be int, received True"),
+        ({"history": [1, 2]}, "`history` must be a list of objects"),
+        ({"best_loss": 2.0}, "has unknown keys ['best_loss']"),
+    ],
+)
+def test_a_checkpoint_state_of_the_wrong_structure_is_an_error_naming_the_file(change, fragment):
+    value = {**TrainerState().to_json(), **change}
+    with pytest.raises(RecipeError, match="last.ckpt: state.json") as caught:
+        TrainerState.from_json(value, source="runs/x/checkpoints/last.ckpt")
+    assert fragment in str(caught.value)
+    without_epoch = {k: v for k, v in TrainerState().to_json().items() if k != "epoch"}
+    with pytest.raises(RecipeError, match=r"lacks \['epoch'\]"):
+        TrainerState.from_json(without_epoch)
+    good = TrainerState(best_score=1, best_epoch=2).to_json()  # an int where a float goes: fine
+    assert TrainerState.from_json(good).best_score == 1

@@ -29,19 +29,52 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["file.bin"]
 
 
-def test_create_writes_the_config_and_refuses_an_existing_run(tmp_path):
-    run = RunDirectory(tmp_path / "run").create("units = 3\n")
-    assert run.config_path.read_text() == "units = 3\n"
+def test_start_writes_the_config_and_refuses_a_run_with_a_checkpoint(tmp_path):
+    lines = []
+    run = RunDirectory(tmp_path / "run").open().start("units = 3\n", log=lines.append)
+    assert run.config_path.read_text() == "units = 3\n" and lines == []
     assert run.checkpoint_path("last").parent.is_dir()
+    # No checkpoint yet (the run stopped before its first): the next start reuses it, saying so.
+    run.start("units = 4\n", log=lines.append)
+    assert run.config_path.read_text() == "units = 4\n"
+    assert len(lines) == 1 and "reusing run directory" in lines[0]
+    run.checkpoint_path("last").write_bytes(b"a checkpoint")
     with pytest.raises(RecipeError, match="already holds a run; pass --resume"):
-        RunDirectory(tmp_path / "run").create("units = 4\n")
-    assert run.config_path.read_text() == "units = 3\n"
+        run.start("units = 5\n")
+    assert run.config_path.read_text() == "units = 4\n"
+    run.close()
+
+
+def test_a_held_directory_is_refused_and_released_by_close(tmp_path):
+    first = RunDirectory(tmp_path / "run").open()
+    assert (tmp_path / "run" / "run.lock").read_text() == f"{os.getpid()}\n"
+    with pytest.raises(RecipeError, match=f"is in use by process {os.getpid()}"):
+        RunDirectory(tmp_path / "run").open()
+    first.close()
+    RunDirectory(tmp_path / "run").open().close()
+
+
+def test_open_removes_the_temporaries_a_killed_run_left(tmp_path):
+    run = RunDirectory(tmp_path / "run").open()
+    run.start("units = 3\n")
+    run.close()
+    left = [run.path / ".results.json.tmp-4242", run.path / "checkpoints" / ".last.ckpt.tmp-4242"]
+    for path in left:
+        path.write_bytes(b"half a file")
+    lines = []
+    RunDirectory(run.path).open(log=lines.append).close()
+    assert not any(path.exists() for path in left)
+    assert lines == [
+        f"removed 2 temporary file(s) a killed run left in {run.path}: "
+        ".results.json.tmp-4242, checkpoints/.last.ckpt.tmp-4242"
+    ]
 
 
 def test_require_and_read_json_errors(tmp_path):
     with pytest.raises(RecipeError, match="is not a run directory"):
         RunDirectory(tmp_path).require("sample")
-    run = RunDirectory(tmp_path / "run").create("")
+    run = RunDirectory(tmp_path / "run")
+    run.path.mkdir()
     run.write_json("v.json", {"chars": ["\u00e9"]})
     assert run.read_json("v.json") == {"chars": ["\u00e9"]}
     (run.path / "bad.json").write_text("{", encoding="utf-8")

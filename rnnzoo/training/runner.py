@@ -1,0 +1,387 @@
+"""One runner for every recipe: seed, run directory, data, model, resume, epochs, test, export.
+
+A recipe module says only what is its own, in a `Recipe`: its config and its
+files, how to prepare its data, how to build its model, and how to train and
+score it (a `Plan`). `train` does the rest, the same way for every recipe:
+
+1. seed Keras (weights, dropout masks, noise) from `config.seed`;
+2. take the run directory (`rnnzoo.training.rundir`): lock it, remove the
+   temporaries a killed run left; `--resume` first checks that config.toml and
+   vocabulary.json are what the checkpoint recorded;
+3. prepare the data (`recipe.prepare_data`); a new run then writes config.toml
+   and vocabulary.json (a directory whose run stopped before its first
+   checkpoint is reused, and `--resume` of one starts it);
+4. build the model (`recipe.build_model`) and restore the checkpoint, or start;
+5. train with the `Trainer` (epochs, evaluation, checkpoints, time budget);
+6. score the test split with the best checkpoint, write model.keras (the model
+   in inference form) and then results.json. A run that finished training but
+   lacks them (killed in between) gets them from `--resume`, without training;
+7. close the TensorBoard writers and release the directory, whatever happened.
+
+`export` writes model.keras on demand; `rnnzoo.training.compare` trains one run
+per cell through `train`; `rnnzoo.training.cli` is the command line of them all.
+"""
+
+import contextlib
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+
+from rnnzoo.training import checkpoints
+from rnnzoo.training import config as config_io
+from rnnzoo.training.errors import NonFiniteLossError, RecipeError
+from rnnzoo.training.loop import Trainer, TrainerState
+from rnnzoo.training.resume import (
+    check_data,
+    check_unchanged,
+    config_values,
+    vocabulary_checksum,
+    work_left,
+)
+from rnnzoo.training.rundir import (
+    MODEL_FILE,
+    RESULTS_FILE,
+    VOCABULARY_FILE,
+    RunDirectory,
+    default_path,
+    replace_atomic,
+)
+from rnnzoo.training.summaries import Summaries
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What one recipe adds to the shared run.
+
+    Its config class must have the fields `seed`, `epochs`, `max_minutes` and
+    `checkpoint_every`. The hooks:
+
+    - `prepare_data(config, vocabulary, log) -> data`: the data, with
+      `.fingerprint` (a str naming the data exactly: a resume on other data is
+      refused) and `.vocabulary` (what vocabulary.json holds: a JSON value, an
+      object with `to_json()`, or None). `vocabulary` is the run's saved
+      vocabulary.json on `--resume`, else None.
+    - `build_model(config, vocabulary, inference=False) -> model`: compiled for
+      training, or (`inference=True`) the uncompiled form model.keras holds;
+      `vocabulary` is vocabulary.json's value (None without one).
+    - `plan(config, data, model, run) -> Plan`: how to train and score it.
+    - `summary(config, results) -> str`: the last line of a run (optional).
+    - `commands(subparsers) -> {name: handler(args)}`: more commands (optional).
+    """
+
+    name: str  # the module rnnzoo.recipes.<name>, and the folder of its default run directories
+    config_class: type
+    description: str  # the first line of --help
+    defaults: str  # its defaults file in the configs folder, e.g. "seqclass.toml"
+    prepare_data: Callable
+    build_model: Callable
+    plan: Callable
+    summary: Callable = None
+    variant: str = None  # the config field that picks a variant ("task", "dataset")
+    variants: dict = None  # each variant's own file in the configs folder, or None
+    smoke: dict = None  # the config values of --smoke: a few steps on tiny data
+    commands: Callable = None
+
+    def resolve_config(self, config_file=None, overrides=None):
+        """A new run's config: the recipe's files, `config_file`, then `overrides` (flags)."""
+        return config_io.resolve(
+            self.config_class, self.defaults, config_file, overrides, self.variant, self.variants
+        )
+
+
+@dataclasses.dataclass
+class Plan:
+    """How a recipe trains and scores its model: the parts of the `Trainer` that are its own."""
+
+    description: str  # what the model is, for the log ("1 lstm layer(s) of 128 units")
+    batches: Callable  # batches(epoch, start, stop) -> (inputs, targets), in order
+    steps_per_epoch: int
+    batch_size: int
+    evaluate: Callable  # evaluate(model) -> {"loss": ..., ...} on the validation split
+    test: Callable  # the same on the test split; the model then holds the best weights
+    monitor: str = "loss"  # the validation figure that picks best.ckpt (lower is better)
+    metric: str = None  # the figure the last line and comparison tables show (default monitor)
+    learning_rate: Callable = None  # learning_rate(epoch) -> float
+    derived: Callable = None  # derived(loss) -> more figures (bits per character)
+    callbacks: list = ()  # Keras callbacks; each one with a `close()` is closed at the end
+    log_every: int = 0  # the batch loss to TensorBoard every this many steps
+    on_epoch_end: Callable = None  # on_epoch_end(trainer, record)
+    after_test: Callable = None  # after_test(trainer), the model holding the best weights
+
+
+def train(
+    recipe,
+    config,
+    run_dir=None,
+    *,
+    resume=False,
+    checkpoint="last",
+    data=None,
+    callbacks=(),
+    log=print,
+    verbose=1,
+    keep_finished=False,
+    report_divergence=False,
+):
+    """Train (or `resume`) one run; return the results written to results.json.
+
+    Args:
+        recipe: The `Recipe`.
+        config: The resolved config (the run's own with `resume`).
+        run_dir: A path or `RunDirectory` (default tensorboard_logs/<recipe>/<stamp>).
+        checkpoint: The checkpoint `resume` continues from: "last" or "best".
+        data: Data already prepared (a comparison prepares it once for every run).
+        callbacks: More Keras callbacks for `fit`.
+        keep_finished: A resumed run that finished and has its results returns
+            them (else that is an error: there is nothing to do).
+        report_divergence: A NaN or infinite loss ends the training but not the
+            call: the best checkpoint so far (if any) is tested and the results
+            say `"diverged": true` (what a comparison wants).
+    """
+    keras.utils.set_random_seed(config.seed)
+    run = (
+        run_dir
+        if isinstance(run_dir, RunDirectory)
+        else RunDirectory(run_dir or default_path(recipe.name))
+    )
+    try:
+        start = _resume_point(run, config, checkpoint, log) if resume else None
+        if start is not None and _done(start.state, config) and run.finished():
+            if keep_finished:
+                log(f"{run.path}: finished before; its results are kept")
+                return run.read_json(RESULTS_FILE)
+            raise RecipeError(
+                f"--resume: the run in {str(run.path)!r} already finished ({start.state.epoch} "
+                f"epochs, {start.state.seconds / 60:.1f} minutes); pass a larger --epochs or "
+                "--max-minutes to continue it."
+            )
+        if data is None:
+            data = recipe.prepare_data(config, start.vocabulary if start else None, log)
+        vocabulary = (
+            data.vocabulary.to_json() if hasattr(data.vocabulary, "to_json") else data.vocabulary
+        )
+        if start is None:
+            if not resume:
+                run.open(log)
+            header = f"rnnzoo {recipe.name} run: the resolved config."
+            run.start(config_io.to_toml(config, header=header), log=log if not resume else _quiet)
+            if vocabulary is not None:
+                run.write_json(VOCABULARY_FILE, vocabulary)
+        else:
+            check_data(start.state, data.fingerprint)
+        log(f"run directory: {run.path}")
+        model = recipe.build_model(config, vocabulary)
+        plan = recipe.plan(config, data, model, run)
+        log(f"model: {plan.description}, {model.count_params():,} parameters")
+        summaries = Summaries(run)
+        trainer = Trainer(
+            model,
+            plan.batches,
+            plan.steps_per_epoch,
+            plan.batch_size,
+            run,
+            epochs=config.epochs,
+            evaluate=plan.evaluate,
+            checkpoint_every=config.checkpoint_every,
+            learning_rate=plan.learning_rate,
+            max_minutes=config.max_minutes,
+            derived=plan.derived,
+            callbacks=[*plan.callbacks, *callbacks],
+            summaries=summaries,
+            log_every=plan.log_every,
+            on_epoch_end=plan.on_epoch_end,
+            verbose=verbose,
+            log=log,
+            monitor=plan.monitor,
+        )
+        with _closed_at_end([*plan.callbacks, summaries]):
+            if start is None:
+                state = trainer.state
+                state.fingerprint = data.fingerprint
+                state.config = config_values(type(config), run)
+                state.vocabulary_checksum = vocabulary_checksum(vocabulary)
+            else:
+                trainer.resume(start.checkpoint)
+            diverged = _train_or_not(trainer, config, start, report_divergence, log)
+            return _finish(recipe, config, run, plan, trainer, vocabulary, diverged, log)
+    finally:
+        run.close()
+
+
+@dataclasses.dataclass
+class _Resumed:
+    """Where `--resume` starts: the checkpoint, its state, the run's vocabulary.json value."""
+
+    checkpoint: checkpoints.Checkpoint
+    state: TrainerState
+    vocabulary: object
+
+
+def _resume_point(run, config, which, log):
+    """The `_Resumed` point of the run in `run`, checked against its config.toml and
+    vocabulary.json; None when the run stopped before its first checkpoint."""
+    run.require("--resume").open(log)
+    path = run.checkpoint_path(which)
+    if not run.has_checkpoint():
+        log(f"--resume: {run.path} has no checkpoint yet: starting its run from its config.toml")
+        return None
+    if not path.exists():
+        raise RecipeError(
+            f"--resume: {str(path)!r} does not exist; resume from the run's other checkpoint "
+            f"(--checkpoint {'best' if which == 'last' else 'last'})."
+        )
+    checkpoint = checkpoints.load(path)
+    state = TrainerState.from_json(checkpoint.state, source=str(path))
+    check_unchanged(run, state, config)
+    saved = run.file(VOCABULARY_FILE)
+    return _Resumed(checkpoint, state, run.read_json(VOCABULARY_FILE) if saved.exists() else None)
+
+
+def _done(state, config):
+    return not work_left(state, config.epochs, config.max_minutes)
+
+
+def _train_or_not(trainer, config, start, report_divergence, log):
+    """Run the epochs left; return the message of a divergence that `report_divergence` let
+    end the training (else None)."""
+    state = trainer.state
+    if start is not None:
+        if _done(state, config):
+            log("the run finished training: scoring its best checkpoint for its missing results")
+            return None
+        state.budget_exhausted = False
+        where = "" if start.checkpoint.path.endswith("last.ckpt") else " from best.ckpt"
+        steps = trainer.steps_per_epoch
+        log(f"resuming{where} at epoch {state.epoch + 1}, step {state.step}/{steps}")
+    try:
+        trainer.run()
+    except NonFiniteLossError as error:
+        if not report_divergence:
+            raise
+        log(f"{getattr(config, 'cell', 'the model')}: {error}")
+        return str(error)
+    return None
+
+
+def _finish(recipe, config, run, plan, trainer, vocabulary, diverged, log):
+    """Score the best checkpoint on the test split; write model.keras, then results.json."""
+    state, model = trainer.state, trainer.model
+    metric = plan.metric or plan.monitor
+    results = {
+        "recipe": recipe.name,
+        "metric": metric,
+        "parameters": int(model.count_params()),
+        "epochs": state.epoch,
+        "steps": state.global_step,
+        "train_seconds": round(state.seconds, 1),
+        "best_epoch": state.best_epoch,
+        "monitor": state.monitor,
+        "data": state.fingerprint,
+    }
+    best_path = run.checkpoint_path("best")
+    if best_path.exists():  # (none when the loss diverged before the first evaluation)
+        best = checkpoints.load(best_path)
+        model.set_weights(best.weights)
+        test = dict(plan.test(model))
+        test.update(plan.derived(test["loss"]) if plan.derived else {})
+        trainer.summaries.scalars("test", state.global_step, test)
+        record = _best_record(state)
+        results.update({f"best_{k}": v for k, v in record.items() if k.startswith("validation_")})
+        results.update({f"test_{k}": v for k, v in test.items()})
+        export_model(recipe, config, vocabulary, best, run.file(MODEL_FILE))
+    if diverged:
+        results.update(diverged=True, note=diverged.split(";")[0])
+    results["history"] = state.history
+    run.write_json(RESULTS_FILE, results)
+    if best_path.exists():
+        log((recipe.summary or summary)(config, results))
+        if plan.after_test is not None:
+            plan.after_test(trainer)
+    return results
+
+
+def _best_record(state):
+    """The history record of the best evaluation (an epoch cut by the time budget and then
+    resumed has two records)."""
+    key = f"validation_{state.monitor}"
+    for record in reversed(state.history):
+        if record["epoch"] == state.best_epoch and record.get(key) == state.best_score:
+            return record
+    return {}
+
+
+def summary(config, results):
+    """The last line of a run: its figure at the best epoch and on the test split."""
+    metric = results["metric"]
+    return (
+        f"best validation {metric} {results[f'best_validation_{metric}']:.4g} at epoch "
+        f"{results['best_epoch']}; test {metric} {results[f'test_{metric}']:.4g} "
+        "(best checkpoint)"
+    )
+
+
+# ------------------------------------------------------------------------------- export
+def export_model(recipe, config, vocabulary, checkpoint, path):
+    """Write `checkpoint`'s weights to `path` as a Keras model in inference form (no optimizer),
+    atomically; return the model."""
+    model = recipe.build_model(config, vocabulary, inference=True)
+    checkpoints.restore(checkpoint, model, carry=False, rng=False)
+    replace_atomic(path, lambda temporary: model.save(temporary), suffix=".keras")
+    return model
+
+
+def export(recipe, run_dir, which="best", output=None, log=print):
+    """The `export` command: the run's `which` checkpoint as a Keras file (default
+    <run_dir>/model.keras)."""
+    run = RunDirectory(run_dir).require("export")
+    output = Path(output) if output else run.file(MODEL_FILE)
+    if output.suffix != ".keras":
+        raise RecipeError(f"--output {str(output)!r} must end in .keras (Keras's own format).")
+    config = config_io.load(recipe.config_class, run.config_path)
+    path = run.checkpoint_path(which)
+    if not path.exists():
+        raise RecipeError(
+            f"{str(path)!r} does not exist: the run has no {which} checkpoint yet; train it "
+            f"further, or pass --checkpoint {'last' if which == 'best' else 'best'}."
+        )
+    checkpoint = checkpoints.load(path)
+    saved = run.file(VOCABULARY_FILE)
+    vocabulary = run.read_json(VOCABULARY_FILE) if saved.exists() else None
+    inside = output.resolve().parent == run.path.resolve()
+    try:
+        if inside:  # the run directory is written: not while a run works there
+            run.open(log)
+        export_model(recipe, config, vocabulary, checkpoint, output)
+    finally:
+        run.close()
+    epoch = checkpoint.state.get("best_epoch") if which == "best" else None
+    log(f"wrote {output} ({which} checkpoint{f', epoch {epoch}' if epoch else ''})")
+
+
+# ------------------------------------------------------------------------------ helpers
+@contextlib.contextmanager
+def _closed_at_end(closables):
+    """Close every item that has `close()` at the end; a failure to close is reported only
+    when nothing else failed first (a full disk fails the writers' last flush too)."""
+    closables = [item for item in closables if hasattr(item, "close")]
+    try:
+        yield
+    except BaseException:
+        for item in closables:
+            with contextlib.suppress(Exception):
+                item.close()
+        raise
+    failures = []
+    for item in closables:
+        try:
+            item.close()
+        except Exception as error:
+            failures.append(error)
+    if failures:
+        raise failures[0]
+
+
+def _quiet(line):
+    pass

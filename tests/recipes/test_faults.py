@@ -1,0 +1,328 @@
+"""Faults made for real: each ends in one `error:` line (exit 2) or a quiet recovery, never a
+traceback, never silently wrong, and nothing already saved is lost.
+
+Shared by every recipe (they run through one runner), so most faults are made on a tiny
+seqclass run (the adding problem: no data files, seconds). The closed output pipe is in
+test_charlm.py (it needs the sampler). Mounting a tmpfs needs root; those tests skip without.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from cli_checks import assert_one_line_error, error_lines, no_temporaries
+from processes import REPO_ROOT, subprocess_env
+
+from rnnzoo.data.mnist import write_mnist_dir
+from rnnzoo.recipes import seqclass
+from rnnzoo.training import checkpoints, cli, runner
+
+TINY_MODEL = [
+    *("--units", "4", "--batch-size", "4", "--epochs", "1"),
+    *("--histograms-every", "0", "--probe-every", "0", "--quiet"),
+]
+TINY = [
+    *("--task", "adding", "--length", "10", "--adding-train-size", "32"),
+    *("--adding-eval-size", "8", *TINY_MODEL),
+]
+
+
+def run_main(argv, capsys):
+    status = seqclass.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished tiny run (1 epoch of 8 steps); tests work on copies of it."""
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    assert seqclass.main([*TINY, "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy)
+    return copy
+
+
+def contents(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """`tmpfs(size)`: a fresh tmpfs of `size` (e.g. "256k") mounted under tmp_path."""
+    mounts = []
+
+    def mount(size):
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        point = tmp_path / f"disk{len(mounts)}"
+        point.mkdir()
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)])
+        if made.returncode != 0:
+            pytest.skip("this machine can't mount a tmpfs")
+        mounts.append(point)
+        return point
+
+    yield mount
+    for point in mounts:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+# ----------------------------------------------------------------------- (a) damaged data
+@pytest.mark.parametrize("where", [3, 0.5, -6], ids=["header", "middle", "checksum"])
+def test_a_damaged_compressed_data_file_is_one_line(where, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    folder = write_mnist_dir(
+        tmp_path / "mnist",
+        rng.integers(0, 256, (24, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 24, dtype=np.uint8),
+        rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 8, dtype=np.uint8),
+    )
+    damaged = folder / "train-images-idx3-ubyte.gz"
+    data = bytearray(damaged.read_bytes())
+    data[where if isinstance(where, int) else int(len(data) * where)] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    argv = ["--task", "row-mnist", "--mnist-dir", folder, "--run-dir", tmp_path / "run"]
+    status, _, err = run_main(argv, capsys)
+    assert_one_line_error(status, err, str(damaged), "is damaged: download it again")
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- (b) OS errors writing
+FILL_UP = [*TINY, "--histograms-every", "1", "--log-every", "1"]  # events every step
+FULL_DISK = {
+    # Checkpoints every step over many epochs: a checkpoint write meets the full disk.
+    "checkpoint": ([*FILL_UP, "--epochs", "1000", "--checkpoint-every", "1"], "/checkpoints/"),
+    # One long epoch, no checkpoint in it: a TensorBoard writer meets it (TensorFlow's error).
+    "tensorboard": (
+        [*FILL_UP, "--adding-train-size", "4000", "--checkpoint-every", "0"],
+        "tfevents",
+    ),
+    # A finished run's missing results, 8 KiB left: model.keras meets it.
+    "model.keras": (["--resume"], "/model.keras'"),
+}
+
+
+@pytest.mark.parametrize("writer", FULL_DISK)
+def test_a_full_disk_is_one_line_naming_the_file_and_the_last_checkpoint_is_intact(
+    writer, tmpfs, finished_run, capsys
+):
+    disk = tmpfs("320k")
+    run_dir = disk / "run"
+    argv, fragment = FULL_DISK[writer]
+    if writer == "model.keras":
+        shutil.copytree(finished_run, run_dir)
+        (run_dir / "results.json").unlink()
+        (run_dir / "model.keras").unlink()
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        (disk / "filler").write_bytes(bytes(free - 8192))
+    status, _, err = run_main([*argv, "--run-dir", run_dir], capsys)
+    assert_one_line_error(status, err, "No space left on device (ENOSPC)", "--resume")
+    line = error_lines(err)[0]
+    assert f"'{run_dir}/" in line and fragment in line, line
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if writer != "tensorboard":  # (that one fills the disk before the first checkpoint)
+        assert checkpoints.load(last).all_finite()  # intact, loadable
+    assert no_temporaries(run_dir)
+
+
+def test_a_read_only_file_system_is_one_line_and_changes_nothing(tmpfs, capsys):
+    disk = tmpfs("4m")
+    run_dir = disk / "run"
+    assert run_main([*TINY, "--run-dir", run_dir], capsys)[0] == 0
+    before = contents(run_dir / "checkpoints")
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    status, _, err = run_main(["--resume", "--run-dir", run_dir, "--epochs", "2"], capsys)
+    assert_one_line_error(status, err, str(run_dir / "run.lock"), "Read-only file system (EROFS)")
+    status, _, err = run_main([*TINY, "--run-dir", disk / "another"], capsys)
+    assert_one_line_error(status, err, str(disk / "another"), "(EROFS)", "--run-dir")
+    status, _, err = run_main(["export", "--run-dir", run_dir], capsys)
+    assert_one_line_error(status, err, "(EROFS)")
+    assert contents(run_dir / "checkpoints") == before
+
+
+# ------------------------------------------------------ (d) checkpoint JSON of wrong shape
+def test_a_checkpoint_whose_state_has_the_wrong_structure_is_one_line(run_copy, capsys):
+    path = run_copy / "checkpoints" / "last.ckpt"
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    state = json.loads(members["state.json"])
+    state["epoch"] = str(state["epoch"])  # valid JSON, valid zip: only the structure is wrong
+    members["state.json"] = json.dumps(state).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    status, _, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "2"], capsys)
+    assert_one_line_error(status, err, str(path), "state.json `epoch` must be int, received '1'")
+
+
+# -------------------------------------------------- (e) config.toml / vocabulary.json edits
+def test_a_hand_edited_config_is_refused_on_resume_saying_what_changed(run_copy, capsys):
+    config = run_copy / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text("# my notes: only comments changed\n" + text, encoding="utf-8")
+    status, out, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "2"], capsys)
+    assert status == 0 and "resuming at epoch 2, step 0/8" in out, err[-2000:]
+    edited = text.replace("units = 4\n", "units = 8\n").replace("lr = 0.003\n", "lr = 0.01\n")
+    config.write_text(edited, encoding="utf-8")
+    before = contents(run_copy / "checkpoints")
+    status, _, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "3"], capsys)
+    assert_one_line_error(
+        status, err, str(config), "was edited after the run started", "units 4 -> 8", "lr 0.003"
+    )
+    assert contents(run_copy / "checkpoints") == before
+
+
+def test_a_hand_edited_vocabulary_is_refused_on_resume(tmp_path, capsys):
+    data = tmp_path / "sms.tsv"
+    data.write_text("".join(f"{'spam' if i % 3 else 'ham'}\tw{i % 7} x{i}\n" for i in range(30)))
+    run_dir = tmp_path / "text"
+    flags = ["--task", "text", "--data", data, *TINY_MODEL, "--run-dir", run_dir]
+    assert run_main(flags, capsys)[0] == 0
+    path = run_dir / "vocabulary.json"
+    vocabulary = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(vocabulary, indent=4), encoding="utf-8")  # layout only: fine
+    status, _, err = run_main(["--resume", "--run-dir", run_dir, "--epochs", "2"], capsys)
+    assert status == 0, err[-2000:]
+    tokens = vocabulary["tokens"]
+    tokens[0], tokens[1] = tokens[1], tokens[0]  # two ids swapped: the model would misread
+    path.write_text(json.dumps(vocabulary), encoding="utf-8")
+    status, _, err = run_main(["--resume", "--run-dir", run_dir, "--epochs", "3"], capsys)
+    assert_one_line_error(status, err, str(path), "was edited after the run started")
+
+
+# ---------------------------------------------------------------- (f) a live run's lock
+def test_a_directory_held_by_a_live_run_is_refused_and_a_killed_runs_is_taken_over(
+    tmp_path, capsys
+):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "rnnzoo.recipes.seqclass", *TINY, "--epochs", "100000"]
+    command += ["--checkpoint-every", "2", "--run-dir", str(run_dir)]
+    first = subprocess.Popen(
+        command,
+        env=subprocess_env(),
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        last = run_dir / "checkpoints" / "last.ckpt"
+        deadline = time.monotonic() + 240
+        while not last.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None and last.exists(), first.stderr.read()[-3000:]
+        in_use = f"is in use by process {first.pid}"
+        status, _, err = run_main(["--resume", "--run-dir", run_dir, "--epochs", "5"], capsys)
+        assert_one_line_error(status, err, in_use, "wait for it to end, or pass another --run-dir")
+        status, _, err = run_main([*TINY, "--run-dir", run_dir], capsys)  # a new run there
+        assert_one_line_error(status, err, in_use)
+        status, _, err = run_main(["export", "--run-dir", run_dir, "--checkpoint", "last"], capsys)
+        assert_one_line_error(status, err, in_use)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == -signal.SIGKILL
+    epoch = checkpoints.load(last).state["epoch"]
+    argv = ["--resume", "--run-dir", run_dir, "--epochs", str(epoch + 1)]
+    status, out, err = run_main(argv, capsys)  # the kernel dropped the dead process's lock
+    assert status == 0, err[-2000:]
+    assert (run_dir / "run.lock").read_text() == f"{os.getpid()}\n"
+
+
+# --------------------------------------------------- (g) a run stopped before a checkpoint
+class StopAtStep(Exception):
+    pass
+
+
+class StopAtStep2(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            raise StopAtStep
+
+
+def test_a_run_stopped_before_its_first_checkpoint_blocks_nothing(tmp_path, capsys):
+    config = cli.parse_config(seqclass.RECIPE, [*TINY, "--checkpoint-every", "0"])
+    for name in ("resumed", "rerun"):
+        with pytest.raises(StopAtStep):
+            runner.train(
+                seqclass.RECIPE,
+                config,
+                tmp_path / name,
+                callbacks=[StopAtStep2()],
+                log=lambda line: None,
+                verbose=0,
+            )
+        assert (tmp_path / name / "config.toml").exists()
+        assert not (tmp_path / name / "checkpoints" / "last.ckpt").exists()
+    status, out, err = run_main(["--resume", "--run-dir", tmp_path / "resumed"], capsys)
+    assert status == 0, err[-2000:]
+    assert "has no checkpoint yet: starting its run from its config.toml" in out
+    assert (tmp_path / "resumed" / "results.json").exists()
+    status, out, err = run_main([*TINY, "--run-dir", tmp_path / "rerun"], capsys)
+    assert status == 0, err[-2000:]
+    assert out.count("reusing run directory") == 1
+    assert "its earlier run stopped before its first checkpoint" in out
+    assert (tmp_path / "rerun" / "results.json").exists()
+
+
+# ------------------------------------------------------ (h) temporaries left by a kill
+def test_temporaries_a_killed_write_left_are_removed_on_the_next_start(run_copy, capsys):
+    # What a kill -9 in the middle of write_atomic leaves: half a file under a temporary name.
+    left = [
+        run_copy / "checkpoints" / ".last.ckpt.tmp-99999",
+        run_copy / ".results.json.tmp-99999",
+        run_copy / ".model.keras.tmp-99999.keras",
+    ]
+    for path in left:
+        path.write_bytes(b"PK\x03\x04 half of a file")
+    status, out, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "2"], capsys)
+    assert status == 0, err[-2000:]
+    assert "removed 3 temporary file(s) a killed run left" in out
+    assert no_temporaries(run_copy)
+
+
+# --------------------------------------------- (i) killed after the last checkpoint
+def test_a_finished_run_missing_its_results_gets_them_from_resume(run_copy, finished_run, capsys):
+    (run_copy / "results.json").unlink()
+    (run_copy / "model.keras").unlink()
+    before = contents(run_copy / "checkpoints")
+    status, out, err = run_main(["--resume", "--run-dir", run_copy], capsys)
+    assert status == 0, err[-2000:]
+    assert "the run finished training: scoring its best checkpoint" in out
+    assert "epoch 1/1:" not in out  # nothing trained
+    expected = json.loads((finished_run / "results.json").read_text(encoding="utf-8"))
+    actual = json.loads((run_copy / "results.json").read_text(encoding="utf-8"))
+    assert actual["test_mse"] == pytest.approx(expected["test_mse"], rel=1e-6)
+    assert (run_copy / "model.keras").exists()
+    assert contents(run_copy / "checkpoints") == before
+    status, _, err = run_main(["--resume", "--run-dir", run_copy], capsys)
+    assert_one_line_error(status, err, "already finished", "--epochs")
+
+
+# ---------------------------------------------------- (j) last.ckpt damaged, best.ckpt kept
+def test_resume_from_the_best_checkpoint_when_the_last_is_damaged(run_copy, capsys):
+    last = run_copy / "checkpoints" / "last.ckpt"
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    last.write_bytes(bytes(data))
+    status, _, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "2"], capsys)
+    assert_one_line_error(status, err, str(last), "is corrupt", "--checkpoint best")
+    argv = ["--resume", "--checkpoint", "best", "--run-dir", run_copy, "--epochs", "2"]
+    status, out, err = run_main(argv, capsys)
+    assert status == 0, err[-2000:]
+    assert "resuming from best.ckpt at epoch 2, step 0/8" in out
+    assert checkpoints.load(last).state["epoch"] == 2  # a good last.ckpt again
