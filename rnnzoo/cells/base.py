@@ -108,6 +108,9 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     forms = {}
     # Arguments of a base class that this cell sets itself, so does not take.
     fixed_arguments = ()
+    # The Keras backend routine (`keras.src.backend.lstm` or `gru`) that computes this
+    # class's `pointwise` with its weights, on cuDNN: "lstm", "gru" or None.
+    cudnn = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -223,6 +226,16 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             if derivative.supported:
                 return derivative
         return derivatives.AutomaticDerivative(self)
+
+    def cudnn_routine(self):
+        """`cudnn` of the class that declared it, if this cell's `pointwise` is still that
+        class's (a subclass that rewrites its equations can't run on cuDNN); else None."""
+        declaring = next(
+            (k for k in type(self).__mro__ if k.__dict__.get("cudnn") is not None), None
+        )
+        if declaring is not None and type(self).pointwise is declaring.pointwise:
+            return declaring.cudnn
+        return None
 
     def pointwise_step_reason(self):
         """Why this cell's step is not `project` then `pointwise` (so no fast loop), or None."""

@@ -53,6 +53,7 @@ class GRUCell(RecurrentCell):
     state_names = ("h",)
     projection = "pair"
     step_derivative = GRUDerivative
+    cudnn = "gru"
     forms = {"reset_before": {"reset_after": False}}
 
     def __init__(

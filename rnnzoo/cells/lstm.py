@@ -73,6 +73,7 @@ class LSTMCell(RecurrentCell):
     num_gates = 4
     state_names = ("h", "c")
     step_derivative = LSTMDerivative
+    cudnn = "lstm"
     # How the LSTM family's variants differ (read by `LSTMDerivative`): the
     # gates that see the cell state through a peephole, and whether the input
     # gate is 1 - f_t.

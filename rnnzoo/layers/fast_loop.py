@@ -45,10 +45,17 @@ cell declares, or else automatic differentiation of `pointwise`, one step at
 a time. The loop machinery here knows no cell: a cell whose step is a
 projection then `pointwise` runs here as soon as it is declared.
 
+Masks (any pattern, as Keras's loop: a masked step keeps the states and
+outputs the previous output, or zeros with `zero_output_for_mask`) and
+recurrent dropout in training (one mask of h_{t-1} per sequence, where it
+enters h_{t-1} U) run here too.
+
 The results equal `keras.layers.RNN(cell)` up to float rounding, gradients
 included (tests/layers/test_fast_loop.py); `RecurrentLayer.inner_loop` falls
-back to Keras's loop wherever `applies` says no.
+back to Keras's loop wherever `reason` gives one.
 """
+
+import dataclasses
 
 import keras
 import tensorflow as tf
@@ -60,18 +67,35 @@ _FORWARD_CHUNK = 10
 _BACKWARD_CHUNK = 10
 
 
-def applies(layer, mask, training):
-    """Whether `run` can stand in for `keras.layers.RNN.inner_loop` on this call."""
-    return (
-        keras.backend.backend() == "tensorflow"
-        and mask is None
-        and not layer.unroll
-        and not (training and layer.cell.recurrent_dropout > 0)
-        and layer.cell.pointwise_step_reason() is None
-    )
+def static_reason(layer):
+    """Why the fast loop can never run `layer` (its backend, its arguments), or None."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        return f"the fast loop runs on the TensorFlow backend, not {backend}"
+    if layer.unroll:
+        return "unroll=True asks for Keras's unrolled loop"
+    return layer.cell.pointwise_step_reason()
 
 
-def run(layer, sequences, initial_state, training=False):
+def reason(layer, mask=None, training=False):
+    """Why `run` can't stand in for `keras.layers.RNN.inner_loop` on this call, or None."""
+    return static_reason(layer)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What the sequence function takes and returns besides x, W, U and the states."""
+
+    return_sequences: bool
+    state_count: int
+    has_biases: tuple  # (input bias, recurrent bias)
+    parameter_count: int
+    masked: bool  # a (T, B, 1) mask follows the parameters
+    zero_output_for_mask: bool
+    recurrent_dropout: bool  # a (B, units) mask of h_{t-1} follows
+
+
+def run(layer, sequences, initial_state, mask=None, training=False):
     """`keras.layers.RNN.inner_loop`, fast: -> (last_output, outputs, states).
 
     `outputs` is (batch, time, units) in the order of processing (reversed
@@ -86,71 +110,101 @@ def run(layer, sequences, initial_state, training=False):
         # One mask per sequence, the one the cell would use at every step.
         x = x * tf.expand_dims(tf.cast(cell.get_dropout_mask(sequences[:, 0, :]), dtype), 1)
     x = tf.transpose(x, [1, 0, 2])
+    if mask is not None:
+        mask = tf.transpose(tf.cast(mask, dtype), [1, 0])[..., None]
     if layer.go_backwards:
         x = tf.reverse(x, [0])
+        mask = None if mask is None else tf.reverse(mask, [0])
     biases = [_cast(cell.input_bias(), dtype), _cast(cell.recurrent_bias(), dtype)]
     weights = [tf.cast(cell.kernel, dtype), tf.cast(cell.recurrent_kernel, dtype)]
     weights += [b for b in biases if b is not None]
     states = [tf.cast(state, dtype) for state in initial_state]
     parameters = [tf.cast(p, dtype) for p in cell.pointwise_parameters()]
-    sequence = _sequence_function(
-        derivative, layer.return_sequences, len(states), [b is not None for b in biases]
+    extras = [] if mask is None else [mask]
+    dropping = bool(training and cell.recurrent_dropout > 0)
+    if dropping:
+        extras.append(tf.cast(cell.get_recurrent_dropout_mask(states[0]), dtype))
+    spec = _Spec(
+        return_sequences=layer.return_sequences,
+        state_count=len(states),
+        has_biases=tuple(b is not None for b in biases),
+        parameter_count=len(parameters),
+        masked=mask is not None,
+        zero_output_for_mask=layer.zero_output_for_mask,
+        recurrent_dropout=dropping,
     )
-    results = sequence(x, *weights, *states, *parameters)
+    results = list(_sequence_function(derivative, spec)(x, *weights, *states, *parameters, *extras))
     if layer.return_sequences:
-        outputs, states = tf.transpose(results[0], [1, 0, 2]), list(results[1:])
+        outputs = tf.transpose(results.pop(0), [1, 0, 2])
+        last_output = outputs[:, -1]
     else:
-        states = list(results)
-        outputs = tf.expand_dims(states[0], 1)
-    return states[0], outputs, states
+        last_output = results.pop(0)
+        outputs = tf.expand_dims(last_output, 1)
+    return last_output, outputs, results
 
 
 def _cast(value, dtype):
     return None if value is None else tf.cast(value, dtype)
 
 
-def _sequence_function(derivative, return_sequences, state_count, has_biases):
+def _sequence_function(derivative, spec):
     """The whole sequence as one op with a custom gradient.
 
-    Inputs: x (T, B, features), W, U, then b and b_h where `has_biases` says
-    so, the initial states, the pointwise parameters. Outputs: H (T, B, units)
-    if `return_sequences`, then the final states.
+    Inputs: x (T, B, features), W, U, then b and b_h where `spec.has_biases`
+    says so, the initial states, the pointwise parameters, then the mask
+    (T, B, 1) and the recurrent dropout mask (B, units) where `spec` says so.
+    Outputs: the outputs (T, B, units) if `return_sequences`, else the last
+    output (B, units); then the final states.
     """
 
     @tf.custom_gradient
     def sequence(x, kernel_weights, recurrent_kernel, *rest):
         rest = list(rest)
-        bias, recurrent_bias = [rest.pop(0) if has else None for has in has_biases]
-        states0, parameters = rest[:state_count], rest[state_count:]
+        bias, recurrent_bias = [rest.pop(0) if has else None for has in spec.has_biases]
+        states0 = rest[: spec.state_count]
+        parameters = rest[spec.state_count : spec.state_count + spec.parameter_count]
+        extras = rest[spec.state_count + spec.parameter_count :]
+        mask = extras.pop(0) if spec.masked else None
+        recurrent_mask = extras.pop(0) if spec.recurrent_dropout else None
         projection = _Projection(
             kernel_weights,
             recurrent_kernel,
             bias,
             recurrent_bias,
             derivative.cell.projection == "sum",
+            recurrent_mask,
         )
         x_rows = projection.with_bias_feature(x)
-        h_seq, final_states, saved_arrays = _forward_loop(
-            derivative, projection, x_rows, states0, parameters
+        h_seq, out_seq, final_states, saved_arrays = _forward_loop(
+            derivative, projection, x_rows, states0, parameters, mask, spec
         )
-        outputs = ([h_seq[1:]] if return_sequences else []) + final_states
+        if spec.return_sequences:
+            first = h_seq[1:] if out_seq is None else out_seq
+        else:
+            first = final_states[0] if out_seq is None else out_seq
+        outputs = [first, *final_states]
 
         def gradient(*upstream):
             upstream = list(upstream)
-            d_outputs = upstream.pop(0) if return_sequences else None
+            d_first = upstream.pop(0)
             d_final = [tf.zeros_like(s) if d is None else d for s, d in zip(final_states, upstream)]
+            if d_first is None:
+                d_first = tf.zeros_like(first)
             d_x, d_weights, d_states0, d_parameters = _backward_loop(
                 derivative,
                 projection,
                 x_rows,
                 h_seq,
-                d_outputs,
+                d_first,
                 d_final,
                 saved_arrays,
                 parameters,
+                mask,
+                spec,
             )
             d_x, d_weights = projection.without_bias_feature(d_x, d_weights)
-            return [d_x, *d_weights, *d_states0, *d_parameters]
+            d_extras = [tf.zeros_like(e) for e in [mask, recurrent_mask] if e is not None]
+            return [d_x, *d_weights, *d_states0, *d_parameters, *d_extras]
 
         return outputs, gradient
 
@@ -171,13 +225,21 @@ class _Projection:
     a feature of ones appended to x: no separate bias op in either pass.
     """
 
-    def __init__(self, kernel_weights, recurrent_kernel, bias, recurrent_bias, additive):
+    def __init__(
+        self, kernel_weights, recurrent_kernel, bias, recurrent_bias, additive, recurrent_mask=None
+    ):
         self.input_size = kernel_weights.shape[0]
         if bias is not None:
             kernel_weights = tf.concat([kernel_weights, bias[None, :]], axis=0)
         self.kernel_weights, self.recurrent_kernel = kernel_weights, recurrent_kernel
         self.bias, self.recurrent_bias = bias, recurrent_bias
         self.additive = additive
+        # Recurrent dropout: h_{t-1} enters its matmul times this (B, units) mask.
+        self.recurrent_mask = recurrent_mask
+
+    def dropped(self, h_prev):
+        """h_{t-1} as it enters h_{t-1} U (times the recurrent dropout mask, if any)."""
+        return h_prev if self.recurrent_mask is None else h_prev * self.recurrent_mask
 
     def with_bias_feature(self, x):
         """x (T, B, features), with a feature of ones if there is an input bias."""
@@ -200,7 +262,7 @@ class _Projection:
 
     def step(self, xw, h_prev):
         """z_t: x_t W + b + h_{t-1} U if additive, else (x_t W + b, h_{t-1} U + b_h)."""
-        hu = tf.matmul(h_prev, self.recurrent_kernel)
+        hu = tf.matmul(self.dropped(h_prev), self.recurrent_kernel)
         if self.additive:
             return xw + hu
         return xw, hu if self.recurrent_bias is None else tf.nn.bias_add(hu, self.recurrent_bias)
@@ -218,7 +280,7 @@ class _Projection:
 
     def step_backward(self, d_z):
         """dh_{t-1} through h_{t-1} U."""
-        return tf.matmul(self.split(d_z)[1], self.recurrent_kernel_t)
+        return self.dropped(tf.matmul(self.split(d_z)[1], self.recurrent_kernel_t))
 
     def rows(self, d_zs):
         """(dXW, dHU) of a chunk, its steps' gradients (`d_zs`, in time order) stacked as rows."""
@@ -228,6 +290,9 @@ class _Projection:
 
     def chunk_backward(self, d_weights, d_xw, d_hu, x_rows, h_prev_rows):
         """-> (dX_chunk (steps * batch, features), d_weights plus the chunk's shares)."""
+        if self.recurrent_mask is not None:
+            steps = tf.shape(h_prev_rows)[0] // tf.shape(self.recurrent_mask)[0]
+            h_prev_rows = h_prev_rows * tf.tile(self.recurrent_mask, [steps, 1])
         shares = [
             tf.matmul(x_rows, d_xw, transpose_a=True),
             tf.matmul(h_prev_rows, d_hu, transpose_a=True),
@@ -320,19 +385,27 @@ def _chunked_loop(chunk_body, length, carry, chunk, backwards=False):
     return run(1, t, carry)[1]
 
 
-def _forward_loop(derivative, projection, x, states0, parameters):
-    """-> (h sequence, final states, arrays of the derivative's saved tensors).
+def _forward_loop(derivative, projection, x, states0, parameters, mask, spec):
+    """-> (h sequence, output sequence or last output, final states, saved arrays).
 
-    The h sequence is (T+1, B, units), the initial state first.
+    The h sequence is (T+1, B, units), the initial state first: the states'
+    h at each step, what h_{t-1} U reads. Without a mask the outputs are
+    those h, and the second result is None; with one, it is the outputs
+    (T, B, units) with `return_sequences`, else the last output (B, units).
     """
     length = tf.shape(x)[0]
     dtype = states0[0].dtype
-    state_arrays = [_array(dtype, length + 1, states0[0].shape).write(0, states0[0])]
     batch = states0[0].shape[0]
+    state_arrays = [_array(dtype, length + 1, states0[0].shape).write(0, states0[0])]
     saved_arrays = [_array(dtype, length, [batch, width]) for width in derivative.saved_widths()]
+    masked = mask is not None
+    out_array = (
+        _array(dtype, length, states0[0].shape) if masked and spec.return_sequences else None
+    )
 
     def chunk_body(start, size, carry):
-        states, state_arrays, saved_arrays = carry
+        states, state_arrays, saved_arrays, outs = carry
+        out_prev, out_array = (list(outs) + [None, None])[:2]
         xw = projection.input_projection(x[start : start + size])
         times = _times(start, size + 1)
         for k, xw_t in enumerate(tf.split(xw, size, axis=0) if size > 1 else [xw]):
@@ -340,38 +413,90 @@ def _forward_loop(derivative, projection, x, states0, parameters):
             # has one); the loop's states must keep their shapes. No op.
             xw_t.set_shape([x.shape[1], xw.shape[-1]])
             z = projection.step(xw_t, states[0])
-            states, saved = derivative.forward(z, states, parameters)
+            new_states, saved = derivative.forward(z, states, parameters)
+            if masked:
+                # A masked step keeps the states, and outputs the last output (or zeros).
+                keep = tf.cast(mask[times[k]], tf.bool)
+                out_prev = tf.where(
+                    keep,
+                    new_states[0],
+                    tf.zeros_like(out_prev) if spec.zero_output_for_mask else out_prev,
+                )
+                if out_array is not None:
+                    out_array = out_array.write(times[k], out_prev)
+                new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+            states = new_states
             state_arrays = [a.write(times[k + 1], s) for a, s in zip(state_arrays, states)]
             saved_arrays = [a.write(times[k], s) for a, s in zip(saved_arrays, saved)]
-        return states, state_arrays, saved_arrays
+        outs = [o for o in (out_prev, out_array) if o is not None] if masked else []
+        return states, state_arrays, saved_arrays, outs
 
-    final_states, state_arrays, saved_arrays = _chunked_loop(
-        chunk_body, length, (states0, state_arrays, saved_arrays), _FORWARD_CHUNK
+    # With a mask, the loop also carries the last output (and the outputs' array).
+    outs = [tf.zeros_like(states0[0])] + ([out_array] if out_array is not None else [])
+    carry = (states0, state_arrays, saved_arrays, outs if masked else [])
+    final_states, state_arrays, saved_arrays, outs = _chunked_loop(
+        chunk_body, length, carry, _FORWARD_CHUNK
     )
-    return state_arrays[0].stack(), final_states, saved_arrays
+    outputs = None
+    if masked:
+        outputs = outs[1].stack() if spec.return_sequences else outs[0]
+    return state_arrays[0].stack(), outputs, final_states, saved_arrays
 
 
-def _backward_loop(derivative, projection, x, h_seq, d_outputs, d_final, saved_arrays, parameters):
-    """-> (d x (T, B, features), d [W, U, b, b_h], d initial states, d parameters)."""
+def _backward_loop(
+    derivative, projection, x, h_seq, d_first, d_final, saved_arrays, parameters, mask, spec
+):
+    """-> (d x (T, B, features), d [W, U, b, b_h], d initial states, d parameters).
+
+    `d_first` is the gradient of the first output: of the outputs (T, B,
+    units) with `return_sequences`, else of the last output (B, units).
+    """
     length = tf.shape(x)[0]
     side_by_side = _SideBySide(tf.shape(x)[1], counts=(derivative.cell.num_gates,))
+    masked = mask is not None
+    d_outputs = d_first if spec.return_sequences else None
+    d_final = list(d_final)
+    if masked:
+        # The last output is its own output: its gradient enters at the last step.
+        d_out_next = tf.zeros_like(d_final[0]) if spec.return_sequences else d_first
+    else:
+        d_out_next = tf.zeros_like(d_final[0])  # unused
+        if not spec.return_sequences:
+            d_final[0] = d_final[0] + d_first  # the last output is the final h
 
     def chunk_body(start, size, carry):
-        d_states, d_weights, d_parameters, d_x_array = carry
+        d_states, d_out, d_weights, d_parameters, d_x_array = carry
         d_zs = []
         if d_outputs is not None:
             d_outputs_chunk = tf.unstack(d_outputs[start : start + size], num=size)
         for k, t in reversed(list(enumerate(_times(start, size)))):
             d_states = list(d_states)
-            if d_outputs is not None:
-                d_states[0] = d_states[0] + d_outputs_chunk[k]
+            if masked:
+                keep = tf.cast(mask[t], tf.bool)
+                if d_outputs is not None:
+                    d_out = d_out + d_outputs_chunk[k]
+                # out_t = keep ? h_new : (zeros or out_{t-1});  s_t = keep ? s_new : s_{t-1}
+                d_new = [tf.where(keep, d, tf.zeros_like(d)) for d in d_states]
+                passed = [tf.where(keep, tf.zeros_like(d), d) for d in d_states]
+                d_new[0] = d_new[0] + tf.where(keep, d_out, tf.zeros_like(d_out))
+                d_out = (
+                    tf.zeros_like(d_out)
+                    if spec.zero_output_for_mask
+                    else tf.where(keep, tf.zeros_like(d_out), d_out)
+                )
+            else:
+                d_new, passed = d_states, None
+                if d_outputs is not None:
+                    d_new[0] = d_new[0] + d_outputs_chunk[k]
             saved = [a.read(t) for a in saved_arrays]
-            d_z, d_prev, d_shares = derivative.backward(saved, d_states, parameters, side_by_side)
+            d_z, d_prev, d_shares = derivative.backward(saved, d_new, parameters, side_by_side)
             d_parameters = [total + share for total, share in zip(d_parameters, d_shares)]
             d_h = projection.step_backward(d_z)
             d_prev = list(d_prev)
             d_prev[0] = d_h if d_prev[0] is None else d_prev[0] + d_h
-            d_states = d_prev
+            if passed is not None:
+                d_prev = [p if d is None else d + p for d, p in zip(d_prev, passed)]
+            d_states = [tf.zeros_like(s) if d is None else d for d, s in zip(d_prev, d_new)]
             d_zs.insert(0, d_z)
         d_xw, d_hu = projection.rows(d_zs)
         d_x, d_weights = projection.chunk_backward(
@@ -383,16 +508,17 @@ def _backward_loop(derivative, projection, x, h_seq, d_outputs, d_final, saved_a
         )
         d_x = tf.reshape(d_x, [size, -1, x.shape[-1]])
         d_x_array = d_x_array.scatter(tf.range(start, start + size), d_x)
-        return d_states, d_weights, d_parameters, d_x_array
+        return d_states, d_out, d_weights, d_parameters, d_x_array
 
     per_row = derivative.per_row_parameter_gradients
     carry = (
         d_final,
+        d_out_next,
         projection.zero_gradients(),
         [_zeros_per_row(x[0], p) if per_row else tf.zeros_like(p) for p in parameters],
         _array(x.dtype, length, x.shape[1:]),
     )
-    d_states0, d_weights, d_parameters, d_x_array = _chunked_loop(
+    d_states0, _, d_weights, d_parameters, d_x_array = _chunked_loop(
         chunk_body, length, carry, _BACKWARD_CHUNK, backwards=True
     )
     if per_row:

@@ -39,21 +39,13 @@ OPTIONS = {
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 
 
-@pytest.fixture
-def fast_calls(monkeypatch):
-    """The names of the layers whose call went through `fast_loop.run`."""
-    calls = []
-    run = fast_loop.run
-
-    def counting_run(layer, *args, **kwargs):
-        calls.append(layer.name)
-        return run(layer, *args, **kwargs)
-
-    monkeypatch.setattr(fast_loop, "run", counting_run)
-    return calls
+def assert_runs_fast(layer, training=False, mask=None):
+    """The layer's own answer: this call runs the fast loop (`RecurrentLayer.loop_choice`)."""
+    choice = layer.loop_choice(training=training, mask=mask)
+    assert choice.loop == "fast", choice.reasons
 
 
-def make_pair(case_id, rng, dtype="float32", cell_kwargs=None, fast=True, **rnn_kwargs):
+def make_pair(case_id, rng, dtype="float32", cell_kwargs=None, fast="auto", **rnn_kwargs):
     """A fast rnnzoo layer and `keras.layers.RNN` over an equal cell, same random weights.
 
     Both are called once (to build them), which also draws one dropout mask
@@ -80,17 +72,21 @@ def make_pair(case_id, rng, dtype="float32", cell_kwargs=None, fast=True, **rnn_
     return layer, reference
 
 
-def outputs_and_gradients(layer, inputs, states, read_outs, training=False):
+def outputs_and_gradients(layer, inputs, states, read_outs, training=False, mask=None):
     """The layer's outputs, and d(sum of outputs * read_outs) w.r.t. inputs, states, weights."""
     with tf.GradientTape() as tape:
         tape.watch([inputs, *states])
-        outputs = layer(inputs, initial_state=states, training=training)
+        outputs = layer(inputs, initial_state=states, training=training, mask=mask)
         loss = sum(tf.reduce_sum(o * r) for o, r in zip(outputs, read_outs))
     return outputs, tape.gradient(loss, [inputs, *states, *layer.trainable_weights])
 
 
-def assert_equal_to_plain_rnn(case_id, rng, dtype="float32", training=False, **kwargs):
-    layer, reference = make_pair(case_id, rng, dtype=dtype, **kwargs)
+def assert_equal_to_plain_rnn(
+    case_id, rng, dtype="float32", training=False, mask=None, fast=True, **kwargs
+):
+    """Outputs and gradients of the zoo's layer (fast=True: it must run the fast loop)
+    equal those of `keras.layers.RNN` over the same cell."""
+    layer, reference = make_pair(case_id, rng, dtype=dtype, fast=fast, **kwargs)
     inputs = tf.constant(random_inputs(rng, time=TIME, dtype=dtype))
     states = [
         tf.constant(0.5 * rng.normal(size=(cell_cases.BATCH, width)).astype(dtype))
@@ -98,8 +94,12 @@ def assert_equal_to_plain_rnn(case_id, rng, dtype="float32", training=False, **k
     ]
     layer(inputs)  # keeps the two seed generators in step
     read_outs = [rng.normal(size=o.shape).astype(dtype) for o in reference(inputs)]
-    ours, our_gradients = outputs_and_gradients(layer, inputs, states, read_outs, training)
-    theirs, their_gradients = outputs_and_gradients(reference, inputs, states, read_outs, training)
+    ours, our_gradients = outputs_and_gradients(layer, inputs, states, read_outs, training, mask)
+    theirs, their_gradients = outputs_and_gradients(
+        reference, inputs, states, read_outs, training, mask
+    )
+    if fast is True:
+        assert_runs_fast(layer, training, mask)
     atol = TOLERANCE[dtype]
     numerics.assert_outputs_close(ours, theirs, atol=atol, what="outputs and states")
     names = ["inputs"] + [f"state {i}" for i in range(len(states))]
@@ -113,25 +113,22 @@ def assert_equal_to_plain_rnn(case_id, rng, dtype="float32", training=False, **k
 # ------------------------------------------------------------------ equality
 @pytest.mark.parametrize("option", list(OPTIONS))
 @pytest.mark.parametrize("case_id", FAST_IDS)
-def test_fast_layer_equals_its_cell_in_keras_rnn(case_id, option, rng, fast_calls):
+def test_fast_layer_equals_its_cell_in_keras_rnn(case_id, option, rng):
     assert_equal_to_plain_rnn(case_id, rng, **OPTIONS[option])
-    assert fast_calls, "the fast loop was not used"
 
 
 @pytest.mark.parametrize("case_id", FAST_IDS)
-def test_fast_layer_equals_its_cell_in_float64(case_id, rng, fast_calls):
+def test_fast_layer_equals_its_cell_in_float64(case_id, rng):
     assert_equal_to_plain_rnn(case_id, rng, dtype="float64", return_sequences=True)
-    assert fast_calls
 
 
 @pytest.mark.parametrize("case_id", ["lstm", "gru", "vanilla"])
-def test_fast_layer_without_bias_equals_its_cell(case_id, rng, fast_calls):
+def test_fast_layer_without_bias_equals_its_cell(case_id, rng):
     assert_equal_to_plain_rnn(case_id, rng, cell_kwargs={"use_bias": False}, return_sequences=True)
-    assert fast_calls
 
 
 @pytest.mark.parametrize("case_id", ["lstm", "gru", "irnn"])
-def test_input_dropout_uses_the_cells_one_mask_per_sequence(case_id, rng, fast_calls):
+def test_input_dropout_uses_the_cells_one_mask_per_sequence(case_id, rng):
     """Same seed, same mask: the fast loop drops exactly what the cell drops at every step."""
     assert_equal_to_plain_rnn(
         case_id,
@@ -140,21 +137,20 @@ def test_input_dropout_uses_the_cells_one_mask_per_sequence(case_id, rng, fast_c
         cell_kwargs={"dropout": 0.5, "seed": 3},
         return_sequences=True,
     )
-    assert fast_calls
 
 
 @pytest.mark.parametrize("case_id", ["lstm", "gru"])
-def test_graph_mode_with_unknown_batch_and_time(case_id, rng, fast_calls):
+def test_graph_mode_with_unknown_batch_and_time(case_id, rng):
     layer, reference = make_pair(case_id, rng, return_sequences=True)
     signature = [tf.TensorSpec((None, None, FEATURES), tf.float32)]
     fast = tf.function(lambda x: layer(x), input_signature=signature)
     for batch, time in [(3, 7), (2, 12)]:
         inputs = random_inputs(rng, batch=batch, time=time)
         numerics.assert_outputs_close(fast(inputs), reference(inputs), what="outputs")
-    assert fast_calls
+    assert_runs_fast(layer)
 
 
-def test_training_a_model_with_unknown_time_matches_the_plain_cell(rng, fast_calls):
+def test_training_a_model_with_unknown_time_matches_the_plain_cell(rng):
     """model.fit (a compiled train step) takes the same steps with the fast loop."""
     inputs = random_inputs(rng, batch=4, time=9)
     targets = rng.normal(size=(4, 1)).astype("float32")
@@ -168,22 +164,22 @@ def test_training_a_model_with_unknown_time_matches_the_plain_cell(rng, fast_cal
     for model in models:
         model.fit(inputs, targets, batch_size=2, epochs=2, verbose=0, shuffle=False)
     numerics.assert_outputs_close(models[0].get_weights(), models[1].get_weights(), what="weights")
-    assert fast_calls
+    assert_runs_fast(models[0].layers[0], training=True)
 
 
 @pytest.mark.parametrize("case_id", ["lstm", "gru"])
-def test_stateful_fast_layer_carries_the_same_state(case_id, rng, fast_calls):
+def test_stateful_fast_layer_carries_the_same_state(case_id, rng):
     layer, reference = make_pair(case_id, rng, stateful=True, return_sequences=True)
     layer.reset_state()  # the building call ran with other weights
     reference.reset_state()
     for _ in range(2):
         inputs = random_inputs(rng, time=TIME)
         numerics.assert_outputs_close(layer(inputs), reference(inputs), what="outputs and states")
-    assert fast_calls
+    assert_runs_fast(layer)
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_stateful_fast_layer_in_a_graph_with_a_static_batch(batch_size, rng, fast_calls):
+def test_stateful_fast_layer_in_a_graph_with_a_static_batch(batch_size, rng):
     # A stateful model fixes its batch size; the loop's states keep that static
     # shape from step to step (batch 1 once failed in tf.while_loop's shape check).
     layer, reference = make_pair("lstm", rng, stateful=True, return_sequences=True)
@@ -196,18 +192,18 @@ def test_stateful_fast_layer_in_a_graph_with_a_static_batch(batch_size, rng, fas
     sequences = random_inputs(rng, batch=batch_size, time=TIME)
     fast, plain = (model.predict(sequences, batch_size=batch_size, verbose=0) for model in models)
     numerics.assert_outputs_close(fast, plain, what="stateful outputs in graph mode")
-    assert fast_calls
+    assert_runs_fast(models[0].layers[-1])
 
 
 @pytest.mark.parametrize("case_id", ["lstm", "peephole", "gru"])
-def test_fast_layer_in_mixed_float16(case_id, rng, fast_calls):
+def test_fast_layer_in_mixed_float16(case_id, rng):
     keras.config.set_dtype_policy("mixed_float16")
     layer, reference = make_pair(case_id, rng, dtype=None, return_sequences=True)
     inputs = random_inputs(rng, time=TIME)
     ours, theirs = layer(inputs), reference(inputs)
     assert all(keras.backend.standardize_dtype(o.dtype) == "float16" for o in ours)
     numerics.assert_outputs_close(ours, theirs, atol=1e-2, what="float16 outputs")
-    assert fast_calls
+    assert_runs_fast(layer)
 
 
 # -------------------------------------------------------- explicit derivatives
@@ -262,51 +258,116 @@ def test_step_derivative_equals_autodiff(case_id, rng):
 
 
 @pytest.mark.parametrize("activation", ["softsign", "elu"])
-def test_an_activation_without_a_hand_written_derivative_runs_fast_by_autodiff(
-    activation, rng, fast_calls
-):
+def test_an_activation_without_a_hand_written_derivative_runs_fast_by_autodiff(activation, rng):
     layer, _ = make_pair("lstm", rng, cell_kwargs={"activation": activation})
     assert type(layer.cell.derivative()) is rnnzoo.cells.derivatives.AutomaticDerivative
     assert_equal_to_plain_rnn("lstm", rng, cell_kwargs={"activation": activation})
-    assert fast_calls
 
 
-# ------------------------------------------------------------------ fallbacks
+# ------------------------------------------------------ masks, recurrent dropout
+def random_mask(rng, pattern):
+    """A (batch, TIME) mask: right-padded, left-padded or holes anywhere."""
+    mask = np.ones((cell_cases.BATCH, TIME), dtype=bool)
+    if pattern == "right_padded":
+        mask[1, -4:] = False
+    elif pattern == "left_padded":
+        mask[0, :3] = False
+    else:
+        mask = rng.random((cell_cases.BATCH, TIME)) < 0.6
+        mask[0, 0] = False
+    return mask
+
+
+@pytest.mark.parametrize("zero_output", [False, True], ids=["carry_output", "zero_output"])
+@pytest.mark.parametrize("pattern", ["right_padded", "left_padded", "holes"])
+@pytest.mark.parametrize("option", ["sequences", "last_output", "go_backwards"])
+def test_masked_sequences_run_fast_and_equal_keras_loop(option, pattern, zero_output, rng):
+    """A masked step keeps the states and outputs the last output (or zeros), as Keras's loop."""
+    assert_equal_to_plain_rnn(
+        "lstm",
+        rng,
+        mask=tf.constant(random_mask(rng, pattern)),
+        zero_output_for_mask=zero_output,
+        **OPTIONS[option],
+    )
+
+
+@pytest.mark.parametrize("case_id", ["vanilla", "peephole", "gru", "fgr"])
+def test_masked_sequences_run_fast_for_every_kind_of_state(case_id, rng):
+    assert_equal_to_plain_rnn(
+        case_id, rng, mask=tf.constant(random_mask(rng, "holes")), return_sequences=True
+    )
+
+
+@pytest.mark.parametrize("case_id", ["lstm", "gru", "vanilla", "cifg"])
+def test_recurrent_dropout_in_training_runs_fast_with_the_cells_one_mask(case_id, rng):
+    """Same seed, same masks: h_{t-1} dropped where it enters h_{t-1} U, as the cell does."""
+    assert_equal_to_plain_rnn(
+        case_id,
+        rng,
+        training=True,
+        cell_kwargs={"dropout": 0.25, "recurrent_dropout": 0.4, "seed": 5},
+        return_sequences=True,
+    )
+
+
+def test_masks_and_recurrent_dropout_together(rng):
+    assert_equal_to_plain_rnn(
+        "lstm",
+        rng,
+        training=True,
+        mask=tf.constant(random_mask(rng, "right_padded")),
+        cell_kwargs={"recurrent_dropout": 0.3, "seed": 2},
+        return_sequences=True,
+        go_backwards=True,
+    )
+
+
+# ------------------------------------------------------------------ the choice
 FALLBACKS = {
-    "fast_off": ("lstm", {"fast": False}, {}),
-    "unroll": ("lstm", {"unroll": True}, {}),
-    "reset_before": ("gru_reset_before", {}, {}),
-    "recurrent_dropout_training": ("gru", {}, {"recurrent_dropout": 0.3, "seed": 1}),
+    "fast_off": ("lstm", {"fast": False}, {}, "fast=False"),
+    "unroll": ("lstm", {"unroll": True}, {}, "unroll=True"),
+    "reset_before": ("gru_reset_before", {}, {}, "reset_after=False"),
 }
 
 
 @pytest.mark.parametrize("fallback", list(FALLBACKS))
-def test_fallback_to_keras_loop_is_still_correct(fallback, rng, fast_calls):
-    case_id, rnn_kwargs, cell_kwargs = FALLBACKS[fallback]
+def test_where_the_fast_loop_cannot_run_keras_loop_runs_and_says_why(fallback, rng):
+    case_id, rnn_kwargs, cell_kwargs, why = FALLBACKS[fallback]
     layer, reference = make_pair(case_id, rng, cell_kwargs=cell_kwargs, **rnn_kwargs)
-    fast_calls.clear()  # building at inference may use the fast loop
+    choice = layer.loop_choice(training=True)
+    assert choice.loop == "keras" and why in choice.reasons["fast"], choice
+    assert "cuDNN" in choice.reasons["cudnn"] or "GPU" in choice.reasons["cudnn"]
     inputs = tf.constant(random_inputs(rng, time=TIME))
     numerics.assert_outputs_close(
         layer(inputs, training=True), reference(inputs, training=True), what="outputs"
     )
-    assert not fast_calls, "the fast loop ran where it should not apply"
 
 
-def test_masked_inputs_fall_back_to_keras_loop(rng, fast_calls):
-    layer, reference = make_pair("lstm", rng, return_sequences=True)
-    fast_calls.clear()
-    inputs = random_inputs(rng, time=TIME)
-    mask = np.ones((cell_cases.BATCH, TIME), dtype=bool)
-    mask[1, -3:] = False
-    numerics.assert_outputs_close(layer(inputs, mask=mask), reference(inputs, mask=mask))
-    assert not fast_calls
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rnnzoo.layers.LSTM(UNITS, fast=True, unroll=True),
+        lambda: rnnzoo.layers.GRU(UNITS, fast=True, reset_after=False),
+    ],
+    ids=["unroll", "reset_before"],
+)
+def test_fast_true_raises_naming_the_reason(make):
+    with pytest.raises(ValueError, match=r"fast=True, but .*(unroll|reset_after=False)"):
+        make()
 
 
-def test_recurrent_dropout_still_uses_the_fast_loop_at_inference(rng, fast_calls):
+def test_fast_must_be_auto_true_or_false():
+    for value in ("yes", 1, None):
+        with pytest.raises(ValueError, match="Expected `fast` to be 'auto', True or False"):
+            rnnzoo.layers.LSTM(UNITS, fast=value)
+
+
+def test_recurrent_dropout_at_inference_runs_fast(rng):
     layer, reference = make_pair("lstm", rng, cell_kwargs={"recurrent_dropout": 0.3})
     inputs = random_inputs(rng, time=TIME)
     numerics.assert_outputs_close(layer(inputs), reference(inputs))
-    assert fast_calls
+    assert_runs_fast(layer, training=False)
 
 
 # -------------------------------------------------------------- config, saving
@@ -315,10 +376,10 @@ def test_fast_is_in_the_config():
     config = layer.get_config()
     assert config["fast"] is False
     assert rnnzoo.layers.GRU.from_config(config).fast is False
-    assert rnnzoo.layers.GRU(UNITS).fast is True
+    assert rnnzoo.layers.GRU(UNITS).fast == "auto"
 
 
-def test_model_with_fast_layers_saves_and_loads(rng, tmp_path, fast_calls):
+def test_model_with_fast_layers_saves_and_loads(rng, tmp_path):
     model = keras.Sequential(
         [
             keras.Input((None, FEATURES)),
@@ -332,9 +393,10 @@ def test_model_with_fast_layers_saves_and_loads(rng, tmp_path, fast_calls):
     path = tmp_path / "fast.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
-    assert [layer.fast for layer in loaded.layers[:2]] == [True, True]
+    assert [layer.fast for layer in loaded.layers[:2]] == ["auto", "auto"]
     numerics.assert_outputs_close(loaded(inputs), expected, atol=1e-6)
-    assert len(fast_calls) >= 4
+    for layer in loaded.layers[:2]:
+        assert_runs_fast(layer)
 
 
 _JAX_SCRIPT = """
