@@ -83,6 +83,18 @@ NUM_WEIGHTS = {
     "fgr": 7,  # the baseline's and gate_recurrent_kernel
     "gru": 3,
     "gru_reset_before": 3,
+    "layernorm_lstm": 9,  # the LSTM's and gamma, beta of kernel_norm, recurrent_norm, state_norm
+    "layernorm_gru": 7,  # the GRU's and gamma, beta of kernel_norm, recurrent_norm
+    "layernorm_rnn": 4,  # the vanilla RNN's and norm_gamma
+    "lstmp": 4,  # the LSTM's and projection_kernel
+    "mgu": 4,  # kernel, recurrent_kernel, bias, candidate_recurrent_bias
+    "mgu_no_reset_gate": 3,
+    "mut1": 4,  # kernel, recurrent_kernel, bias and input_projection (FEATURES != UNITS)
+    "mut2": 4,
+    "mut3": 3,
+    "indrnn": 3,  # kernel, recurrent_kernel (a vector), bias
+    "mingru": 2,  # kernel, bias: no recurrent weights
+    "minlstm": 2,
 }
 
 
@@ -99,4 +111,10 @@ def regularizer_arguments(case_id):
                 for name in inspect.signature(klass.__init__).parameters
                 if name.endswith("_regularizer") and name != "activity_regularizer"
             )
-    return sorted(names)
+    return sorted(name for name in names if takes(case_id, name))
+
+
+def takes(case_id, argument):
+    """Whether the case's cell takes `argument`: not one of its `fixed_arguments` (minGRU has
+    no recurrent weights, so no `recurrent_dropout`, ...)."""
+    return argument not in CELL_CASES[case_id][0].fixed_arguments

@@ -279,10 +279,12 @@ def assert_one_dropout_mask_per_sequence(
 
     input_masks = _binary_masks(features, dropout)  # (2^features, features)
     tiled = (inputs[None] * input_masks[:, None, None, :]).reshape(-1, *inputs.shape[1:])
-    recurrent_kernel = layer.cell.recurrent_kernel.numpy()
     unmatched = np.ones(batch, dtype=bool)
     for recurrent_mask in _binary_masks(units, recurrent_dropout):
-        reference.cell.recurrent_kernel.assign(recurrent_mask[:, None] * recurrent_kernel)
+        if recurrent_dropout:  # the mask scales the rows of U (the entries of IndRNN's u)
+            recurrent_kernel = layer.cell.recurrent_kernel.numpy()
+            rows = recurrent_mask.reshape(-1, *[1] * (recurrent_kernel.ndim - 1))
+            reference.cell.recurrent_kernel.assign(rows * recurrent_kernel)
         candidates = as_list(reference(tiled))[0].reshape(len(input_masks), batch, -1)
         distance = np.abs(candidates - training.reshape(1, batch, -1)).max(axis=-1)
         tolerance = 1e-5 * (1.0 + np.abs(training).reshape(batch, -1).max(axis=-1))

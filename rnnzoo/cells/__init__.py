@@ -24,6 +24,12 @@ from rnnzoo.cells.lstm import (
     FullGateRecurrenceLSTMCell,
 )
 from rnnzoo.cells.gru import GRUCell
+from rnnzoo.cells.layernorm import LayerNormLSTMCell, LayerNormGRUCell, LayerNormRNNCell
+from rnnzoo.cells.lstmp import LSTMPCell
+from rnnzoo.cells.mgu import MGUCell
+from rnnzoo.cells.mutated import MUT1Cell, MUT2Cell, MUT3Cell
+from rnnzoo.cells.indrnn import IndRNNCell
+from rnnzoo.cells.minimal import MinGRUCell, MinLSTMCell
 from rnnzoo.cells import registry
 from rnnzoo.cells.registry import get, names
 
@@ -42,6 +48,17 @@ __all__ = [
     "CoupledPeepholeLSTMCell",
     "FullGateRecurrenceLSTMCell",
     "GRUCell",
+    "LayerNormLSTMCell",
+    "LayerNormGRUCell",
+    "LayerNormRNNCell",
+    "LSTMPCell",
+    "MGUCell",
+    "MUT1Cell",
+    "MUT2Cell",
+    "MUT3Cell",
+    "IndRNNCell",
+    "MinGRUCell",
+    "MinLSTMCell",
     "get",
     "names",
     "registry",

@@ -47,10 +47,10 @@ from keras import activations, constraints, initializers, ops, regularizers
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
-def check_units(units):
+def check_units(units, name="units"):
     """Return `units` as an int if it is a positive integer (numpy's too); raise otherwise."""
     if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
-        raise ValueError(f"Expected `units` to be a positive integer, received units={units!r}.")
+        raise ValueError(f"Expected `{name}` to be a positive integer, received {name}={units!r}.")
     return int(units)
 
 
@@ -169,7 +169,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     @property
     def output_size(self):
-        return self.units
+        return self.state_widths()[0]  # the output is the new h
 
     def get_initial_state(self, batch_size=None):
         return [
@@ -271,31 +271,42 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         return input_shape[-1]
 
     def _build_fused_weights(self, input_dim, bias_shape):
-        """`kernel` (I, n*H), `recurrent_kernel` (H, n*H) and `bias`, as Keras lays them out."""
+        """`kernel` (I, n*H), `recurrent_kernel` (width of h, n*H) and `bias`, as Keras lays
+        them out."""
         width = self.num_gates * self.units
-        self.kernel = self.add_weight(
-            shape=(input_dim, width),
-            name="kernel",
+        self.kernel = self._kernel_weight((input_dim, width))
+        self.recurrent_kernel = self._recurrent_weight((self.state_widths()[0], width))
+        self.bias = self._bias_weight(bias_shape) if self.use_bias else None
+
+    def _kernel_weight(self, shape, name="kernel"):
+        """An input weight, with the `kernel_*` initializer, regularizer and constraint."""
+        return self.add_weight(
+            shape=shape,
+            name=name,
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, width),
+
+    def _recurrent_weight(self, shape, constraint=None):
+        """`recurrent_kernel`, with the `recurrent_*` arguments (or `constraint` instead)."""
+        return self.add_weight(
+            shape=shape,
             name="recurrent_kernel",
             initializer=self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
+            constraint=constraint or self.recurrent_constraint,
         )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                shape=bias_shape,
-                name="bias",
-                initializer=self._bias_initializer_for_build(),
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+
+    def _bias_weight(self, shape, name="bias", initializer=None):
+        """A bias, with the `bias_*` arguments (and the cell's build-time initializer)."""
+        return self.add_weight(
+            shape=shape,
+            name=name,
+            initializer=initializer or self._bias_initializer_for_build(),
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+        )
 
     def _bias_initializer_for_build(self):
         return self.bias_initializer

@@ -16,7 +16,7 @@ import inspect
 import keras
 
 from rnnzoo.cells.base import RecurrentCell
-from rnnzoo.layers import fast_loop
+from rnnzoo.layers import fast_loop, parallel_scan
 
 # Arguments of `keras.layers.RNN` itself, which stay with the layer.
 _RNN_ARGUMENTS = (
@@ -95,6 +95,9 @@ class RecurrentLayer(keras.layers.RNN):
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
+        # A cell with a parallel scan over time (minGRU, minLSTM) runs it instead of any loop.
+        if parallel_scan.reason(self, mask) is None:
+            return parallel_scan.run(self, sequences, initial_state, mask=mask, training=training)
         if self.fast and fast_loop.applies(self, mask, training):
             return fast_loop.run(self, sequences, initial_state, training=training)
         return super().inner_loop(sequences, initial_state, mask, training=training)

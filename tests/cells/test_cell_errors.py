@@ -38,10 +38,14 @@ def test_unknown_cell_name_lists_the_known_names():
         assert name in message
     # The lecture's cells, Greff et al.'s variants ("np" is the LSTM), the GRU.
     greff = ["nig", "nfg", "nog", "niaf", "noaf", "cifg", "fgr"]
+    # Issue 12's: layer-normalised, projected, minimal, mutated, independent, parallel-scan.
+    beyond = ["layernorm_lstm", "layernorm_gru", "layernorm_rnn", "lstmp", "mgu"]
+    beyond += ["mut1", "mut2", "mut3", "indrnn", "mingru", "minlstm"]
     assert rnnzoo.cells.names() == [
         *["vanilla", "irnn", "lstm", "np", "peephole", "coupled"],
         *greff,
         "gru",
+        *beyond,
     ]
     assert rnnzoo.cells.get("np") is rnnzoo.cells.get("lstm")
 

@@ -6,7 +6,7 @@ import layer_checks
 import numerics
 import numpy as np
 import pytest
-from cell_cases import CELL_IDS, UNITS, make_cell, num_states, random_inputs
+from cell_cases import CELL_IDS, UNITS, make_cell, num_states, random_inputs, takes
 
 
 def built_rnn(case_id, inputs, rng, **rnn_kwargs):
@@ -29,7 +29,10 @@ def test_dropout_is_off_at_inference_on_in_training_one_mask_per_sequence(case_i
         cell = make_cell(case_id, units=units, seed=11, **rates)
         return keras.layers.RNN(cell, return_sequences=True)
 
-    layer_checks.assert_one_dropout_mask_per_sequence(make_layer, rng)
+    recurrent_dropout = 0.5 if takes(case_id, "recurrent_dropout") else 0.0
+    layer_checks.assert_one_dropout_mask_per_sequence(
+        make_layer, rng, recurrent_dropout=recurrent_dropout
+    )
 
 
 @pytest.mark.parametrize("case_id", CELL_IDS)

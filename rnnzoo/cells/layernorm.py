@@ -1,0 +1,370 @@
+r"""Layer-normalised cells (Ba, Kiros & Hinton 2016), with tensorflow-addons' equations.
+
+    LN(v; gamma, beta) = (v - mean(v)) / sqrt(var(v) + epsilon) * gamma + beta
+
+over the last axis of v, one mean and variance per sample (the whole fused
+width of a projection: all of a cell's gates together, as tensorflow-addons
+and Ba et al. do). Each norm has a gain gamma (ones at first) and, where the
+cell says so, a shift beta (zeros at first).
+
+The three cells and what each normalises:
+
+    layernorm_lstm  LayerNormLSTMCell  x_t W and h_{t-1} U, each on its own; and the new cell c_t
+    layernorm_gru   LayerNormGRUCell   x_t W and h_{t-1} U, each on its own
+    layernorm_rnn   LayerNormRNNCell   the sum x_t W + h_{t-1} U (a gain only; b is its shift)
+
+The LSTM and RNN are tensorflow-addons' `LayerNormLSTMCell` and
+`LayerNormSimpleRNNCell` (tfa 0.23, archived); tensorflow-addons had no
+layer-normalised GRU, so the GRU is the LSTM's recipe applied to Keras's GRU.
+Each keeps its base cell's weights (`kernel`, `recurrent_kernel`, `bias`,
+same layouts) and adds the norms' gains and shifts.
+"""
+
+import keras
+from keras import constraints, initializers, ops, regularizers
+
+from rnnzoo.cells.base import _add_bias
+from rnnzoo.cells.gru import GRUCell
+from rnnzoo.cells.lstm import LSTMCell
+from rnnzoo.cells.vanilla import VanillaRNNCell
+
+
+def layer_norm(v, gamma, beta, epsilon):
+    """LN(v; gamma, beta) over the last axis; no shift where `beta` is None."""
+    mean = ops.mean(v, axis=-1, keepdims=True)
+    centred = v - mean
+    variance = ops.mean(ops.square(centred), axis=-1, keepdims=True)
+    normalised = centred * ops.rsqrt(variance + epsilon) * gamma
+    return normalised if beta is None else normalised + beta
+
+
+class LayerNormWeights:
+    """The norm arguments and weights the three cells share (a mixin of `RecurrentCell`).
+
+    Arguments (stored by `set_norm_arguments`, saved by `norm_config`):
+        norm_gamma_initializer, norm_beta_initializer: Initializers of every
+            norm's gain (default "ones") and shift (default "zeros").
+        norm_gamma_regularizer, norm_beta_regularizer: Their regularizers.
+        norm_gamma_constraint, norm_beta_constraint: Their constraints.
+        norm_epsilon: Added to the variance (tensorflow-addons' defaults:
+            1e-3 in the LSTM, 1e-5 in the simple RNN).
+    """
+
+    # Whether the norms have a shift beta (the simple RNN's bias b plays it).
+    norm_has_beta = True
+
+    def set_norm_arguments(
+        self,
+        norm_gamma_initializer,
+        norm_beta_initializer,
+        norm_gamma_regularizer,
+        norm_beta_regularizer,
+        norm_gamma_constraint,
+        norm_beta_constraint,
+        norm_epsilon,
+    ):
+        self.norm_gamma_initializer = initializers.get(norm_gamma_initializer)
+        self.norm_gamma_regularizer = regularizers.get(norm_gamma_regularizer)
+        self.norm_gamma_constraint = constraints.get(norm_gamma_constraint)
+        if self.norm_has_beta:
+            self.norm_beta_initializer = initializers.get(norm_beta_initializer)
+            self.norm_beta_regularizer = regularizers.get(norm_beta_regularizer)
+            self.norm_beta_constraint = constraints.get(norm_beta_constraint)
+        epsilon = float(norm_epsilon)
+        if not epsilon > 0:
+            raise ValueError(
+                f"Expected `norm_epsilon` to be a positive number, received {norm_epsilon!r}."
+            )
+        self.norm_epsilon = epsilon
+
+    def add_norm(self, name, width):
+        """The weights of norm `name`: [`{name}_gamma`, `{name}_beta`] (gamma only without beta)."""
+        weights = [
+            self.add_weight(
+                shape=(width,),
+                name=f"{name}_gamma",
+                initializer=self.norm_gamma_initializer,
+                regularizer=self.norm_gamma_regularizer,
+                constraint=self.norm_gamma_constraint,
+            )
+        ]
+        if self.norm_has_beta:
+            weights.append(
+                self.add_weight(
+                    shape=(width,),
+                    name=f"{name}_beta",
+                    initializer=self.norm_beta_initializer,
+                    regularizer=self.norm_beta_regularizer,
+                    constraint=self.norm_beta_constraint,
+                )
+            )
+        return weights
+
+    def norm(self, v, gamma, beta=None):
+        return layer_norm(v, gamma, beta, self.norm_epsilon)
+
+    def norm_config(self):
+        config = {
+            "norm_gamma_initializer": initializers.serialize(self.norm_gamma_initializer),
+            "norm_gamma_regularizer": regularizers.serialize(self.norm_gamma_regularizer),
+            "norm_gamma_constraint": constraints.serialize(self.norm_gamma_constraint),
+            "norm_epsilon": self.norm_epsilon,
+        }
+        if self.norm_has_beta:
+            config["norm_beta_initializer"] = initializers.serialize(self.norm_beta_initializer)
+            config["norm_beta_regularizer"] = regularizers.serialize(self.norm_beta_regularizer)
+            config["norm_beta_constraint"] = constraints.serialize(self.norm_beta_constraint)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class LayerNormLSTMCell(LayerNormWeights, LSTMCell):
+    r"""The LSTM with layer normalisation, as tensorflow-addons' `LayerNormLSTMCell`.
+
+    Equations (LN as in the module docstring; each LN_* has its own gamma and beta):
+
+        [z_i, z_f, z_g, z_o] = LN_kernel(x_t W) + LN_recurrent(h_{t-1} U) + b
+        i_t = sigmoid(z_i),  f_t = sigmoid(z_f),  g_t = tanh(z_g),  o_t = sigmoid(z_o)
+        c_t = LN_state(f_t * c_{t-1} + i_t * g_t)
+        h_t = o_t * tanh(c_t)
+
+    What is normalised: the input projection x_t W and the recurrent
+    projection h_{t-1} U, each over its whole 4 units (all four gates'
+    pre-activations together), before they are summed and b is added; and
+    the new cell, over its units. The normalised cell is the state carried to
+    the next step (tensorflow-addons' choice: Ba et al.'s LN-LSTM carries the
+    unnormalised c_t and normalises it only inside h_t).
+
+    Weights: the LSTM's (`kernel` (input_dim, 4 units), `recurrent_kernel`
+    (units, 4 units), `bias` (4 units,), blocks i, f, g, o, forget bias 1)
+    and `kernel_norm_gamma`, `kernel_norm_beta`, `recurrent_norm_gamma`,
+    `recurrent_norm_beta` (4 units,) and `state_norm_gamma`,
+    `state_norm_beta` (units,): tensorflow-addons' weights under the same
+    names. The step is projection then pointwise (the norms act on the
+    projections), so the layer runs it on the fast loop.
+
+    Args:
+        norm_gamma_initializer, norm_beta_initializer, norm_gamma_regularizer,
+        norm_beta_regularizer, norm_gamma_constraint, norm_beta_constraint:
+            The norms' gains and shifts (default ones and zeros).
+        norm_epsilon: Added to each variance (default 1e-3, as tensorflow-addons).
+        See `LSTMCell` for the other arguments.
+    """
+
+    names = ("layernorm_lstm",)
+    step_derivative = None  # the norms' derivative: automatic
+    projection = "pair"  # the two projections are normalised apart, then summed
+
+    def __init__(
+        self,
+        units,
+        norm_gamma_initializer="ones",
+        norm_beta_initializer="zeros",
+        norm_gamma_regularizer=None,
+        norm_beta_regularizer=None,
+        norm_gamma_constraint=None,
+        norm_beta_constraint=None,
+        norm_epsilon=1e-3,
+        **kwargs,
+    ):
+        super().__init__(units, **kwargs)
+        self.set_norm_arguments(
+            norm_gamma_initializer,
+            norm_beta_initializer,
+            norm_gamma_regularizer,
+            norm_beta_regularizer,
+            norm_gamma_constraint,
+            norm_beta_constraint,
+            norm_epsilon,
+        )
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        width = self.num_gates * self.units
+        self.kernel_norm = self.add_norm("kernel_norm", width)
+        self.recurrent_norm = self.add_norm("recurrent_norm", width)
+        self.state_norm = self.add_norm("state_norm", self.units)
+
+    def input_bias(self):
+        return None  # b is added after the norms, in `pointwise`
+
+    def pointwise_parameters(self):
+        bias = [self.bias] if self.use_bias else []
+        return [*self.kernel_norm, *self.recurrent_norm, *self.state_norm, *bias]
+
+    def pointwise(self, z, states, parameters):
+        xw, hu = z
+        _, c_prev = states
+        kernel_norm, recurrent_norm, state_norm = parameters[0:2], parameters[2:4], parameters[4:6]
+        bias = parameters[6] if self.use_bias else None
+        z = _add_bias(self.norm(xw, *kernel_norm) + self.norm(hu, *recurrent_norm), bias)
+        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        g = self.activation(z_g)
+        o = self.recurrent_activation(z_o)
+        c = self.norm(f * c_prev + i * g, *state_norm)
+        h = o * self.activation(c)
+        return [h, c], {"i": i, "f": f, "g": g, "o": o}
+
+    def get_config(self):
+        return {**super().get_config(), **self.norm_config()}
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class LayerNormGRUCell(LayerNormWeights, GRUCell):
+    r"""The GRU with layer normalisation: tensorflow-addons' LSTM recipe, on Keras's GRU.
+
+    Equations (Keras's `reset_after=True` GRU; LN as in the module docstring):
+
+        [x_z, x_r, x_h] = LN_kernel(x_t W) + b_x
+        [u_z, u_r, u_h] = LN_recurrent(h_{t-1} U) + b_h
+        z_t = sigmoid(x_z + u_z)                update gate
+        r_t = sigmoid(x_r + u_r)                reset gate
+        n_t = tanh(x_h + r_t * u_h)             candidate
+        h_t = z_t * h_{t-1} + (1 - z_t) * n_t
+
+    What is normalised: the input projection x_t W and the recurrent
+    projection h_{t-1} U, each over its whole 3 units, before its bias. A GRU
+    has no cell apart from h, and h is not normalised (it is a gated mix of
+    h_{t-1} and n_t, both bounded).
+
+    Weights: the GRU's (`kernel` (input_dim, 3 units), `recurrent_kernel`
+    (units, 3 units), `bias` (2, 3 units): row 0 b_x, row 1 b_h) and
+    `kernel_norm_gamma`, `kernel_norm_beta`, `recurrent_norm_gamma`,
+    `recurrent_norm_beta` (3 units,). Only the reset-after form: the reset
+    gate multiplies the normalised projection, so it must come after it.
+
+    Args:
+        norm_*: As `LayerNormLSTMCell` (norm_epsilon default 1e-3).
+        See `GRUCell` for the other arguments (all but `reset_after`).
+    """
+
+    names = ("layernorm_gru",)
+    step_derivative = None  # the norms' derivative: automatic
+    forms = {}  # no reset-before form
+    fixed_arguments = ("reset_after",)
+
+    def __init__(
+        self,
+        units,
+        norm_gamma_initializer="ones",
+        norm_beta_initializer="zeros",
+        norm_gamma_regularizer=None,
+        norm_beta_regularizer=None,
+        norm_gamma_constraint=None,
+        norm_beta_constraint=None,
+        norm_epsilon=1e-3,
+        **kwargs,
+    ):
+        if "reset_after" in kwargs:
+            raise ValueError(
+                "LayerNormGRUCell applies the reset gate after its recurrent norm (Keras's "
+                "reset_after=True form) and takes no `reset_after`; received "
+                f"reset_after={kwargs['reset_after']!r}. Use GRUCell for the reset-before form."
+            )
+        super().__init__(units, reset_after=True, **kwargs)
+        self.set_norm_arguments(
+            norm_gamma_initializer,
+            norm_beta_initializer,
+            norm_gamma_regularizer,
+            norm_beta_regularizer,
+            norm_gamma_constraint,
+            norm_beta_constraint,
+            norm_epsilon,
+        )
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        width = self.num_gates * self.units
+        self.kernel_norm = self.add_norm("kernel_norm", width)
+        self.recurrent_norm = self.add_norm("recurrent_norm", width)
+
+    def input_bias(self):
+        return None  # b_x and b_h are added after the norms, in `pointwise`
+
+    def recurrent_bias(self):
+        return None
+
+    def pointwise_parameters(self):
+        bias = [self.bias] if self.use_bias else []
+        return [*self.kernel_norm, *self.recurrent_norm, *bias]
+
+    def pointwise(self, projections, states, parameters):
+        xw, hu = projections
+        kernel_norm, recurrent_norm = parameters[0:2], parameters[2:4]
+        bias = parameters[4] if self.use_bias else None
+        xw = _add_bias(self.norm(xw, *kernel_norm), None if bias is None else bias[0])
+        hu = _add_bias(self.norm(hu, *recurrent_norm), None if bias is None else bias[1])
+        return super().pointwise((xw, hu), states, [])  # the GRU's step on them
+
+    def get_config(self):
+        config = {**super().get_config(), **self.norm_config()}
+        del config["reset_after"]
+        return config
+
+
+@keras.saving.register_keras_serializable(package="rnnzoo")
+class LayerNormRNNCell(LayerNormWeights, VanillaRNNCell):
+    r"""The vanilla RNN with layer normalisation, as tensorflow-addons' `LayerNormSimpleRNNCell`.
+
+    Equations (LN with a gain only; b is the shift):
+
+        h_t = tanh(LN(x_t W + h_{t-1} U; gamma) + b)
+
+    What is normalised: the sum of the two projections, over its units,
+    before b; the norm has a gain and no shift of its own (tensorflow-addons'
+    `center=False`: its b is the shift). h is not normalised.
+
+    Weights: the vanilla RNN's (`kernel` (input_dim, units),
+    `recurrent_kernel` (units, units), `bias` (units,)) and `norm_gamma`
+    (units,), tensorflow-addons' `layernorm/gamma`.
+
+    Args:
+        norm_gamma_initializer, norm_gamma_regularizer, norm_gamma_constraint:
+            The gain's (default ones).
+        norm_epsilon: Added to the variance (default 1e-5, as tensorflow-addons).
+        See `VanillaRNNCell` for the other arguments.
+    """
+
+    names = ("layernorm_rnn",)
+    step_derivative = None  # the norms' derivative: automatic
+    norm_has_beta = False
+
+    def __init__(
+        self,
+        units,
+        norm_gamma_initializer="ones",
+        norm_gamma_regularizer=None,
+        norm_gamma_constraint=None,
+        norm_epsilon=1e-5,
+        **kwargs,
+    ):
+        super().__init__(units, **kwargs)
+        self.set_norm_arguments(
+            norm_gamma_initializer,
+            None,
+            norm_gamma_regularizer,
+            None,
+            norm_gamma_constraint,
+            None,
+            norm_epsilon,
+        )
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        (self.norm_gamma,) = self.add_norm("norm", self.units)
+
+    def input_bias(self):
+        return None  # b is added after the norm, in `pointwise`
+
+    def pointwise_parameters(self):
+        return [self.norm_gamma, *([self.bias] if self.use_bias else [])]
+
+    def pointwise(self, z, states, parameters):
+        gamma = parameters[0]
+        bias = parameters[1] if self.use_bias else None
+        return super().pointwise(_add_bias(self.norm(z, gamma), bias), states, [])  # h = tanh(.)
+
+    def get_config(self):
+        return {**super().get_config(), **self.norm_config()}
