@@ -61,9 +61,11 @@ def check_unchanged(run, state, config, changeable=CHANGEABLE):
     on_disk = config_values(type(config), run)
     edited = _differences(state.config, on_disk)
     if edited:
+        flags = " and ".join(_flag(name) for name in changeable)
         raise RecipeError(
             f"--resume: {str(run.config_path)!r} was edited after the run started ({edited}); "
-            "put the recorded values back, or start a new run with the new config."
+            f"put the recorded values back ({flags} may change as flags), or start a new run "
+            "with the new config."
         )
     now = {name: getattr(config, name) for name in _names(type(config))}
     differing = _differences(on_disk, now, skip=changeable)
