@@ -110,17 +110,16 @@ class MinimalCell(RecurrentCell):
         """
         dtype = keras.backend.standardize_dtype(self.compute_dtype)
         scan_dtype = "float32" if dtype in ("float16", "bfloat16") else dtype
-        x = ops.transpose(ops.cast(sequences, scan_dtype), (1, 0, 2))  # time-major
-        k = ops.matmul(x, ops.cast(self.kernel, scan_dtype))
+        k = ops.matmul(ops.cast(sequences, scan_dtype), ops.cast(self.kernel, scan_dtype))
         if self.bias is not None:
             k = ops.add(k, ops.cast(self.bias, scan_dtype))
         a, b, _ = self.coefficients(k)
         if mask is not None:
-            keep = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+            keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
             a = ops.where(keep, a, ops.ones_like(a))
             b = ops.where(keep, b, ops.zeros_like(b))
         h = linear_recurrence(a, b, ops.cast(initial_states[0], scan_dtype))
-        h = ops.cast(ops.transpose(h, (1, 0, 2)), dtype)
+        h = ops.cast(h, dtype)
         return h, [h[:, -1]]
 
     def get_config(self):
