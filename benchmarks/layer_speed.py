@@ -40,19 +40,39 @@ LENGTH = 100
 
 
 # Each zoo layer's target ratio against its Keras counterpart (issue 2; the Greff
-# variants: issue 11). Layers not listed here are measured against 1.1x.
+# variants: issue 11; the parallel scans against their own cell stepped by
+# keras.layers.RNN: issue 12). Layers not listed here are measured against 1.1x, but
+# those that run Keras's loop (no fast loop, no scan) have no target: a row only.
 TARGETS = {"LSTM": 1.2, "CoupledLSTM": 1.3, "GRU": 1.2, "VanillaRNN": 1.2, "IRNN": 1.2}
+TARGETS.update({"MinGRU": 5.0, "MinLSTM": 5.0})
 DEFAULT_TARGET = 1.1
 
 
+def has_scan(cell_class):
+    """Whether the cell's layer runs a parallel scan over time (rnnzoo.layers.parallel_scan)."""
+    return callable(getattr(cell_class, "scan", None))
+
+
 def keras_counterpart(layer_class):
-    """The Keras layer a zoo layer is measured against: LSTM for the LSTM family, ..."""
+    """What a zoo layer is measured against: Keras's LSTM for the LSTM family, its GRU for
+    the GRU-like cells, ...; a parallel scan against the same cell in keras.layers.RNN."""
     cell = layer_class.cell_class
+    if has_scan(cell):
+        return f"RNN(rnnzoo {cell.__name__})"
     if issubclass(cell, rnnzoo.cells.LSTMCell):
         return "keras LSTM"
-    if issubclass(cell, rnnzoo.cells.GRUCell):
+    gru_like = (rnnzoo.cells.GRUCell, rnnzoo.cells.MGUCell, rnnzoo.cells.mutated.MutatedCell)
+    if issubclass(cell, gru_like):
         return "keras GRU"
     return "keras SimpleRNN"
+
+
+def target(layer_class):
+    """The layer's target ratio, or None for a layer on Keras's loop (nothing to beat)."""
+    cell = layer_class.cell_class(1)
+    if not has_scan(layer_class.cell_class) and cell.pointwise_step_reason() is not None:
+        return None
+    return TARGETS.get(layer_class.__name__, DEFAULT_TARGET)
 
 
 def _contenders():
@@ -92,12 +112,18 @@ def _contenders():
         ),
     }
     for cell_class in C.registry.classes():
+        if has_scan(cell_class):  # the baseline of its parallel scan: its steps in Keras's loop
+            contenders[f"RNN(rnnzoo {cell_class.__name__})"] = (
+                lambda cell_class=cell_class: K.RNN(cell_class(UNITS), **seq),
+                None,
+                None,
+            )
+    for cell_class in C.registry.classes():
         layer_class = Z.layer_class(cell_class)
-        name = layer_class.__name__
-        contenders[f"rnnzoo {name}"] = (
+        contenders[f"rnnzoo {layer_class.__name__}"] = (
             lambda layer_class=layer_class: layer_class(UNITS, **seq),
             keras_counterpart(layer_class),
-            TARGETS.get(name, DEFAULT_TARGET),
+            target(layer_class),
         )
     return contenders
 
@@ -141,6 +167,12 @@ def ratio_table(speeds, cpu_speeds, contenders):
             continue
         ratio = speed / speeds[baseline]
         cpu_ratio = cpu_speeds[name] / cpu_speeds[baseline]
+        if target is None:
+            lines.append(
+                f"| {name} | {speed / 1000:.1f}k | {baseline} | {ratio:.2f}x | none | "
+                f"| {cpu_ratio:.2f}x |"
+            )
+            continue
         wanted = f">= {target:.2f}x" if target >= 1 else f">= {target:.2f}x (within 5%)"
         met = "yes" if ratio >= target else "no"
         lines.append(
