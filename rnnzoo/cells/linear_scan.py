@@ -54,23 +54,68 @@ def linear_recurrence(a, b, h0):
     return ops.associative_scan(combine, (a, b), axis=1)[1]
 
 
+def gated_recurrence(k, h0, coefficients, coefficients_gradient, mask=None):
+    """h from gate pre-activations k (batch, time, width): (a, b) = `coefficients(k)`, then
+    `linear_recurrence`; a step where `mask` (batch, time) is False keeps h (a = 1, b = 0).
+
+    `coefficients(k)` -> (a_t, b_t, saved); `coefficients_gradient(k, a, saved, d_a, d_b)`
+    -> d_k, its hand-written derivative. On TensorFlow the whole of it, k -> h, has one
+    gradient: the backward scan, then `coefficients_gradient` (autodiff of the
+    gates' dozen elementwise ops over the whole sequence cost as much as the scan).
+    """
+    keep = None if mask is None else ops.expand_dims(ops.cast(mask, "bool"), -1)
+    if keras.backend.backend() != "tensorflow":
+        a, b, _ = coefficients(k)
+        if keep is not None:
+            a, b = ops.where(keep, a, ops.ones_like(a)), ops.where(keep, b, ops.zeros_like(b))
+        return linear_recurrence(a, b, h0)
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def recurrence(k, h0):
+        a, b, saved = coefficients(k)
+        if keep is not None:
+            a, b = tf.where(keep, a, tf.ones_like(a)), tf.where(keep, b, tf.zeros_like(b))
+        h = _scan(tf, a, _with_h0(tf, a, b, h0))
+
+        def gradient(d_h):
+            d_a, d_b, d_h0 = _backward(tf, a, h, h0, d_h)
+            if keep is not None:
+                d_a, d_b = tf.where(keep, d_a, tf.zeros_like(d_a)), tf.where(keep, d_b, 0.0)
+            return coefficients_gradient(k, a, saved, d_a, d_b), d_h0
+
+        return h, gradient
+
+    return recurrence(k, h0)
+
+
 def _tensorflow_recurrence(a, b, h0):
     import tensorflow as tf
 
     @tf.custom_gradient
     def recurrence(a, b, h0):
-        h = _scan(tf, a, tf.concat([b[:, :1] + a[:, :1] * h0[:, None], b[:, 1:]], axis=1))
-
-        def gradient(d_h):
-            # lambda_t = g_t + a_{t+1} lambda_{t+1}: the same scan, from the end.
-            a_next = tf.concat([a[:, 1:], tf.ones_like(a[:, :1])], axis=1)
-            d_b = tf.reverse(_scan(tf, tf.reverse(a_next, [1]), tf.reverse(d_h, [1])), [1])
-            h_prev = tf.concat([h0[:, None], h[:, :-1]], axis=1)
-            return d_b * h_prev, d_b, a[:, 0] * d_b[:, 0]
-
-        return h, gradient
+        h = _scan(tf, a, _with_h0(tf, a, b, h0))
+        return h, lambda d_h: _backward(tf, a, h, h0, d_h)
 
     return recurrence(a, b, h0)
+
+
+def _with_h0(tf, a, b, h0):
+    """b with a_1 h_0 added to its first step, so the scan can start from zeros."""
+    return tf.concat([b[:, :1] + a[:, :1] * h0[:, None], b[:, 1:]], axis=1)
+
+
+def _backward(tf, a, h, h0, d_h):
+    """The recurrence's gradients -> (d_a, d_b, d_h0), from those of its outputs d_h.
+
+    lambda_t = d_h_t + a_{t+1} lambda_{t+1} (the same scan, from the end) is the
+    gradient with respect to h_t through every later step; d_b = lambda,
+    d_a_t = lambda_t h_{t-1}, d_h0 = a_1 lambda_1.
+    """
+    a_next = tf.concat([a[:, 1:], tf.ones_like(a[:, :1])], axis=1)
+    d_b = tf.reverse(_scan(tf, tf.reverse(a_next, [1]), tf.reverse(d_h, [1])), [1])
+    h_prev = tf.concat([h0[:, None], h[:, :-1]], axis=1)
+    return d_b * h_prev, d_b, a[:, 0] * d_b[:, 0]
 
 
 def _scan(tf, a, b):

@@ -24,12 +24,17 @@ import keras
 from keras import ops
 
 from rnnzoo.cells.base import RecurrentCell
-from rnnzoo.cells.linear_scan import linear_recurrence
+from rnnzoo.cells.linear_scan import gated_recurrence
 
 
 def g(v):
     """Feng et al.'s g: v + 0.5 for v >= 0, sigmoid(v) below (continuous, positive)."""
     return ops.where(v >= 0, v + 0.5, ops.sigmoid(v))
+
+
+def g_derivative(v, g_of_v):
+    """g'(v) from v and g(v): 1 for v >= 0, sigmoid'(v) = g(v) (1 - g(v)) below."""
+    return ops.where(v >= 0, ops.ones_like(v), g_of_v * (1.0 - g_of_v))
 
 
 class MinimalCell(RecurrentCell):
@@ -93,6 +98,11 @@ class MinimalCell(RecurrentCell):
         """-> (a_t, b_t, gates) of h_t = a_t * h_{t-1} + b_t, from k = x_t W + b."""
         raise NotImplementedError
 
+    def coefficients_gradient(self, k, a, gates, d_a, d_b):
+        """d_k from the gradients with respect to a_t and b_t: `coefficients`' derivative,
+        written out for the layer's scan (tested against autodiff)."""
+        raise NotImplementedError
+
     def pointwise_step_reason(self):
         return (
             f"{type(self).__name__} has no recurrent matrix (h_{{t-1}} enters no matmul); "
@@ -113,12 +123,8 @@ class MinimalCell(RecurrentCell):
         k = ops.matmul(ops.cast(sequences, scan_dtype), ops.cast(self.kernel, scan_dtype))
         if self.bias is not None:
             k = ops.add(k, ops.cast(self.bias, scan_dtype))
-        a, b, _ = self.coefficients(k)
-        if mask is not None:
-            keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
-            a = ops.where(keep, a, ops.ones_like(a))
-            b = ops.where(keep, b, ops.zeros_like(b))
-        h = linear_recurrence(a, b, ops.cast(initial_states[0], scan_dtype))
+        h0 = ops.cast(initial_states[0], scan_dtype)
+        h = gated_recurrence(k, h0, self.coefficients, self.coefficients_gradient, mask=mask)
         h = ops.cast(h, dtype)
         return h, [h[:, -1]]
 
@@ -161,6 +167,13 @@ class MinGRUCell(MinimalCell):
         h_tilde = g(k_h)
         return ops.sigmoid(-k_z), z * h_tilde, {"z": z, "h_tilde": h_tilde}
 
+    def coefficients_gradient(self, k, a, gates, d_a, d_b):
+        z, h_tilde = gates["z"], gates["h_tilde"]
+        k_h = ops.split(k, 2, axis=-1)[1]
+        d_k_z = a * z * (d_b * h_tilde - d_a)  # d(1 - z)/dk_z = -z (1 - z) = -dz/dk_z
+        d_k_h = d_b * z * g_derivative(k_h, h_tilde)
+        return ops.concatenate([d_k_z, d_k_h], axis=-1)
+
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
 class MinLSTMCell(MinimalCell):
@@ -197,3 +210,13 @@ class MinLSTMCell(MinimalCell):
         i = ops.sigmoid(-log_f_over_i)
         h_tilde = g(k_h)
         return f, i * h_tilde, {"f": f, "i": i, "h_tilde": h_tilde}
+
+    def coefficients_gradient(self, k, a, gates, d_a, d_b):
+        i, h_tilde = gates["i"], gates["h_tilde"]
+        k_f, k_i, k_h = ops.split(k, 3, axis=-1)
+        # f' = sigmoid(l), i' = 1 - f', l = softplus(-k_i) - softplus(-k_f).
+        d_l = a * i * (d_a - d_b * h_tilde)
+        d_k_f = d_l * ops.sigmoid(-k_f)
+        d_k_i = -d_l * ops.sigmoid(-k_i)
+        d_k_h = d_b * i * g_derivative(k_h, h_tilde)
+        return ops.concatenate([d_k_f, d_k_i, d_k_h], axis=-1)

@@ -8,6 +8,7 @@ entering as log h_0). The cell (stepped by keras.layers.RNN) must equal the
 first; the first equals the second, which checks the transcription.
 """
 
+import cell_cases
 import keras
 import numerics
 import numpy as np
@@ -129,3 +130,21 @@ def test_no_recurrent_weights_and_their_arguments_are_refused(name):
     assert cell_class(UNITS, recurrent_dropout=0.0).recurrent_dropout == 0.0
     config = cell_class(UNITS).get_config()
     assert not set(cell_class.fixed_arguments) & set(config)
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+@cell_cases.requires_tensorflow
+def test_coefficients_gradient_is_the_derivative_of_coefficients(name, rng):
+    """The hand-written derivative the layer's scan uses equals autodiff of `coefficients`."""
+    import tensorflow as tf
+
+    cell = rnnzoo.cells.get(name)(UNITS, dtype="float64")
+    k = tf.constant(3.0 * rng.normal(size=(2, TIME, cell.num_gates * UNITS)))
+    d_a, d_b = (tf.constant(rng.normal(size=(2, TIME, UNITS))) for _ in range(2))
+    with tf.GradientTape() as tape:
+        tape.watch(k)
+        a, b, gates = cell.coefficients(k)
+        loss = tf.reduce_sum(a * d_a + b * d_b)
+    expected = tape.gradient(loss, k)
+    actual = cell.coefficients_gradient(k, a, gates, d_a, d_b)
+    numerics.assert_outputs_close(actual, expected, atol=1e-12)
