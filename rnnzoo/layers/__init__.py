@@ -7,13 +7,13 @@ Each cell's layer is derived from the cell class (`rnnzoo.layers.recurrent`):
 """
 
 from rnnzoo import cells
-from rnnzoo.layers.base import RecurrentLayer
+from rnnzoo.layers.base import LoopChoice, RecurrentLayer
 from rnnzoo.layers.glimpse import GlimpseSensor
 from rnnzoo.layers.recurrent import all_layers, get, layer_class
 
 globals().update(all_layers())
 
-__all__ = ["RecurrentLayer", *all_layers(), "get", "layer_class", "GlimpseSensor"]
+__all__ = ["RecurrentLayer", "LoopChoice", *all_layers(), "get", "layer_class", "GlimpseSensor"]
 
 
 def __getattr__(name):

@@ -70,8 +70,8 @@ _BACKWARD_CHUNK = 10
 def static_reason(layer):
     """Why the fast loop can never run `layer` (its backend, its arguments), or None."""
     backend = keras.backend.backend()
-    if backend != "tensorflow":
-        return f"the fast loop runs on the TensorFlow backend, not {backend}"
+    if backend not in ("tensorflow", "jax"):
+        return f"the fast loop runs on the TensorFlow and JAX backends, not {backend}"
     if layer.unroll:
         return "unroll=True asks for Keras's unrolled loop"
     return layer.cell.pointwise_step_reason()

@@ -416,8 +416,8 @@ print("DIFF", float(np.max(np.abs(np.asarray(layer(data["inputs"])) - data["outp
 @pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install jax)"
 )
-def test_other_backends_fall_back_to_keras_loop(rng, tmp_path):
-    """On JAX the same fast=True layer runs Keras's loop and gives the same numbers."""
+def test_the_same_layer_gives_the_same_numbers_on_jax(rng, tmp_path):
+    """Weights from TensorFlow, the same outputs on JAX (where the JAX fast loop runs)."""
     layer = rnnzoo.layers.LSTM(UNITS, return_sequences=True)
     inputs = random_inputs(rng, time=TIME)
     layer(inputs)

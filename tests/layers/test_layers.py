@@ -300,3 +300,100 @@ def test_cell_ids_cover_every_registered_cell():
     assert {make_layer(c).cell_class for c in LAYER_IDS} == {
         rnnzoo.layers.get(n).cell_class for n in rnnzoo.cells.names()
     }
+
+
+# ------------------------------------------------ a drop-in for Keras's layers
+KERAS_LAYERS = {
+    "lstm": (keras.layers.LSTM, rnnzoo.layers.LSTM),
+    "gru": (keras.layers.GRU, rnnzoo.layers.GRU),
+    "gru_reset_before": (
+        lambda units, **kw: keras.layers.GRU(units, reset_after=False, **kw),
+        rnnzoo.layers.GRU,
+    ),
+    "simple_rnn": (keras.layers.SimpleRNN, rnnzoo.layers.VanillaRNN),
+}
+
+
+@pytest.mark.parametrize("case", list(KERAS_LAYERS))
+def test_a_keras_layers_config_loads_into_the_zoo_layer_with_the_same_outputs(case, rng):
+    keras_class, zoo_class = KERAS_LAYERS[case]
+    original = keras_class(
+        UNITS,
+        return_sequences=True,
+        go_backwards=True,
+        dropout=0.1,
+        activity_regularizer="l2",
+        kernel_regularizer=keras.regularizers.L1(0.01),
+        seed=3,
+        name="from_keras",
+    )
+    inputs = random_inputs(rng)
+    original(inputs)
+    numerics.randomize_weights(original, rng)
+    zoo = zoo_class.from_config(original.get_config())
+    zoo(inputs)
+    zoo.set_weights(original.get_weights())
+    numerics.assert_same_up_to_rounding(zoo(inputs), original(inputs))
+    assert zoo.name == "from_keras" and zoo.go_backwards
+    assert zoo.seed == original.get_config().get("seed")  # Keras's SimpleRNN does not save it
+    # The kernel's and the activity's (Keras's SimpleRNN drops its activity regularizer).
+    assert len(zoo.losses) == len(original.losses) == (1 if case == "simple_rnn" else 2)
+    again = zoo_class.from_config(zoo.get_config())
+    again(inputs)
+    assert len(again.losses) == len(zoo.losses)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rnnzoo.layers.LSTM(UNITS, implementation=1),
+        lambda: rnnzoo.layers.GRU(UNITS, implementation=2, use_cudnn=False),
+        lambda: rnnzoo.layers.PeepholeLSTM(UNITS, use_cudnn="auto", implementation=2),
+    ],
+    ids=["lstm_implementation", "gru_use_cudnn_false", "peephole"],
+)
+def test_kerass_implementation_and_use_cudnn_are_accepted(make, rng):
+    layer = make()
+    assert layer(random_inputs(rng)).shape == (2, UNITS)
+    assert "implementation" not in layer.get_config()  # ignored, as Keras 3 does
+
+
+def test_use_cudnn_true_says_why_cudnn_cannot_apply(rng):
+    with pytest.raises(ValueError, match=r"use_cudnn=True, but cuDNN has no PeepholeLSTMCell"):
+        rnnzoo.layers.PeepholeLSTM(UNITS, use_cudnn=True)
+    with pytest.raises(ValueError, match=r"use_cudnn=True, but cuDNN has no recurrent dropout"):
+        rnnzoo.layers.LSTM(UNITS, use_cudnn=True, recurrent_dropout=0.1)
+    with pytest.raises(ValueError, match=r"use_cudnn=True, but cuDNN needs activation='tanh'"):
+        rnnzoo.layers.GRU(UNITS, use_cudnn=True, activation="relu")
+    # On this CPU-only machine the layer is made (its config may travel to a GPU
+    # machine), and a call says there is no GPU.
+    layer = rnnzoo.layers.LSTM(UNITS, use_cudnn=True)
+    if layer.loop_choice().loop != "cudnn":
+        with pytest.raises(ValueError, match=r"use_cudnn=True, but no GPU is visible"):
+            layer(random_inputs(rng))
+
+
+def test_the_loop_choice_is_public_and_explained():
+    assert rnnzoo.layers.LSTM(UNITS, use_cudnn=False).loop_choice().loop == "fast"
+    choice = rnnzoo.layers.LSTM(UNITS, use_cudnn=False, fast=False).loop_choice()
+    assert choice == rnnzoo.layers.LoopChoice(
+        "keras", {"cudnn": "use_cudnn=False", "fast": "fast=False"}
+    )
+    assert rnnzoo.layers.GRU(UNITS, reset_after=False).loop_choice(training=True).loop == "keras"
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "PeepholeLSTM", "IRNN"])
+def test_layers_show_their_real_signature(name):
+    import inspect
+    import pydoc
+
+    layer_class = getattr(rnnzoo.layers, name)
+    parameters = inspect.signature(layer_class).parameters
+    assert list(parameters)[0] == "units"
+    for argument in ("return_sequences", "stateful", "dropout", "kernel_initializer", "fast"):
+        assert argument in parameters, argument
+    assert ("reset_after" in parameters) == (name == "GRU")
+    assert ("peephole_initializer" in parameters) == (name == "PeepholeLSTM")
+    assert ("recurrent_initializer" in parameters) == (name != "IRNN")  # the IRNN fixes U
+    text = pydoc.render_doc(layer_class, renderer=pydoc.plaintext)
+    assert f"{name}(units, *, " in text

@@ -1,0 +1,220 @@
+r"""The fast sequence loop on Keras's JAX backend: `jax.lax.scan` with its own backward pass.
+
+The same maths as the TensorFlow loop (`rnnzoo.layers.fast_loop`), in JAX's
+terms. Keras's JAX loop calls the cell once per step inside a `lax.scan` and
+lets JAX differentiate the whole scan; here
+
+- the input projections X W + b of all the steps are one matmul before the
+  scan (XLA makes it one GEMM); each step of the scan does only h_{t-1} U and
+  the cell's `pointwise` part;
+- the backward pass is written out (`jax.custom_vjp`): the forward scan keeps
+  each step's `saved` tensors (the step derivative's local derivatives, see
+  `rnnzoo.cells.derivatives`); the backward scan runs only dz_t and
+  dh_{t-1} = dz_t U^T per step, and the weights' gradients dW = X^T dZ,
+  dU = H_prev^T dZ, db = sum dZ and dX = dZ W^T are single matmuls after it
+  (JAX's own derivative of a scan accumulates dU and dW inside the loop, a
+  small matmul per step).
+
+Masks follow Keras's JAX loop: a masked step keeps the states and outputs
+the previous h (Keras's TensorFlow loop outputs the previous output, zeros
+before the first one; the two differ only where a sequence starts masked
+from a non-zero initial state), or zeros with `zero_output_for_mask`.
+Recurrent dropout (one mask of h_{t-1} per sequence) is as in the
+TensorFlow loop. Outputs and gradients equal the cell in `keras.layers.RNN`
+on JAX (tests/layers/test_jax_loop.py).
+"""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+from keras import ops
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What the sequence function takes and returns besides x, W, U and the states."""
+
+    return_sequences: bool
+    state_count: int
+    has_biases: tuple  # (input bias, recurrent bias)
+    parameter_count: int
+    masked: bool
+    zero_output_for_mask: bool
+    recurrent_dropout: bool
+    additive: bool  # z = x W + b + h U ("sum"), else the pair (x W + b, h U + b_h)
+
+
+def run(layer, sequences, initial_state, mask=None, training=False):
+    """`keras.layers.RNN.inner_loop` on JAX, fast: -> (last_output, outputs, states)."""
+    cell = layer.cell
+    derivative = cell.derivative()
+    dtype = cell.compute_dtype
+    x = jnp.asarray(sequences, dtype)
+    if training and cell.dropout > 0:
+        x = x * jnp.asarray(cell.get_dropout_mask(sequences[:, 0, :]), dtype)[:, None, :]
+    x = jnp.swapaxes(x, 0, 1)
+    if mask is not None:
+        mask = jnp.swapaxes(jnp.asarray(mask, dtype), 0, 1)[..., None]
+    if layer.go_backwards:
+        x = x[::-1]
+        mask = None if mask is None else mask[::-1]
+    biases = [_cast(cell.input_bias(), dtype), _cast(cell.recurrent_bias(), dtype)]
+    weights = [jnp.asarray(cell.kernel, dtype), jnp.asarray(cell.recurrent_kernel, dtype)]
+    weights += [b for b in biases if b is not None]
+    states = [jnp.asarray(state, dtype) for state in initial_state]
+    parameters = [jnp.asarray(p, dtype) for p in cell.pointwise_parameters()]
+    extras = [] if mask is None else [mask]
+    dropping = bool(training and cell.recurrent_dropout > 0)
+    if dropping:
+        extras.append(jnp.asarray(cell.get_recurrent_dropout_mask(states[0]), dtype))
+    spec = _Spec(
+        return_sequences=layer.return_sequences,
+        state_count=len(states),
+        has_biases=tuple(b is not None for b in biases),
+        parameter_count=len(parameters),
+        masked=mask is not None,
+        zero_output_for_mask=layer.zero_output_for_mask,
+        recurrent_dropout=dropping,
+        additive=cell.projection == "sum",
+    )
+    first, final_states = _sequence(derivative, spec, x, *weights, *states, *parameters, *extras)
+    if layer.return_sequences:
+        outputs = jnp.swapaxes(first, 0, 1)
+        last_output = outputs[:, -1]
+    else:
+        last_output = first
+        outputs = last_output[:, None, :]
+    return last_output, outputs, list(final_states)
+
+
+def _cast(value, dtype):
+    return None if value is None else jnp.asarray(value, dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _sequence(derivative, spec, x, *arrays):
+    """(the outputs (T, B, units), or the last output; the final states) of the sequence."""
+    first, final_states, _ = _forward(derivative, spec, x, arrays)
+    return first, final_states
+
+
+def _unpack(spec, arrays):
+    arrays = list(arrays)
+    kernel, recurrent_kernel = arrays.pop(0), arrays.pop(0)
+    bias, recurrent_bias = [arrays.pop(0) if has else None for has in spec.has_biases]
+    states0 = arrays[: spec.state_count]
+    parameters = arrays[spec.state_count : spec.state_count + spec.parameter_count]
+    extras = arrays[spec.state_count + spec.parameter_count :]
+    mask = extras.pop(0) if spec.masked else None
+    recurrent_mask = extras.pop(0) if spec.recurrent_dropout else None
+    return kernel, recurrent_kernel, bias, recurrent_bias, states0, parameters, mask, recurrent_mask
+
+
+def _forward(derivative, spec, x, arrays):
+    """-> (first output, final states, residuals for the backward pass)."""
+    kernel, recurrent_kernel, bias, recurrent_bias, states0, parameters, mask, recurrent_mask = (
+        _unpack(spec, arrays)
+    )
+    xw = jnp.einsum("tbf,fg->tbg", x, kernel)  # every step's input projection at once
+    if bias is not None:
+        xw = xw + bias
+
+    def dropped(h):
+        return h if recurrent_mask is None else h * recurrent_mask
+
+    def step(states, inputs):
+        xw_t, mask_t = inputs
+        hu = dropped(states[0]) @ recurrent_kernel
+        if spec.additive:
+            z = xw_t + hu
+        else:
+            z = (xw_t, hu if recurrent_bias is None else hu + recurrent_bias)
+        new_states, saved = derivative.forward(z, list(states), parameters)
+        out = ()
+        if mask_t is not None:
+            keep = mask_t > 0
+            fill = jnp.zeros_like(states[0]) if spec.zero_output_for_mask else states[0]
+            out = (jnp.where(keep, new_states[0], fill),)
+            new_states = [jnp.where(keep, new, old) for new, old in zip(new_states, states)]
+        return tuple(new_states), (new_states[0], out, tuple(saved))
+
+    final_states, (h_seq, out_seq, saved) = jax.lax.scan(step, tuple(states0), (xw, mask))
+    outputs = out_seq[0] if mask is not None else h_seq  # without a mask, the outputs are h
+    first = outputs if spec.return_sequences else outputs[-1]
+    residuals = (x, arrays, h_seq, saved)
+    return first, final_states, residuals
+
+
+def _sequence_forward(derivative, spec, x, *arrays):
+    first, final_states, residuals = _forward(derivative, spec, x, arrays)
+    return (first, final_states), residuals
+
+
+def _sequence_backward(derivative, spec, residuals, cotangents):
+    x, arrays, h_seq, saved = residuals
+    kernel, recurrent_kernel, bias, recurrent_bias, states0, parameters, mask, recurrent_mask = (
+        _unpack(spec, arrays)
+    )
+    d_first, d_final = cotangents
+    d_final = [jnp.zeros_like(s) if d is None else d for s, d in zip(states0, d_final)]
+    masked = mask is not None
+    if spec.return_sequences:
+        d_outputs = d_first
+    else:  # the last output: the gradient enters at the last step
+        d_outputs = jnp.zeros_like(h_seq).at[-1].set(d_first)
+    recurrent_kernel_t = recurrent_kernel.T
+    per_row = derivative.per_row_parameter_gradients
+
+    def dropped(h):
+        return h if recurrent_mask is None else h * recurrent_mask
+
+    def step(carry, inputs):
+        d_states, d_parameters = carry
+        saved_t, d_output_t, mask_t = inputs
+        d_states = list(d_states)
+        if masked:
+            # out_t = keep ? h_new : (zeros or h_{t-1});  s_t = keep ? s_new : s_{t-1}
+            keep = mask_t > 0
+            d_new = [jnp.where(keep, d, 0.0) for d in d_states]
+            passed = [jnp.where(keep, 0.0, d) for d in d_states]
+            d_new[0] = d_new[0] + jnp.where(keep, d_output_t, 0.0)
+            if not spec.zero_output_for_mask:
+                passed[0] = passed[0] + jnp.where(keep, 0.0, d_output_t)
+        else:
+            d_new, passed = d_states, None
+            d_new[0] = d_new[0] + d_output_t
+        d_z, d_prev, d_shares = derivative.backward(list(saved_t), d_new, parameters)
+        if per_row:
+            d_shares = [ops.sum(share, axis=0) for share in d_shares]
+        d_parameters = tuple(total + share for total, share in zip(d_parameters, d_shares))
+        d_hu = d_z if spec.additive else d_z[1]
+        d_h = dropped(d_hu @ recurrent_kernel_t)
+        d_prev = list(d_prev)
+        d_prev[0] = d_h if d_prev[0] is None else d_prev[0] + d_h
+        if passed is not None:
+            d_prev = [p if d is None else d + p for d, p in zip(d_prev, passed)]
+        d_prev = [jnp.zeros_like(s) if d is None else d for d, s in zip(d_prev, d_new)]
+        return (tuple(d_prev), d_parameters), d_z
+
+    carry = (tuple(d_final), tuple(jnp.zeros_like(p) for p in parameters))
+    (d_states0, d_parameters), d_z = jax.lax.scan(
+        step, carry, (saved, d_outputs, mask), reverse=True
+    )
+    d_xw, d_hu = (d_z, d_z) if spec.additive else d_z
+    # The weights' gradients over all the steps at once.
+    h_prev = dropped(jnp.concatenate([states0[0][None], h_seq[:-1]], axis=0))
+    d_kernel = jnp.einsum("tbf,tbg->fg", x, d_xw)
+    d_recurrent_kernel = jnp.einsum("tbh,tbg->hg", h_prev, d_hu)
+    d_x = jnp.einsum("tbg,fg->tbf", d_xw, kernel)
+    d_weights = [d_kernel, d_recurrent_kernel]
+    if bias is not None:
+        d_weights.append(d_xw.sum(axis=(0, 1)))
+    if recurrent_bias is not None:
+        d_weights.append(d_hu.sum(axis=(0, 1)))
+    d_extras = [jnp.zeros_like(e) for e in (mask, recurrent_mask) if e is not None]
+    return (d_x, *d_weights, *d_states0, *d_parameters, *d_extras)
+
+
+_sequence.defvjp(_sequence_forward, _sequence_backward)

@@ -1,0 +1,119 @@
+"""The fast loop on Keras's JAX backend (rnnzoo/layers/jax_loop.py) equals the plain cell there.
+
+The tests run under the TensorFlow backend, so the JAX checks run in one
+fresh process with KERAS_BACKEND=jax: for each case, the zoo's layer (which
+must choose its fast loop) and `keras.layers.RNN` over an equal cell with the
+same weights, the same initial states and the same mask give the same
+outputs and the same gradients (`jax.grad` of a weighted sum of every output,
+with respect to every weight, the inputs and the initial states).
+"""
+
+import importlib.util
+import json
+
+import processes
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install jax)"
+)
+
+CASES = [
+    # (cell name, cell arguments, layer arguments, mask pattern, training)
+    ("lstm", {}, {"return_sequences": True}, None, False),
+    ("lstm", {}, {"return_sequences": False, "go_backwards": True}, None, False),
+    ("peephole", {}, {"return_sequences": True}, "holes", False),
+    ("gru", {}, {"return_sequences": True, "zero_output_for_mask": True}, "right", False),
+    ("vanilla", {}, {"return_sequences": False}, "left", False),
+    ("irnn", {}, {"return_sequences": True}, None, False),
+    ("coupled", {}, {"return_sequences": True, "go_backwards": True}, "holes", False),
+    ("nfg", {}, {"return_sequences": True}, None, False),
+    ("noaf", {}, {"return_sequences": True}, None, False),
+    ("fgr", {}, {"return_sequences": True}, "holes", False),
+    ("lstm", {"activation": "softsign"}, {"return_sequences": True}, None, False),
+    (
+        "lstm",
+        {"dropout": 0.25, "recurrent_dropout": 0.4, "seed": 3},
+        {"return_sequences": True},
+        "right",
+        True,
+    ),
+    ("gru", {"recurrent_dropout": 0.3, "seed": 1}, {"return_sequences": False}, None, True),
+]
+
+_SCRIPT = """
+import json, sys
+import numpy as np, keras, jax, jax.numpy as jnp
+import rnnzoo
+
+assert keras.backend.backend() == "jax"
+cases = json.loads(sys.argv[1])
+rng = np.random.default_rng(0)
+report = []
+for name, cell_kwargs, layer_kwargs, pattern, training in cases:
+    layer = rnnzoo.layers.get(name)(4, fast=True, return_state=True, **cell_kwargs, **layer_kwargs)
+    reference = keras.layers.RNN(
+        rnnzoo.cells.get(name)(4, **cell_kwargs), return_state=True, **layer_kwargs
+    )
+    x = rng.normal(size=(3, 13, 2)).astype("float32")
+    widths = rnnzoo.cells.get(name)(4).state_widths()
+    states = [0.5 * rng.normal(size=(3, w)).astype("float32") for w in widths]
+    mask = None
+    if pattern is not None:
+        mask = np.ones((3, 13), bool)
+        if pattern == "right":
+            mask[1, -5:] = False
+        elif pattern == "left":
+            mask[0, :4] = False
+        else:
+            mask = rng.random((3, 13)) < 0.6
+            mask[2, 0] = False
+    layer(x)
+    reference(x)
+    weights = [0.3 * rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()]
+    layer.set_weights(weights)
+    reference.set_weights(weights)
+    choice = layer.loop_choice(training=training, mask=mask)
+    read_outs = None
+
+    def loss(values, model):
+        trainable, x, states = values
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        outputs, _ = model.stateless_call(
+            trainable, non_trainable, x, initial_state=states, mask=mask, training=training
+        )
+        return sum(jnp.sum(o * r) for o, r in zip(outputs, read_outs)), outputs
+
+    layer(x, initial_state=states, mask=mask)  # each draws the same masks: seeds stay in step
+    outputs = reference(x, initial_state=states, mask=mask)
+    read_outs = [rng.normal(size=o.shape).astype("float32") for o in outputs]
+    results = []
+    for model in (layer, reference):
+        values = ([v.value for v in model.trainable_variables], jnp.asarray(x), states)
+        (_, out), grads = jax.value_and_grad(loss, has_aux=True)(values, model)
+        results.append((out, jax.tree_util.tree_leaves(grads)))
+    (ours, our_grads), (theirs, their_grads) = results
+    report.append({
+        "case": [name, pattern, training],
+        "loop": choice.loop,
+        "outputs": max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(ours, theirs)),
+        "gradients": max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(our_grads, their_grads)),
+        "gradient_scale": max(float(jnp.max(jnp.abs(b))) for b in their_grads),
+    })
+print("REPORT " + json.dumps(report))
+"""
+
+
+def test_the_jax_fast_loop_equals_the_plain_cell_in_keras_rnn_on_jax():
+    stdout = processes.run_python(
+        _SCRIPT,
+        json.dumps(CASES),
+        env=processes.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"),
+    )
+    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
+    report = json.loads(line[len("REPORT ") :])
+    assert len(report) == len(CASES)
+    for entry in report:
+        assert entry["loop"] == "fast", entry
+        assert entry["outputs"] <= 1e-5, entry
+        assert entry["gradients"] <= 1e-5 * max(1.0, entry["gradient_scale"]), entry
