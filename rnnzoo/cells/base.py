@@ -237,6 +237,11 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             return declaring.cudnn
         return None
 
+    def dropout_step_reason(self):
+        """Why, with recurrent dropout in training, the step is not `project` then `pointwise`
+        (so no fast loop for that call), or None."""
+        return None
+
     def pointwise_step_reason(self):
         """Why this cell's step is not `project` then `pointwise` (so no fast loop), or None."""
         klass = type(self)
@@ -334,6 +339,10 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             h_prev = h_prev * self.get_recurrent_dropout_mask(h_prev)
         return inputs, h_prev
 
+    def recurrent_projection_kernel(self):
+        """The matrix U of the projection h_{t-1} U (default: all of `recurrent_kernel`)."""
+        return self.recurrent_kernel
+
     def input_bias(self):
         """The bias added to x_t W (b_x for a "pair" projection), or None."""
         return self.bias if self.use_bias else None
@@ -346,7 +355,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         """The fused pre-activations: x_t W + h_{t-1} U + b (`projection` "sum"),
         or the pair (x_t W + b_x, h_{t-1} U + b_h) ("pair")."""
         xw = ops.matmul(inputs, self.kernel)
-        hu = ops.matmul(h_prev, self.recurrent_kernel)
+        hu = ops.matmul(h_prev, self.recurrent_projection_kernel())
         if self.projection == "pair":
             return _add_bias(xw, self.input_bias()), _add_bias(hu, self.recurrent_bias())
         return _add_bias(xw + hu, self.input_bias())  # Keras's order of the sums

@@ -160,10 +160,17 @@ class AutomaticDerivative(StepDerivative):
         z_names = ("xw", "hu") if self.pair else ("z",)
         self.z_count = len(z_names)
         self.saved_names = z_names + tuple(f"{name}_prev" for name in cell.state_names)
+        self._widths = None
+        if cell.built:  # read the shapes now, not inside a custom gradient (a variable read)
+            self.saved_widths()
 
     def saved_widths(self):
-        width = self.cell.kernel.shape[-1]
-        return [width] * self.z_count + list(self.cell.state_widths())
+        if self._widths is None:
+            widths = [self.cell.kernel.shape[-1]]
+            if self.pair:
+                widths.append(self.cell.recurrent_projection_kernel().shape[-1])
+            self._widths = widths + list(self.cell.state_widths())
+        return self._widths
 
     def save(self, z, states, new_states, gates, parameters):
         return [*(z if self.pair else [z]), *states]
@@ -333,7 +340,10 @@ class GRUDerivative(StepDerivative):
 
     @property
     def supported(self):
-        return self.activations_known("activation", "recurrent_activation")
+        # reset_after=False has a matmul after the reset gate: differentiated automatically.
+        return self.cell.reset_after and self.activations_known(
+            "activation", "recurrent_activation"
+        )
 
     def save(self, z, states, new_states, gates, parameters):
         _, hu = z

@@ -27,6 +27,10 @@ class GRUCell(RecurrentCell):
     matmuls only; the carried h_{t-1} in the last line is left whole (Gal &
     Ghahramani 2016). Keras's GRUCell also drops it there.
 
+    With `reset_after=False` the step's projection is x_t W + b and h_{t-1} [U_z, U_r],
+    and (r_t * h_{t-1}) U_h is part of its `pointwise` maths (a matmul there), so
+    both forms run on the layers' fast loop.
+
     Weights are laid out exactly as in `keras.layers.GRUCell`: `kernel`
     (input_dim, 3*units), `recurrent_kernel` (units, 3*units), and `bias`
     (3*units,) when `reset_after=False`, or (2, 3*units) when
@@ -81,41 +85,60 @@ class GRUCell(RecurrentCell):
     def recurrent_bias(self):
         return self.bias[1] if self.use_bias and self.reset_after else None
 
+    def recurrent_projection_kernel(self):
+        if self.reset_after:
+            return self.recurrent_kernel
+        return self.recurrent_kernel[:, : 2 * self.units]  # U_z, U_r: U_h comes after r
+
+    def pointwise_parameters(self):
+        return [] if self.reset_after else [self.recurrent_kernel[:, 2 * self.units :]]
+
     def pointwise(self, projections, states, parameters):
         xw, hu = projections
         (h_prev,) = states
         x_z, x_r, x_h = ops.split(xw, 3, axis=-1)
-        u_z, u_r, u_h = ops.split(hu, 3, axis=-1)
+        if self.reset_after:
+            u_z, u_r, u_h = ops.split(hu, 3, axis=-1)
+        else:
+            (u_h_kernel,) = parameters
+            u_z, u_r = ops.split(hu, 2, axis=-1)
         z = self.recurrent_activation(x_z + u_z)
         r = self.recurrent_activation(x_r + u_r)
-        n = self.activation(x_h + r * u_h)
+        if self.reset_after:
+            n = self.activation(x_h + r * u_h)
+        else:
+            n = self.activation(x_h + ops.matmul(r * h_prev, u_h_kernel))
         h = z * h_prev + (1.0 - z) * n
         return [h], {"z": z, "r": r, "n": n}
 
     def step(self, inputs, states, training=False):
-        if self.reset_after:
+        if self.reset_after or not (training and self.recurrent_dropout > 0):
             return super().step(inputs, states, training=training)
-        # Cho et al.'s form: the reset gate scales h_{t-1} before its matmul.
+        # Cho et al.'s form with recurrent dropout: (r * h_{t-1}) U_h reads the dropped h too.
         (h_prev,) = states = self.check_states(states)
         x, h_prev_dropped = self.dropped(inputs, h_prev, training)
         x_z, x_r, x_h = ops.split(
             self._add(ops.matmul(x, self.kernel), self.input_bias()), 3, axis=-1
         )
-        u_zr = self.recurrent_kernel[:, : 2 * self.units]
         u_h = self.recurrent_kernel[:, 2 * self.units :]
-        hu_z, hu_r = ops.split(ops.matmul(h_prev_dropped, u_zr), 2, axis=-1)
+        hu_z, hu_r = ops.split(
+            ops.matmul(h_prev_dropped, self.recurrent_projection_kernel()), 2, axis=-1
+        )
         z = self.recurrent_activation(x_z + hu_z)
         r = self.recurrent_activation(x_r + hu_r)
         n = self.activation(x_h + ops.matmul(r * h_prev_dropped, u_h))
         h = z * h_prev + (1.0 - z) * n
         return h, [h], {"z": z, "r": r, "n": n}
 
-    def pointwise_step_reason(self):
+    def dropout_step_reason(self):
         if not self.reset_after:
             return (
-                "reset_after=False applies the reset gate to h_{t-1} before its matmul, "
-                "so the step is not a projection then pointwise"
+                "with reset_after=False, recurrent dropout also drops the h_{t-1} inside "
+                "(r * h_{t-1}) U_h, after the projection"
             )
+        return None
+
+    def pointwise_step_reason(self):
         if type(self).step is not GRUCell.step or type(self).project is not RecurrentCell.project:
             return f"{type(self).__name__} rewrites `step` or `project`"
         return None

@@ -79,6 +79,10 @@ def static_reason(layer):
 
 def reason(layer, mask=None, training=False):
     """Why `run` can't stand in for `keras.layers.RNN.inner_loop` on this call, or None."""
+    if training and layer.cell.recurrent_dropout > 0:
+        dropout = layer.cell.dropout_step_reason()
+        if dropout is not None:
+            return dropout
     return static_reason(layer)
 
 
@@ -116,7 +120,7 @@ def run(layer, sequences, initial_state, mask=None, training=False):
         x = tf.reverse(x, [0])
         mask = None if mask is None else tf.reverse(mask, [0])
     biases = [_cast(cell.input_bias(), dtype), _cast(cell.recurrent_bias(), dtype)]
-    weights = [tf.cast(cell.kernel, dtype), tf.cast(cell.recurrent_kernel, dtype)]
+    weights = [tf.cast(cell.kernel, dtype), tf.cast(cell.recurrent_projection_kernel(), dtype)]
     weights += [b for b in biases if b is not None]
     states = [tf.cast(state, dtype) for state in initial_state]
     parameters = [tf.cast(p, dtype) for p in cell.pointwise_parameters()]

@@ -61,7 +61,10 @@ def run(layer, sequences, initial_state, mask=None, training=False):
         x = x[::-1]
         mask = None if mask is None else mask[::-1]
     biases = [_cast(cell.input_bias(), dtype), _cast(cell.recurrent_bias(), dtype)]
-    weights = [jnp.asarray(cell.kernel, dtype), jnp.asarray(cell.recurrent_kernel, dtype)]
+    weights = [
+        jnp.asarray(cell.kernel, dtype),
+        jnp.asarray(cell.recurrent_projection_kernel(), dtype),
+    ]
     weights += [b for b in biases if b is not None]
     states = [jnp.asarray(state, dtype) for state in initial_state]
     parameters = [jnp.asarray(p, dtype) for p in cell.pointwise_parameters()]

@@ -342,7 +342,7 @@ class _FusedStep:
         self.dtypes = [cell.compute_dtype for cell in cells]
         self.input_kernels = [tf.cast(c.kernel, d) for c, d in zip(cells, self.dtypes)]
         self.recurrent_kernels = [
-            tf.cast(c.recurrent_kernel, d) for c, d in zip(cells, self.dtypes)
+            tf.cast(c.recurrent_projection_kernel(), d) for c, d in zip(cells, self.dtypes)
         ]
         self.input_biases = [_cast(c.input_bias(), d) for c, d in zip(cells, self.dtypes)]
         inputs = tf.cast(sampler.input_layer(tf.range(sampler.vocab_size)), self.dtypes[0])

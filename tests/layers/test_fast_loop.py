@@ -26,7 +26,7 @@ from rnnzoo.layers import fast_loop
 
 pytestmark = cell_cases.requires_tensorflow
 
-# Every case whose step is a projection then `pointwise`: all but the GRU's reset-before form.
+# Every case whose step is a projection then `pointwise`.
 FAST_IDS = [case for case in cell_cases.CELL_IDS if make_cell(case).pointwise_step_reason() is None]
 # One whole chunk of steps and 3 steps more: both loops of `_chunked_loop` run.
 TIME = max(fast_loop._FORWARD_CHUNK, fast_loop._BACKWARD_CHUNK) + 3
@@ -216,9 +216,11 @@ def test_step_derivative_equals_autodiff(case_id, rng):
     numerics.randomize_weights(cell, rng)
     derivative = cell.derivative()
     declared = type(cell).step_derivative
-    expected_class = declared or rnnzoo.cells.derivatives.AutomaticDerivative
-    assert type(derivative) is expected_class
-    width = cell.num_gates * UNITS
+    if declared is None or not declared(cell).supported:
+        declared = rnnzoo.cells.derivatives.AutomaticDerivative
+    assert type(derivative) is declared
+    width = cell.kernel.shape[-1]
+    recurrent_width = cell.recurrent_projection_kernel().shape[-1]
 
     def normal(*shape):
         return tf.constant(rng.normal(size=shape))
@@ -226,7 +228,7 @@ def test_step_derivative_equals_autodiff(case_id, rng):
     z = (
         normal(cell_cases.BATCH, width)
         if cell.projection == "sum"
-        else (normal(cell_cases.BATCH, width), normal(cell_cases.BATCH, width))
+        else (normal(cell_cases.BATCH, width), normal(cell_cases.BATCH, recurrent_width))
     )
     states = [normal(cell_cases.BATCH, width) for width in cell.state_widths()]
     parameters = [tf.constant(p.numpy()) for p in cell.pointwise_parameters()]
@@ -327,7 +329,12 @@ def test_masks_and_recurrent_dropout_together(rng):
 FALLBACKS = {
     "fast_off": ("lstm", {"fast": False}, {}, "fast=False"),
     "unroll": ("lstm", {"unroll": True}, {}, "unroll=True"),
-    "reset_before": ("gru_reset_before", {}, {}, "reset_after=False"),
+    "reset_before_recurrent_dropout": (
+        "gru_reset_before",
+        {},
+        {"recurrent_dropout": 0.3, "seed": 4},
+        "reset_after=False",
+    ),
 }
 
 
@@ -348,12 +355,12 @@ def test_where_the_fast_loop_cannot_run_keras_loop_runs_and_says_why(fallback, r
     "make",
     [
         lambda: rnnzoo.layers.LSTM(UNITS, fast=True, unroll=True),
-        lambda: rnnzoo.layers.GRU(UNITS, fast=True, reset_after=False),
+        lambda: rnnzoo.layers.get("mut1")(UNITS, fast=True),
     ],
-    ids=["unroll", "reset_before"],
+    ids=["unroll", "not_pointwise"],
 )
 def test_fast_true_raises_naming_the_reason(make):
-    with pytest.raises(ValueError, match=r"fast=True, but .*(unroll|reset_after=False)"):
+    with pytest.raises(ValueError, match=r"fast=True, but .*(unroll|not a projection)"):
         make()
 
 

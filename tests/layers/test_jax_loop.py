@@ -25,6 +25,7 @@ CASES = [
     ("peephole", {}, {"return_sequences": True}, "holes", False),
     ("gru", {}, {"return_sequences": True, "zero_output_for_mask": True}, "right", False),
     ("vanilla", {}, {"return_sequences": False}, "left", False),
+    ("gru", {"reset_after": False}, {"return_sequences": True}, "holes", False),
     ("irnn", {}, {"return_sequences": True}, None, False),
     ("coupled", {}, {"return_sequences": True, "go_backwards": True}, "holes", False),
     ("nfg", {}, {"return_sequences": True}, None, False),

@@ -379,7 +379,10 @@ def test_the_loop_choice_is_public_and_explained():
     assert choice == rnnzoo.layers.LoopChoice(
         "keras", {"cudnn": "use_cudnn=False", "fast": "fast=False"}
     )
-    assert rnnzoo.layers.GRU(UNITS, reset_after=False).loop_choice(training=True).loop == "keras"
+    assert rnnzoo.layers.GRU(UNITS, reset_after=False).loop_choice(training=True).loop == "fast"
+    dropping = rnnzoo.layers.GRU(UNITS, reset_after=False, recurrent_dropout=0.1)
+    assert dropping.loop_choice(training=True).loop == "keras"
+    assert dropping.loop_choice(training=False).loop == "fast"
 
 
 @pytest.mark.parametrize("name", ["LSTM", "GRU", "PeepholeLSTM", "IRNN"])

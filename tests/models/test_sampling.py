@@ -91,11 +91,11 @@ def char_lm(*recurrent, seed):
 def unusual_models():
     sequences = {"return_sequences": True}
     return {
-        # A cell whose step is not a projection then `pointwise` (the GRU's reset-before
-        # form): every step through `cell.call`.
-        "reset_before": char_lm(
+        # A cell whose step is not a projection then `pointwise` (MUT1's reset gate scales
+        # h_{t-1} before its matmul): every step through `cell.call`.
+        "not_pointwise": char_lm(
             rnnzoo.layers.LSTM(8, activation="softsign", **sequences),
-            rnnzoo.layers.GRU(8, reset_after=False, **sequences),
+            rnnzoo.layers.get("mut1")(8, **sequences),
             seed=5,
         ),
         # Matrices of different shapes: the products one by one.
