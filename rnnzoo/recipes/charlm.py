@@ -10,6 +10,7 @@ Train (the default command), sample, find interpretable cells, export:
         --prime "ROMEO:" --length 300 --temperature 0.8 --seed 1
     python -m rnnzoo.recipes.charlm inspect --run-dir tensorboard_logs/charlm/<stamp>
     python -m rnnzoo.recipes.charlm export --run-dir tensorboard_logs/charlm/<stamp>
+    python -m rnnzoo.recipes.charlm --compare peephole,nig,nfg,nog,niaf,noaf,np,cifg,fgr
 
 Top to bottom, as in the lecture:
 
@@ -45,6 +46,7 @@ from rnnzoo.models import beam_search, build_char_lm, generate
 from rnnzoo.tensorboard import default_callbacks, interpretable
 from rnnzoo.training import checkpoints, checks, cli, optimizers, runner
 from rnnzoo.training import config as config_io
+from rnnzoo.training.compare import parse_names
 from rnnzoo.training.config import option
 from rnnzoo.training.errors import RecipeError
 from rnnzoo.training.rundir import RECURRENT_VIEWS, VOCABULARY_FILE, RunDirectory
@@ -81,6 +83,7 @@ class CharLMConfig:
     epoch_sample_length: int = option(200, "characters sampled to TensorBoard each epoch; 0: none")
     sample_temperature: float = option(0.8, "temperature of the end-of-training sample")
     views: bool = option(True, "write the TensorBoard views (gradients, gates, dL/dh_t, ...)")
+    compare: str = option("", "cells to train one after another on the same text, e.g. lstm,gru")
 
     def validate(self):
         checks.one_of(self, "optimizer", optimizers.names())
@@ -99,6 +102,8 @@ class CharLMConfig:
         checks.positive_number(self, "lr")
         checks.factor(self, "lr_decay")
         checks.seed(self)
+        if self.compare:
+            parse_names(self.compare, cells.names())
 
 
 SMOKE = dict(  # --smoke: a few steps of a tiny model, seconds

@@ -1,5 +1,6 @@
 """The charlm recipe end to end: CLI runs on texts the tests write, resume, sampling, errors."""
 
+import csv
 import dataclasses
 import json
 import os
@@ -458,3 +459,28 @@ def test_a_closed_output_pipe_ends_quietly(trained_run, tmp_path):
     assert not error_lines(stderr), stderr[-2000:]
     for noise in ("Traceback", "Exception ignored", "BrokenPipe"):
         assert noise not in stderr, stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------- compare
+def test_compare_trains_each_variant_on_the_same_text_and_writes_its_table(
+    tmp_path, capsys, small_text
+):
+    """charlm --compare shares seqclass's machinery: one run per cell, results.md/.csv."""
+    run_dir = tmp_path / "odyssey"
+    argv = ["--smoke", "--data", small_text, "--run-dir", run_dir, "--compare", "peephole,nfg"]
+    status, out, err = run_main(argv, capsys)
+    assert status == 0, err[-3000:]
+    with (run_dir / "results.csv").open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["cell"] for row in rows] == ["peephole", "nfg"]
+    # Greff et al.'s NFG drops the forget gate's weights and its peephole.
+    peephole, nfg = (int(row["parameters"]) for row in rows)
+    units, inputs = charlm.SMOKE["units"], charlm.SMOKE["embedding_dim"]
+    assert peephole - nfg == inputs * units + units * units + 2 * units
+    for name in ("peephole", "nfg"):
+        config = config_io.load(charlm.CharLMConfig, run_dir / name / "config.toml")
+        assert config.cell == name and config.compare == ""
+        assert (run_dir / name / "model.keras").exists()
+    assert "| peephole |" in (run_dir / "results.md").read_text(encoding="utf-8")
+    status, _, err = run_main(["--data", small_text, "--compare", "lstm,nope"], capsys)
+    assert_one_line_error(status, err, "unknown cell(s) nope")
