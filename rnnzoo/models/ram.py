@@ -182,9 +182,9 @@ class RecurrentAttentionModel(keras.Model):
             (self.what_layer, ((None, self.glimpse_units),)),
             (self.where_layer, ((None, self.location_units),)),
             (self.core, ((None, self.glimpse_units + self.location_units),)),
-            (self.locator, ((None, self.units),)),
-            (self.baseline_layer, ((None, self.units),)),
-            (self.classifier, ((None, self.units),)),
+            (self.locator, ((None, self.core.output_size),)),
+            (self.baseline_layer, ((None, self.core.output_size),)),
+            (self.classifier, ((None, self.core.output_size),)),
         ]
         # Layers already built by a direct `episodes` call keep their weights.
         for layer, arguments in shapes:

@@ -53,6 +53,7 @@ from rnnzoo.tensorboard import RecurrentTensorBoard
 from rnnzoo.tensorboard.attention import GlimpseViews
 from rnnzoo.training import checks, cli, optimizers, runner
 from rnnzoo.training.batches import ShuffledBatches
+from rnnzoo.training.compare import parse_names
 from rnnzoo.training.config import option
 from rnnzoo.training.errors import RecipeError
 from rnnzoo.training.resume import fingerprint
@@ -126,6 +127,7 @@ class GlimpseConfig:
         200, "glimpse-path pictures and mean locations every this many steps; 0: off"
     )
     view_examples: int = option(6, "test digits drawn in the glimpse-path pictures")
+    compare: str = option("", "cells to train one after another as the core, e.g. irnn,lstm,gru")
 
     def image_side(self):
         return MNIST_SIDE if self.dataset == "mnist" else self.size
@@ -143,6 +145,8 @@ class GlimpseConfig:
         checks.positive_number(self, "lr", "loc_std")
         checks.factor(self, "lr_decay")
         checks.seed(self)
+        if self.compare:
+            parse_names(self.compare, cells.names())
         # The library's errors name its own arguments; say which flags set them.
         flags = f"--dataset {self.dataset} --size {self.size}"
         if self.dataset == "cluttered":

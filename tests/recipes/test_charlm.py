@@ -18,6 +18,7 @@ import pytest
 from cli_checks import assert_one_line_error, error_lines, no_temporaries, tags_in
 from processes import REPO_ROOT, keras_file_outputs, subprocess_env
 
+import rnnzoo
 from rnnzoo.recipes import charlm
 from rnnzoo.training import checkpoints
 from rnnzoo.training import config as config_io
@@ -484,3 +485,20 @@ def test_compare_trains_each_variant_on_the_same_text_and_writes_its_table(
     assert "| peephole |" in (run_dir / "results.md").read_text(encoding="utf-8")
     status, _, err = run_main(["--data", small_text, "--compare", "lstm,nope"], capsys)
     assert_one_line_error(status, err, "unknown cell(s) nope")
+
+
+# ------------------------------------------------------------------ every cell of the zoo
+@pytest.mark.slow
+def test_every_registered_cell_trains_a_few_steps(tmp_path, capsys, small_text):
+    """`--cell <any name>` works: one --compare over every registered cell (the data made once)."""
+    names = [cell.names[0] for cell in rnnzoo.cells.registry.classes()]
+    run_dir = tmp_path / "every_cell"
+    argv = ["--smoke", "--data", small_text, "--run-dir", run_dir, "--compare", ",".join(names)]
+    status, _, err = run_main(argv, capsys)
+    assert status == 0, err[-3000:]
+    with (run_dir / "results.csv").open(encoding="utf-8") as file:
+        rows = {row["cell"]: row for row in csv.DictReader(file)}
+    assert list(rows) == names
+    for name, row in rows.items():
+        assert row["note"] == "", (name, row["note"])
+        assert (run_dir / name / "model.keras").exists(), name

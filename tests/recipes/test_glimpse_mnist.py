@@ -1,6 +1,7 @@
 """The glimpse_mnist recipe end to end, on MNIST files the tests write: every dataset and
 attention kind, its TensorBoard views, resume, bad inputs."""
 
+import csv
 import dataclasses
 import json
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from cli_checks import assert_one_line_error, no_temporaries, tags_in
 from processes import REPO_ROOT, keras_file_outputs, same_noise, subprocess_env
 
+import rnnzoo
 from rnnzoo.data.mnist import write_mnist_dir
 from rnnzoo.recipes import glimpse_mnist
 from rnnzoo.training import checkpoints, cli, runner
@@ -357,3 +359,27 @@ def test_smoke_run_exports_the_attention_model_that_loads_in_a_fresh_process(
     assert loaded == "RecurrentAttentionModel not compiled"
     # Hard attention samples its glimpses: both processes draw from the same random state.
     np.testing.assert_allclose(outputs, same_noise(model)(images), rtol=0, atol=1e-5)
+
+
+# ------------------------------------------------------------------ every cell of the zoo
+@pytest.mark.slow
+def test_every_registered_cell_trains_a_few_steps(tmp_path, capsys, mnist_dir):
+    """`--cell <any name>` works: one --compare over every registered cell (the data made once)."""
+    names = [cell.names[0] for cell in rnnzoo.cells.registry.classes()]
+    run_dir = tmp_path / "every_cell"
+    argv = [
+        *TINY,
+        *["--mnist-dir", mnist_dir],
+        "--run-dir",
+        run_dir,
+        "--compare",
+        ",".join(names),
+    ]
+    status, _, err = run_main(argv, capsys)
+    assert status == 0, err[-3000:]
+    with (run_dir / "results.csv").open(encoding="utf-8") as file:
+        rows = {row["cell"]: row for row in csv.DictReader(file)}
+    assert list(rows) == names
+    for name, row in rows.items():
+        assert row["note"] == "", (name, row["note"])
+        assert (run_dir / name / "model.keras").exists(), name

@@ -16,6 +16,7 @@ import pytest
 from cli_checks import assert_one_line_error, tags_in
 from processes import REPO_ROOT, keras_file_outputs, subprocess_env
 
+import rnnzoo
 from rnnzoo.data.labelled_text import TokenVocabulary
 from rnnzoo.data.mnist import write_mnist_dir
 from rnnzoo.recipes import seqclass
@@ -447,3 +448,20 @@ def test_smoke_run_exports_the_classifier_that_loads_in_a_fresh_process(tmp_path
     model.compile(loss="mse", metrics=["mse"])
     mse = model.evaluate(test_inputs, test_targets, verbose=0)[1]
     assert results_of(run_dir)["test_mse"] == pytest.approx(mse, rel=1e-5)
+
+
+# ------------------------------------------------------------------ every cell of the zoo
+@pytest.mark.slow
+def test_every_registered_cell_trains_a_few_steps(tmp_path, capsys):
+    """`--cell <any name>` works: one --compare over every registered cell (the data made once)."""
+    names = [cell.names[0] for cell in rnnzoo.cells.registry.classes()]
+    run_dir = tmp_path / "every_cell"
+    argv = ["--smoke", "--run-dir", run_dir, "--compare", ",".join(names)]
+    status, _, err = run_main(argv, capsys)
+    assert status == 0, err[-3000:]
+    with (run_dir / "results.csv").open(encoding="utf-8") as file:
+        rows = {row["cell"]: row for row in csv.DictReader(file)}
+    assert list(rows) == names
+    for name, row in rows.items():
+        assert row["note"] == "", (name, row["note"])
+        assert (run_dir / name / "model.keras").exists(), name
