@@ -15,6 +15,10 @@ to other programs on the machine than wall time).
 
     python benchmarks/layer_speed.py                 # all contenders, 4 rounds
     python benchmarks/layer_speed.py --only "keras LSTM,rnnzoo LSTM" --rounds 2
+    python benchmarks/layer_speed.py --backend jax   # Keras on JAX: the zoo's lax.scan loop
+
+`--backend` sets KERAS_BACKEND before Keras is imported (on JAX every
+contender's training step is jit-compiled, as Keras does there).
 """
 
 import argparse
@@ -26,6 +30,8 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "--backend" in sys.argv[:-1]:  # before Keras is imported
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -199,6 +205,12 @@ def parse_arguments(argv=None):
         help="comma-separated contender names to run (baselines are added); default all",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
+    parser.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax"),
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="Keras backend (default tensorflow, or KERAS_BACKEND)",
+    )
     return parser.parse_args(argv)
 
 
