@@ -115,7 +115,7 @@ class RecurrentLayer(keras.layers.RNN):
             reason = self._cudnn_reason(training=False, mask=None)
             if not reason.startswith("no GPU"):
                 raise ValueError(f"use_cudnn=True, but {reason}. Pass use_cudnn='auto'.")
-        if fast is True:
+        if fast is True and self._has_scan() is False:
             reason = fast_loop.static_reason(self)
             if reason is not None:
                 raise ValueError(f"fast=True, but {reason}. Pass fast='auto' or False.")
@@ -143,7 +143,8 @@ class RecurrentLayer(keras.layers.RNN):
     def loop_choice(self, training=False, mask=None):
         """Which loop a call with this `training` flag and `mask` (or None) runs.
 
-        Returns a `LoopChoice`: `.loop` is "cudnn", "fast" or "keras", and
+        Returns a `LoopChoice`: `.loop` is "cudnn", "scan" (the parallel scan
+        over time of the cells that have one), "fast" or "keras", and
         `.reasons` says why each faster loop does not run the call. cuDNN is
         chosen when nothing known before the call rules it out; Keras's
         backend may still decline at run time (a mask that is not
@@ -155,11 +156,19 @@ class RecurrentLayer(keras.layers.RNN):
         if cudnn is None:
             return LoopChoice("cudnn", reasons)
         reasons["cudnn"] = cudnn
+        if self._has_scan():
+            scan = parallel_scan.reason(self, mask)
+            if scan is None:
+                return LoopChoice("scan", reasons)
+            reasons["scan"] = scan
         fast = "fast=False" if self.fast is False else fast_loop.reason(self, mask, training)
         if fast is None:
             return LoopChoice("fast", reasons)
         reasons["fast"] = fast
         return LoopChoice("keras", reasons)
+
+    def _has_scan(self):
+        return callable(getattr(self.cell, "scan", None))
 
     def _cudnn_reason(self, training, mask):
         """Why Keras's cuDNN routine can't run this call, or None (as `keras.layers.LSTM` sees it).
@@ -196,12 +205,11 @@ class RecurrentLayer(keras.layers.RNN):
         return None
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        # A cell with a parallel scan over time (minGRU, minLSTM) runs it instead of any loop.
-        if parallel_scan.reason(self, mask) is None:
-            return parallel_scan.run(self, sequences, initial_state, mask=mask, training=training)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         choice = self.loop_choice(training, mask)
+        if choice.loop == "scan":
+            return parallel_scan.run(self, sequences, initial_state, mask=mask, training=training)
         if choice.loop == "cudnn":
             try:
                 return self._cudnn_loop(sequences, initial_state, mask, training)

@@ -2,18 +2,25 @@ r"""The fast sequence loop on Keras's JAX backend: `jax.lax.scan` with its own b
 
 The same maths as the TensorFlow loop (`rnnzoo.layers.fast_loop`), in JAX's
 terms. Keras's JAX loop calls the cell once per step inside a `lax.scan` and
-lets JAX differentiate the whole scan; here
+lets JAX differentiate the whole scan, saving whatever the cell's ops need.
+Here the backward pass is written out (`jax.custom_vjp`):
 
-- the input projections X W + b of all the steps are one matmul before the
-  scan (XLA makes it one GEMM); each step of the scan does only h_{t-1} U and
-  the cell's `pointwise` part;
-- the backward pass is written out (`jax.custom_vjp`): the forward scan keeps
-  each step's `saved` tensors (the step derivative's local derivatives, see
-  `rnnzoo.cells.derivatives`); the backward scan runs only dz_t and
-  dh_{t-1} = dz_t U^T per step, and the weights' gradients dW = X^T dZ,
-  dU = H_prev^T dZ, db = sum dZ and dX = dZ W^T are single matmuls after it
-  (JAX's own derivative of a scan accumulates dU and dW inside the loop, a
-  small matmul per step).
+- forward, each step of the scan does x_t W + b, h_{t-1} U and the cell's
+  `pointwise` part, which also returns the step's `saved` tensors (its step
+  derivative's local derivatives, see `rnnzoo.cells.derivatives`);
+- backward, a reverse scan turns them into dz_t with a few products, then
+  dh_{t-1} = dz_t U^T and dx_t = dz_t W^T, and adds the step's shares of
+  dW = sum x_t^T dz_t, dU = sum h_{t-1}^T dz_t and db into the carry.
+
+Measured on the benchmark's LSTM (2 CPU cores, batch 64, 100 steps, 256
+units, `benchmarks/layer_speed.py --backend jax`, contenders alternating):
+with the input projections hoisted out of the scan as one matmul, and the
+weights' gradients as single matmuls after it, the loop ran 1.03x Keras's
+LSTM; with both kept inside the steps (as here) 1.12-1.18x: XLA's CPU code
+gains less from the bigger matmuls than it loses moving the (time, batch,
+4 units) tensors through memory (the TensorFlow loop found the same, and
+works in chunks of 10 steps). Unrolling the scans (2, 4) and one fused
+[x_t, h_{t-1}] [W; U] matmul per step were within the noise.
 
 Masks follow Keras's JAX loop: a masked step keeps the states and outputs
 the previous h (Keras's TensorFlow loop outputs the previous output, zeros
@@ -120,15 +127,13 @@ def _forward(derivative, spec, x, arrays):
     kernel, recurrent_kernel, bias, recurrent_bias, states0, parameters, mask, recurrent_mask = (
         _unpack(spec, arrays)
     )
-    xw = jnp.einsum("tbf,fg->tbg", x, kernel)  # every step's input projection at once
-    if bias is not None:
-        xw = xw + bias
 
     def dropped(h):
         return h if recurrent_mask is None else h * recurrent_mask
 
     def step(states, inputs):
-        xw_t, mask_t = inputs
+        x_t, mask_t = inputs
+        xw_t = x_t @ kernel if bias is None else x_t @ kernel + bias
         hu = dropped(states[0]) @ recurrent_kernel
         if spec.additive:
             z = xw_t + hu
@@ -143,7 +148,7 @@ def _forward(derivative, spec, x, arrays):
             new_states = [jnp.where(keep, new, old) for new, old in zip(new_states, states)]
         return tuple(new_states), (new_states[0], out, tuple(saved))
 
-    final_states, (h_seq, out_seq, saved) = jax.lax.scan(step, tuple(states0), (xw, mask))
+    final_states, (h_seq, out_seq, saved) = jax.lax.scan(step, tuple(states0), (x, mask))
     outputs = out_seq[0] if mask is not None else h_seq  # without a mask, the outputs are h
     first = outputs if spec.return_sequences else outputs[-1]
     residuals = (x, arrays, h_seq, saved)
@@ -173,9 +178,18 @@ def _sequence_backward(derivative, spec, residuals, cotangents):
     def dropped(h):
         return h if recurrent_mask is None else h * recurrent_mask
 
+    h_prev = dropped(jnp.concatenate([states0[0][None], h_seq[:-1]], axis=0))
+    kernel_t = kernel.T
+    zeros = [jnp.zeros_like(kernel), jnp.zeros_like(recurrent_kernel)]
+    zeros += [
+        jnp.zeros(w.shape[-1], w.dtype)
+        for w, b in ((kernel, bias), (recurrent_kernel, recurrent_bias))
+        if b is not None
+    ]
+
     def step(carry, inputs):
-        d_states, d_parameters = carry
-        saved_t, d_output_t, mask_t = inputs
+        d_states, d_parameters, d_weights = carry
+        saved_t, d_output_t, mask_t, x_t, h_prev_t = inputs
         d_states = list(d_states)
         if masked:
             # out_t = keep ? h_new : (zeros or h_{t-1});  s_t = keep ? s_new : s_{t-1}
@@ -192,30 +206,26 @@ def _sequence_backward(derivative, spec, residuals, cotangents):
         if per_row:
             d_shares = [ops.sum(share, axis=0) for share in d_shares]
         d_parameters = tuple(total + share for total, share in zip(d_parameters, d_shares))
-        d_hu = d_z if spec.additive else d_z[1]
-        d_h = dropped(d_hu @ recurrent_kernel_t)
+        d_xw, d_hu = (d_z, d_z) if spec.additive else d_z
         d_prev = list(d_prev)
+        d_h = dropped(d_hu @ recurrent_kernel_t)
         d_prev[0] = d_h if d_prev[0] is None else d_prev[0] + d_h
         if passed is not None:
             d_prev = [p if d is None else d + p for d, p in zip(d_prev, passed)]
         d_prev = [jnp.zeros_like(s) if d is None else d for d, s in zip(d_prev, d_new)]
-        return (tuple(d_prev), d_parameters), d_z
+        # This step's shares of dW, dU, db, db_h.
+        shares = [x_t.T @ d_xw, h_prev_t.T @ d_hu]
+        if bias is not None:
+            shares.append(d_xw.sum(axis=0))
+        if recurrent_bias is not None:
+            shares.append(d_hu.sum(axis=0))
+        d_weights = tuple(total + share for total, share in zip(d_weights, shares))
+        return (tuple(d_prev), d_parameters, d_weights), d_xw @ kernel_t
 
-    carry = (tuple(d_final), tuple(jnp.zeros_like(p) for p in parameters))
-    (d_states0, d_parameters), d_z = jax.lax.scan(
-        step, carry, (saved, d_outputs, mask), reverse=True
+    carry = (tuple(d_final), tuple(jnp.zeros_like(p) for p in parameters), tuple(zeros))
+    (d_states0, d_parameters, d_weights), d_x = jax.lax.scan(
+        step, carry, (saved, d_outputs, mask, x, h_prev), reverse=True
     )
-    d_xw, d_hu = (d_z, d_z) if spec.additive else d_z
-    # The weights' gradients over all the steps at once.
-    h_prev = dropped(jnp.concatenate([states0[0][None], h_seq[:-1]], axis=0))
-    d_kernel = jnp.einsum("tbf,tbg->fg", x, d_xw)
-    d_recurrent_kernel = jnp.einsum("tbh,tbg->hg", h_prev, d_hu)
-    d_x = jnp.einsum("tbg,fg->tbf", d_xw, kernel)
-    d_weights = [d_kernel, d_recurrent_kernel]
-    if bias is not None:
-        d_weights.append(d_xw.sum(axis=(0, 1)))
-    if recurrent_bias is not None:
-        d_weights.append(d_hu.sum(axis=(0, 1)))
     d_extras = [jnp.zeros_like(e) for e in (mask, recurrent_mask) if e is not None]
     return (d_x, *d_weights, *d_states0, *d_parameters, *d_extras)
 

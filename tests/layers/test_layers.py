@@ -380,6 +380,10 @@ def test_the_loop_choice_is_public_and_explained():
         "keras", {"cudnn": "use_cudnn=False", "fast": "fast=False"}
     )
     assert rnnzoo.layers.GRU(UNITS, reset_after=False).loop_choice(training=True).loop == "fast"
+    for name in ("mingru", "minlstm"):  # the parallel scan over time is their fast path
+        assert rnnzoo.layers.get(name)(UNITS, fast=True).loop_choice().loop == "scan"
+        slow = rnnzoo.layers.get(name)(UNITS, fast=False).loop_choice()
+        assert slow.loop == "keras" and slow.reasons["scan"] == "fast=False"
     dropping = rnnzoo.layers.GRU(UNITS, reset_after=False, recurrent_dropout=0.1)
     assert dropping.loop_choice(training=True).loop == "keras"
     assert dropping.loop_choice(training=False).loop == "fast"
