@@ -1,0 +1,198 @@
+"""The zoo's layers against Keras's over a grid of shapes: training speed and peak memory.
+
+`benchmarks/layer_speed.py` measures every layer at one shape (batch 64, 100 steps, 256
+units). This script covers the shapes users train (issue 14): 32 to 1024 units, 28, 100 and
+784 steps (row-MNIST, char LMs, pixel-MNIST), batches of 16 to 128, 1 to 64 inputs, for
+the three layers Keras also has: `rnnzoo.layers.LSTM` against `keras.layers.LSTM`, `GRU`
+against `GRU`, `VanillaRNN` against `SimpleRNN`.
+
+- Speed: at each point, both layers of a pair are built in this process (a regression model
+  `Input -> layer(return_sequences=True) -> Dense(1)`, MSE, Adam, `train_on_batch`) and
+  take turns, one training step at a time; the figure is the median step time, the ratio
+  Keras's time / the zoo's (above 1: the zoo is faster).
+- Memory: each contender trains a few steps in a process of its own, which reports its peak
+  resident set size (`ru_maxrss`); the ratio is the zoo's / Keras's.
+
+    python benchmarks/layer_grid.py                      # every point, speed and memory
+    python benchmarks/layer_grid.py --layers LSTM --no-memory --rounds 2
+    python benchmarks/layer_grid.py --backend jax
+
+The table it prints (Markdown) is the README's grid table.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "--backend" in sys.argv[:-1]:  # before Keras is imported
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
+
+import numpy as np  # noqa: E402
+
+# (units, steps, batch, inputs): every value the issue names, at shapes users train.
+POINTS = [
+    (32, 28, 16, 1),
+    (32, 784, 128, 1),  # pixel-MNIST, a small model
+    (128, 28, 128, 28),  # row-MNIST
+    (128, 784, 128, 1),  # pixel-MNIST
+    (256, 100, 64, 64),  # the char-LM benchmark's shape
+    (256, 28, 128, 28),
+    (512, 100, 32, 64),
+    (512, 784, 16, 1),
+    (1024, 50, 16, 64),
+    (1024, 100, 64, 64),
+]
+PAIRS = {  # zoo layer -> its Keras counterpart
+    "LSTM": "LSTM",
+    "GRU": "GRU",
+    "VanillaRNN": "SimpleRNN",
+}
+SPEED_TARGET = (
+    1.0  # everywhere; 1.5 for the LSTM where the step is compute-bound (256 units and up)
+)
+LSTM_TARGET = 1.5
+MEMORY_LIMIT = 1.10  # the zoo's peak memory at most Keras's + 10%
+
+
+def make_model(name, units, steps, batch, inputs):
+    import keras
+
+    import rnnzoo
+
+    if name.startswith("keras "):
+        layer = getattr(keras.layers, name[len("keras ") :])(units, return_sequences=True)
+    else:
+        layer = getattr(rnnzoo.layers, name[len("rnnzoo ") :])(units, return_sequences=True)
+    model = keras.Sequential(
+        [keras.Input((steps, inputs), batch_size=batch), layer, keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    return model
+
+
+def data(steps, batch, inputs, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, steps, inputs)).astype("float32")
+    y = rng.normal(size=(batch, steps, 1)).astype("float32")
+    return x, y
+
+
+def speed(pair, point, rounds, steps_per_round, warmup):
+    """Median step seconds of each contender of `pair`, taking turns."""
+    models = {name: make_model(name, *point) for name in pair}
+    batch = data(point[1], point[2], point[3])
+    for model in models.values():
+        for _ in range(warmup):
+            model.train_on_batch(*batch)
+    times = {name: [] for name in pair}
+    for round_index in range(rounds):
+        for step in range(steps_per_round):
+            order = pair if (round_index + step) % 2 == 0 else pair[::-1]
+            for name in order:
+                started = time.perf_counter()
+                models[name].train_on_batch(*batch)
+                times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+_MEMORY_SCRIPT = """
+import json, resource, sys
+sys.path.insert(0, sys.argv[1])
+import layer_grid
+name, point = sys.argv[2], json.loads(sys.argv[3])
+model = layer_grid.make_model(name, *point)
+batch = layer_grid.data(*point[1:])
+for _ in range(3):
+    model.train_on_batch(*batch)
+print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+"""
+
+
+def peak_memory(name, point):
+    """Peak resident memory (MiB) of a process that builds `name` at `point` and trains 3 steps."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _MEMORY_SCRIPT,
+            os.path.dirname(os.path.abspath(__file__)),
+            name,
+            json.dumps(point),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=1800,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} at {point}: {result.stderr[-2000:]}")
+    line = [text for text in result.stdout.splitlines() if text.startswith("PEAK ")][-1]
+    return int(line.split()[1]) / 1024
+
+
+def parse_arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--layers", default=",".join(PAIRS), help="zoo layers to measure")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of turns (median taken)")
+    parser.add_argument("--steps", type=int, default=3, help="steps per contender per round")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax"),
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    import keras
+
+    layers = [name.strip() for name in args.layers.split(",") if name.strip()]
+    lines = [
+        "| layer | units | steps | batch | inputs | zoo ms/step | Keras ms/step | speed ratio "
+        "| target | met? | zoo / Keras peak memory (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|",
+    ]
+    started = time.monotonic()
+    for layer in layers:
+        pair = (f"rnnzoo {layer}", f"keras {PAIRS[layer]}")
+        for point in POINTS:
+            seconds = speed(pair, point, args.rounds, args.steps, args.warmup)
+            ratio = seconds[pair[1]] / seconds[pair[0]]
+            target = LSTM_TARGET if layer == "LSTM" and point[0] >= 256 else SPEED_TARGET
+            memory = ""
+            if args.memory:
+                zoo, theirs = (peak_memory(name, point) for name in pair)
+                flag = "" if zoo <= MEMORY_LIMIT * theirs else " (over +10%)"
+                memory = f"{zoo:.0f} / {theirs:.0f} = {zoo / theirs:.2f}{flag}"
+            row = (
+                f"| {layer} | {point[0]} | {point[1]} | {point[2]} | {point[3]} "
+                f"| {1000 * seconds[pair[0]]:.1f} | {1000 * seconds[pair[1]]:.1f} "
+                f"| {ratio:.2f}x | >= {target:.1f}x | {'yes' if ratio >= target else 'no'} "
+                f"| {memory} |"
+            )
+            lines.append(row)
+            print(row, file=sys.stderr, flush=True)
+    minutes = (time.monotonic() - started) / 60
+    command = "python benchmarks/layer_grid.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"Command: `{command.strip()}`  ")
+    print(
+        f"Date: {datetime.date.today().isoformat()}; {platform.machine()}, {os.cpu_count()} "
+        f"cores; keras {keras.__version__}, backend {keras.backend.backend()}; median of "
+        f"{args.rounds} rounds of {args.steps} alternating steps; {minutes:.0f} min; load "
+        f"average {os.getloadavg()[0]:.1f} at the end.\n"
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
