@@ -361,32 +361,44 @@ def _array(dtype, size, element_shape):
     return tf.TensorArray(dtype, size=size, element_shape=element_shape, clear_after_read=False)
 
 
-def _chunked_loop(chunk_body, length, carry, chunk, backwards=False):
+def _chunked_loop(chunk_body, length, carry, chunk, backwards=False, static_length=None):
     """Runs `carry = chunk_body(start, size, carry)` over the chunks of time steps.
 
-    A chunk is `size` consecutive steps from `start` (`chunk` of them, and
-    then single steps for the rest); forward the chunks run from time 0,
-    backwards from the end. Several steps per loop iteration also cut the
-    loop's own per-iteration ops.
+    A chunk is `size` consecutive steps from `start`: `chunk` of them per
+    iteration of a `tf.while_loop`, forward from time 0, backwards from the
+    end. The steps left over (length mod chunk) run as one shorter chunk
+    outside the loop when `static_length` is known (28 steps: two chunks of 10
+    and one of 8), else one by one in a second loop. Several steps per loop
+    iteration also cut the loop's own per-iteration ops.
     """
 
-    def run(size, t, carry):
+    def run(size, t, carry, stop):
         # t: the next step forward, the first step after the next chunk backwards.
         def body(t, carry):
             start = t - size if backwards else t
             return (start if backwards else t + size), chunk_body(start, size, carry)
 
         return tf.while_loop(
-            lambda t, carry: (t >= size) if backwards else (t + size <= length),
+            lambda t, carry: (t >= stop + size) if backwards else (t + size <= stop),
             body,
             (t, carry),
-            maximum_iterations=(t if backwards else length - t) // size,
+            maximum_iterations=(t - stop if backwards else stop - t) // size,
         )
 
+    if static_length is not None and chunk > 1:
+        full, rest = divmod(static_length, chunk)
+        middle = full * chunk
+        if backwards:
+            if rest:
+                carry = chunk_body(middle, rest, carry)
+            return run(chunk, tf.constant(middle), carry, 0)[1] if full else carry
+        if full:
+            carry = run(chunk, tf.constant(0), carry, middle)[1]
+        return chunk_body(middle, rest, carry) if rest else carry
     t = length if backwards else tf.constant(0)
     if chunk > 1:
-        t, carry = run(chunk, t, carry)
-    return run(1, t, carry)[1]
+        t, carry = run(chunk, t, carry, 0 if backwards else length)
+    return run(1, t, carry, 0 if backwards else length)[1]
 
 
 def _forward_loop(derivative, projection, x, states0, parameters, mask, spec):
@@ -439,11 +451,13 @@ def _forward_loop(derivative, projection, x, states0, parameters, mask, spec):
     outs = [tf.zeros_like(states0[0])] + ([out_array] if out_array is not None else [])
     carry = (states0, state_arrays, saved_arrays, outs if masked else [])
     final_states, state_arrays, saved_arrays, outs = _chunked_loop(
-        chunk_body, length, carry, _FORWARD_CHUNK
+        chunk_body, length, carry, _FORWARD_CHUNK, static_length=x.shape[0]
     )
     outputs = None
     if masked:
         outputs = outs[1].stack() if spec.return_sequences else outs[0]
+    for array in saved_arrays:  # read by the backward pass only, if there is one
+        getattr(array, "mark_used", lambda: None)()
     return state_arrays[0].stack(), outputs, final_states, saved_arrays
 
 
@@ -523,7 +537,7 @@ def _backward_loop(
         _array(x.dtype, length, x.shape[1:]),
     )
     d_states0, _, d_weights, d_parameters, d_x_array = _chunked_loop(
-        chunk_body, length, carry, _BACKWARD_CHUNK, backwards=True
+        chunk_body, length, carry, _BACKWARD_CHUNK, backwards=True, static_length=x.shape[0]
     )
     if per_row:
         # Summed over the batch once: BiasAdd's gradient kernel sums over rows
