@@ -4,8 +4,10 @@ Three sources, each giving a train / validation / test split of plain text:
 
 - `tiny_shakespeare()`: tensorflow-datasets' `tiny_shakespeare` with its own
   three splits (`TFDS_DATA_DIR` or `data_dir` says where it is prepared);
-- `text_file(path)`: any UTF-8 text file, split by position (first 90% train,
-  next 5% validation, last 5% test), newlines normalised to "\n";
+- `text_file(path, fractions)`: any UTF-8 text file, split by position (by
+  default the first 90% train, the next 5% validation, the last 5% test;
+  Karpathy et al.'s corpora are split 80 / 10 / 10), a leading byte-order mark
+  dropped and CRLF or CR line ends made "\n" (War and Peace has both);
 - `python_sources()`: the Python standard library's own `.py` files, the
   corpus every machine has (the lecture's "char-RNN writes C code" experiment,
   in Python).
@@ -128,7 +130,12 @@ class Vocabulary:
 
 # ---------------------------------------------------------------------- sources
 def read_text(path):
-    """The UTF-8 text in `path` (BOM dropped, newlines normalised); DataError if unusable."""
+    """The UTF-8 text in `path`; DataError if unusable.
+
+    A leading byte-order mark (U+FEFF) is dropped and every CRLF or lone CR becomes "\n", so a
+    file saved on Windows (War and Peace: a BOM and 62,014 CRLFs) gives the same characters,
+    and the same line lengths, as its Unix copy.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"--data file {str(path)!r} does not exist; pass a UTF-8 text file.")
@@ -151,16 +158,41 @@ def read_text(path):
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def check_fractions(fractions, what="split fractions"):
+    """`fractions` (train, validation[, test]) as a (train, validation, test) tuple of floats;
+    DataError unless train and validation lie in (0, 1) and leave a test split."""
+    try:
+        values = [float(f) for f in fractions]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) not in (2, 3) or (len(values) == 3 and abs(sum(values) - 1) > 1e-9):
+        raise DataError(
+            f"the {what} must be (train, validation) or (train, validation, test) numbers "
+            f"summing to 1, received {fractions!r}."
+        )
+    train, validation = values[:2]
+    if not (0 < train < 1 and 0 < validation < 1 and train + validation < 1):
+        raise DataError(
+            f"the {what} must each lie in (0, 1) and leave a test split (train + validation < 1), "
+            f"received train {train:g} and validation {validation:g}; e.g. 0.8 and 0.1."
+        )
+    return train, validation, 1.0 - train - validation
+
+
 def split_by_position(text, fractions=SPLIT_FRACTIONS):
-    """Cut `text` into consecutive train / validation / test pieces of the given fractions."""
+    """Cut `text` into consecutive train / validation / test pieces of the given fractions
+    (the test piece is what is left)."""
+    fractions = check_fractions(fractions)
     first = int(len(text) * fractions[0])
     second = first + int(len(text) * fractions[1])
     return text[:first], text[first:second], text[second:]
 
 
-def text_file(path):
-    """A `Corpus` from a UTF-8 text file, split 90 / 5 / 5 by position."""
-    return Corpus(str(path), *split_by_position(read_text(path)))
+def text_file(path, fractions=SPLIT_FRACTIONS):
+    """A `Corpus` from a UTF-8 text file (see `read_text`), split by position: 90 / 5 / 5 unless
+    `fractions` (train, validation[, test]) says otherwise."""
+    fractions = check_fractions(fractions)
+    return Corpus(str(path), *split_by_position(read_text(path), fractions))
 
 
 class CorpusUnavailable(Exception):
@@ -196,12 +228,13 @@ def tiny_shakespeare(data_dir=None):
     return Corpus("tiny_shakespeare", texts["train"], texts["validation"], texts["test"])
 
 
-def python_sources(max_chars=PYTHON_SOURCES_CHARS, root=None):
+def python_sources(max_chars=PYTHON_SOURCES_CHARS, root=None, fractions=SPLIT_FRACTIONS):
     """The standard library's ASCII `.py` files, in path order, up to `max_chars` characters.
 
-    Test folders and third-party packages are left out; the text is split
-    90 / 5 / 5 by position like any file.
+    Test folders and third-party packages are left out; the text is split by
+    position like any file (`fractions`, 90 / 5 / 5 by default).
     """
+    fractions = check_fractions(fractions)
     root = Path(root or sysconfig.get_paths()["stdlib"])
     skipped = {"site-packages", "dist-packages", "test", "tests", "idlelib"}
     pieces, total = [], 0
@@ -222,17 +255,20 @@ def python_sources(max_chars=PYTHON_SOURCES_CHARS, root=None):
         raise DataError(
             f"found no Python sources under {str(root)!r} to fall back on; pass --data FILE."
         )
-    return Corpus("python-stdlib", *split_by_position(text))
+    return Corpus("python-stdlib", *split_by_position(text, fractions))
 
 
-def load_corpus(path=None, data_dir=None, log=print):
+def load_corpus(path=None, data_dir=None, log=print, fractions=SPLIT_FRACTIONS):
     """The corpus a text recipe trains on: `path`'s text, else Tiny Shakespeare, else Python.
 
     When tensorflow-datasets can't provide Tiny Shakespeare, `log` gets one
     line saying so and the standard library's Python sources are used.
+    `fractions` split a file (or the Python sources) by position; Tiny
+    Shakespeare keeps tensorflow-datasets' own splits.
     """
+    fractions = check_fractions(fractions)
     if path:
-        return text_file(path)
+        return text_file(path, fractions)
     try:
         return tiny_shakespeare(data_dir or os.environ.get("TFDS_DATA_DIR") or None)
     except CorpusUnavailable as error:
@@ -241,4 +277,4 @@ def load_corpus(path=None, data_dir=None, log=print):
             "training on the Python standard library's sources instead "
             "(set TFDS_DATA_DIR, or pass --data FILE)."
         )
-    return python_sources()
+    return python_sources(fractions=fractions)

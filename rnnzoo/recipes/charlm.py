@@ -15,8 +15,9 @@ Train (the default command), sample, find interpretable cells, export:
 Top to bottom, as in the lecture:
 
 1. Data. Tiny Shakespeare from tensorflow-datasets (or `--data FILE`, split
-   90/5/5 by position; or, offline with nothing cached, the Python standard
-   library's sources), encoded with a character vocabulary.
+   by position: 90/5/5, or `--train-fraction` / `--validation-fraction`; or,
+   offline with nothing cached, the Python standard library's sources),
+   encoded with a character vocabulary.
 2. Batches. Truncated backprop through time with carried state: the text is
    cut into `batch_size` contiguous streams; batch k+1 continues every stream
    where batch k stopped (`rnnzoo.data.TextStreams`). The model is stateful,
@@ -41,7 +42,8 @@ import sys
 import keras
 
 from rnnzoo import cells
-from rnnzoo.data import TextStreams, Vocabulary, load_corpus, read_text
+from rnnzoo.data import DataError, TextStreams, Vocabulary, load_corpus, read_text
+from rnnzoo.data.text import check_fractions
 from rnnzoo.models import beam_search, build_char_lm, generate
 from rnnzoo.tensorboard import default_callbacks, interpretable
 from rnnzoo.training import checkpoints, checks, cli, optimizers, runner
@@ -59,7 +61,9 @@ SPLITS = ("train", "validation", "test")
 class CharLMConfig:
     """The char LM's hyperparameters; defaults equal `recipes/charlm.toml` (a test checks)."""
 
-    data: str = option("", "UTF-8 text file, split 90/5/5 by position; empty: Tiny Shakespeare")
+    data: str = option("", "UTF-8 text file, split by position; empty: Tiny Shakespeare")
+    train_fraction: float = option(0.9, "share of --data's text, from its start, to train on")
+    validation_fraction: float = option(0.05, "share after it for validation; the rest is test")
     cell: str = option("lstm", "recurrent cell, any name rnnzoo.cells.get knows")
     layers: int = option(2, "stacked recurrent layers")
     units: int = option(256, "hidden units per layer")
@@ -99,11 +103,23 @@ class CharLMConfig:
             "epoch_sample_length",
         )
         checks.fraction(self, "dropout")
+        self.split_fractions()
         checks.positive_number(self, "lr")
         checks.factor(self, "lr_decay")
         checks.seed(self)
         if self.compare:
             parse_names(self.compare, cells.names())
+
+    def split_fractions(self):
+        """(train, validation, test) shares of a --data file; a RecipeError unless both lie in
+        (0, 1) and leave a test split."""
+        try:
+            return check_fractions(
+                (self.train_fraction, self.validation_fraction),
+                what="train_fraction and validation_fraction",
+            )
+        except DataError as error:
+            raise RecipeError(str(error)) from None
 
 
 SMOKE = dict(  # --smoke: a few steps of a tiny model, seconds
@@ -136,7 +152,7 @@ class Data:
 def prepare_data(config, vocabulary=None, log=print):
     """Load the corpus, build the vocabulary (or reuse the run's: `vocabulary`, its JSON), cut
     each split into streams."""
-    corpus = load_corpus(config.data or None, log=log)
+    corpus = load_corpus(config.data or None, log=log, fractions=config.split_fractions())
     log(f"data: {corpus.describe()}")
     if vocabulary is None:
         vocabulary = Vocabulary.from_text(*(corpus.split(split) for split in SPLITS))
@@ -371,7 +387,8 @@ def inspect(args, log=print):
     if args.text:
         text = read_text(args.text)
     else:
-        text = load_corpus(config.data or None, log=log).split("validation")
+        corpus = load_corpus(config.data or None, log=log, fractions=config.split_fractions())
+        text = corpus.split("validation")
     run = RunDirectory(args.run_dir)
     html_path = run.path / "cells.html"
     ranking = interpretable.inspect(

@@ -20,6 +20,7 @@ from rnnzoo.data import (
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 TFDS_DIR = SHARED / "tensorflow_datasets"
 RAW_SHAKESPEARE = SHARED / "data" / "tiny_shakespeare" / "input.txt"
+WAR_AND_PEACE = SHARED / "data" / "war_and_peace" / "warpeace_input.txt"
 
 
 def test_vocabulary_round_trips_text_and_json():
@@ -81,6 +82,50 @@ def test_text_file_splits_90_5_5_by_position(tmp_path):
     assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (900, 50, 50)
     assert corpus.train + corpus.validation + corpus.test == text
     assert split_by_position("abcdefghij", (0.5, 0.3, 0.2)) == ("abcde", "fgh", "ij")
+
+
+def test_a_windows_text_with_a_bom_splits_80_10_10_after_its_line_ends_are_made_unix(tmp_path):
+    """War and Peace's shape: a BOM, then CRLF line ends. The reader drops the BOM and makes each
+    CRLF one "\n" before splitting, so the splits, the vocabulary and the line lengths are those
+    of the Unix text."""
+    lines = [f"line {i:03d} of the book" for i in range(100)]  # 100 lines of 20 characters
+    path = tmp_path / "windows.txt"
+    path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    corpus = text_file(path, (0.8, 0.1))
+    unix = "\n".join(lines) + "\n"  # 2,100 characters, 2,201 on disk less the BOM
+    assert corpus.train + corpus.validation + corpus.test == unix
+    assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (1680, 210, 210)
+    assert not {"\r", "\ufeff"} & set(unix)
+    assert text_file(path, (0.8, 0.1, 0.1)) == corpus  # the test share may be given too
+
+
+@pytest.mark.parametrize(
+    "fractions",
+    [(0.9, 0.1), (0.0, 0.5), (0.8, -0.1), (1.2, 0.1), (0.8, 0.1, 0.2), (0.8,), ("a", 0.1)],
+    ids=["no-test", "no-train", "negative", "above-1", "sum-not-1", "one", "not-a-number"],
+)
+def test_split_fractions_that_leave_a_split_empty_or_do_not_add_up_are_refused(tmp_path, fractions):
+    path = tmp_path / "t.txt"
+    path.write_text("some text\n" * 100, encoding="utf-8")
+    with pytest.raises(DataError, match="fractions"):
+        text_file(path, fractions)
+    with pytest.raises(DataError, match="fractions"):
+        load_corpus(path, fractions=fractions)
+
+
+@pytest.mark.skipif(not WAR_AND_PEACE.exists(), reason="../shared/data absent")
+def test_war_and_peace_loses_its_bom_and_carriage_returns_and_splits_80_10_10():
+    corpus = text_file(WAR_AND_PEACE, (0.8, 0.1))
+    text = corpus.train + corpus.validation + corpus.test
+    # 3,258,246 bytes on disk: a 3-byte BOM, 62,014 CRLFs, and a few 2-byte UTF-8 letters (é).
+    assert len(text) == 3_196_212 and text.count("\n") == 62_014
+    assert not {"\r", "\ufeff"} & set(text)
+    assert (len(corpus.train), len(corpus.validation), len(corpus.test)) == (
+        2_556_969,
+        319_621,
+        319_622,
+    )
+    assert text.startswith('"Well, Prince, so Genoa')
 
 
 def test_python_sources_are_ascii_python_of_the_requested_size():

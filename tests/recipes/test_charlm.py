@@ -118,6 +118,57 @@ def test_min_char_rnn_file_has_the_seeds_settings():
     assert large.units > charlm.CharLMConfig().units
 
 
+def test_every_charlm_config_file_gives_a_reason_for_each_value_and_resolves():
+    """The files `--config` loads by name (charlm_large, min_char_rnn, the paper corpora's): known
+    keys only, a one-line reason above each value, and a config that validates."""
+    names = {field.name for field in dataclasses.fields(charlm.CharLMConfig)}
+    files = sorted({*RECIPES.glob("charlm_*.toml"), RECIPES / "min_char_rnn.toml"})
+    assert len(files) >= 4
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        keys = [line.split("=")[0].strip() for line in lines if "=" in line and line[0] != "#"]
+        assert keys and set(keys) <= names, path.name
+        for index, line in enumerate(lines):
+            if "=" in line and line[0] != "#":
+                assert lines[index - 1].startswith("# "), f"{path.name}: no reason above {line!r}"
+        charlm.RECIPE.resolve_config(path.stem)  # validates
+
+
+@pytest.mark.parametrize(
+    "name, corpus",
+    [
+        ("charlm_war_and_peace", "war_and_peace/warpeace_input.txt"),
+        ("charlm_linux_kernel", "linux_kernel/linux-1.0_input.txt"),
+    ],
+)
+def test_the_papers_corpora_split_80_10_10_as_karpathy_et_al(name, corpus):
+    config = charlm.RECIPE.resolve_config(name)
+    assert config.split_fractions() == pytest.approx((0.8, 0.1, 0.1))
+    assert config.data == f"../shared/data/{corpus}"  # from the repository root
+    assert (config.optimizer, config.lr, config.clip_value, config.clip_norm) == (
+        "rmsprop",
+        0.002,
+        5.0,
+        0.0,
+    )  # char-rnn's train.lua defaults
+    assert (config.embedding_dim, config.seq_length, config.max_minutes) == (0, 100, 0.0)
+
+
+def test_split_fractions_apply_to_a_data_file_and_bad_ones_are_one_line_errors(
+    tmp_path, capsys, small_text
+):
+    config = dataclasses.replace(
+        charlm.CharLMConfig(), data=str(small_text), train_fraction=0.8, validation_fraction=0.1
+    )
+    lines = []
+    charlm.prepare_data(config, log=lines.append)
+    assert "24,000 / 3,000 / 3,000 characters" in lines[0]  # 30,000 characters split 80/10/10
+    flags = ["--data", small_text, "--train-fraction", "0.95", "--validation-fraction", "0.1"]
+    status, _, err = run_main([*TINY, *flags, "--run-dir", tmp_path / "run"], capsys)
+    assert_one_line_error(status, err, "train_fraction and validation_fraction", "0.95", "0.1")
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------------- train
 def test_cli_trains_reports_and_fills_the_run_directory(trained_run):
     run_dir, result = trained_run
