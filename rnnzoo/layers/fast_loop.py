@@ -55,10 +55,10 @@ included (tests/layers/test_fast_loop.py); `RecurrentLayer.inner_loop` falls
 back to Keras's loop wherever `reason` gives one.
 """
 
-import dataclasses
-
 import keras
 import tensorflow as tf
+
+from rnnzoo.layers import sequence_inputs
 
 # Steps per loop iteration (see `_chunked_loop`), whose input-side matmuls
 # run as one (see `_Projection`). Measured on the benchmark's LSTM and vanilla
@@ -86,19 +86,6 @@ def reason(layer, mask=None, training=False):
     return static_reason(layer)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Spec:
-    """What the sequence function takes and returns besides x, W, U and the states."""
-
-    return_sequences: bool
-    state_count: int
-    has_biases: tuple  # (input bias, recurrent bias)
-    parameter_count: int
-    masked: bool  # a (T, B, 1) mask follows the parameters
-    zero_output_for_mask: bool
-    recurrent_dropout: bool  # a (B, units) mask of h_{t-1} follows
-
-
 def run(layer, sequences, initial_state, mask=None, training=False):
     """`keras.layers.RNN.inner_loop`, fast: -> (last_output, outputs, states).
 
@@ -106,76 +93,34 @@ def run(layer, sequences, initial_state, mask=None, training=False):
     time for `go_backwards`), or (batch, 1, units) without `return_sequences`,
     as Keras's loop returns them.
     """
-    cell = layer.cell
-    derivative = cell.derivative()
-    dtype = cell.compute_dtype
-    x = tf.cast(sequences, dtype)
-    if training and cell.dropout > 0:
-        # One mask per sequence, the one the cell would use at every step.
-        x = x * tf.expand_dims(tf.cast(cell.get_dropout_mask(sequences[:, 0, :]), dtype), 1)
-    x = tf.transpose(x, [1, 0, 2])
-    if mask is not None:
-        mask = tf.transpose(tf.cast(mask, dtype), [1, 0])[..., None]
-    if layer.go_backwards:
-        x = tf.reverse(x, [0])
-        mask = None if mask is None else tf.reverse(mask, [0])
-    biases = [_cast(cell.input_bias(), dtype), _cast(cell.recurrent_bias(), dtype)]
-    weights = [tf.cast(cell.kernel, dtype), tf.cast(cell.recurrent_projection_kernel(), dtype)]
-    weights += [b for b in biases if b is not None]
-    states = [tf.cast(state, dtype) for state in initial_state]
-    parameters = [tf.cast(p, dtype) for p in cell.pointwise_parameters()]
-    extras = [] if mask is None else [mask]
-    dropping = bool(training and cell.recurrent_dropout > 0)
-    if dropping:
-        extras.append(tf.cast(cell.get_recurrent_dropout_mask(states[0]), dtype))
-    spec = _Spec(
-        return_sequences=layer.return_sequences,
-        state_count=len(states),
-        has_biases=tuple(b is not None for b in biases),
-        parameter_count=len(parameters),
-        masked=mask is not None,
-        zero_output_for_mask=layer.zero_output_for_mask,
-        recurrent_dropout=dropping,
-    )
-    results = list(_sequence_function(derivative, spec)(x, *weights, *states, *parameters, *extras))
-    if layer.return_sequences:
-        outputs = tf.transpose(results.pop(0), [1, 0, 2])
-        last_output = outputs[:, -1]
-    else:
-        last_output = results.pop(0)
-        outputs = tf.expand_dims(last_output, 1)
-    return last_output, outputs, results
-
-
-def _cast(value, dtype):
-    return None if value is None else tf.cast(value, dtype)
+    spec, x, arrays = sequence_inputs.prepare(layer, sequences, initial_state, mask, training)
+    results = _sequence_function(layer.cell.derivative(), spec)(x, *arrays)
+    return sequence_inputs.finish(spec, results[0], results[1:])
 
 
 def _sequence_function(derivative, spec):
     """The whole sequence as one op with a custom gradient.
 
-    Inputs: x (T, B, features), W, U, then b and b_h where `spec.has_biases`
-    says so, the initial states, the pointwise parameters, then the mask
-    (T, B, 1) and the recurrent dropout mask (B, units) where `spec` says so.
+    Inputs: x (T, B, features), then `sequence_inputs.prepare`'s arrays: W, U,
+    b and b_h where `spec.has_biases` says so, the initial states, the
+    pointwise parameters, the mask (T, B, 1) and the recurrent dropout mask
+    (B, units) where `spec` says so.
     Outputs: the outputs (T, B, units) if `return_sequences`, else the last
     output (B, units); then the final states.
     """
 
     @tf.custom_gradient
-    def sequence(x, kernel_weights, recurrent_kernel, *rest):
-        rest = list(rest)
-        bias, recurrent_bias = [rest.pop(0) if has else None for has in spec.has_biases]
-        states0 = rest[: spec.state_count]
-        parameters = rest[spec.state_count : spec.state_count + spec.parameter_count]
-        extras = rest[spec.state_count + spec.parameter_count :]
-        mask = extras.pop(0) if spec.masked else None
-        recurrent_mask = extras.pop(0) if spec.recurrent_dropout else None
+    def sequence(x, *arrays):
+        kernel_weights, recurrent_kernel, bias, recurrent_bias, states0, parameters, *masks = (
+            sequence_inputs.unpack(spec, arrays)
+        )
+        mask, recurrent_mask = masks
         projection = _Projection(
             kernel_weights,
             recurrent_kernel,
             bias,
             recurrent_bias,
-            derivative.cell.projection == "sum",
+            spec.additive,
             recurrent_mask,
         )
         x_rows = projection.with_bias_feature(x)

@@ -31,76 +31,20 @@ TensorFlow loop. Outputs and gradients equal the cell in `keras.layers.RNN`
 on JAX (tests/layers/test_jax_loop.py).
 """
 
-import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
 from keras import ops
 
-
-@dataclasses.dataclass(frozen=True)
-class _Spec:
-    """What the sequence function takes and returns besides x, W, U and the states."""
-
-    return_sequences: bool
-    state_count: int
-    has_biases: tuple  # (input bias, recurrent bias)
-    parameter_count: int
-    masked: bool
-    zero_output_for_mask: bool
-    recurrent_dropout: bool
-    additive: bool  # z = x W + b + h U ("sum"), else the pair (x W + b, h U + b_h)
+from rnnzoo.layers import sequence_inputs
 
 
 def run(layer, sequences, initial_state, mask=None, training=False):
     """`keras.layers.RNN.inner_loop` on JAX, fast: -> (last_output, outputs, states)."""
-    cell = layer.cell
-    derivative = cell.derivative()
-    dtype = cell.compute_dtype
-    x = jnp.asarray(sequences, dtype)
-    if training and cell.dropout > 0:
-        x = x * jnp.asarray(cell.get_dropout_mask(sequences[:, 0, :]), dtype)[:, None, :]
-    x = jnp.swapaxes(x, 0, 1)
-    if mask is not None:
-        mask = jnp.swapaxes(jnp.asarray(mask, dtype), 0, 1)[..., None]
-    if layer.go_backwards:
-        x = x[::-1]
-        mask = None if mask is None else mask[::-1]
-    biases = [_cast(cell.input_bias(), dtype), _cast(cell.recurrent_bias(), dtype)]
-    weights = [
-        jnp.asarray(cell.kernel, dtype),
-        jnp.asarray(cell.recurrent_projection_kernel(), dtype),
-    ]
-    weights += [b for b in biases if b is not None]
-    states = [jnp.asarray(state, dtype) for state in initial_state]
-    parameters = [jnp.asarray(p, dtype) for p in cell.pointwise_parameters()]
-    extras = [] if mask is None else [mask]
-    dropping = bool(training and cell.recurrent_dropout > 0)
-    if dropping:
-        extras.append(jnp.asarray(cell.get_recurrent_dropout_mask(states[0]), dtype))
-    spec = _Spec(
-        return_sequences=layer.return_sequences,
-        state_count=len(states),
-        has_biases=tuple(b is not None for b in biases),
-        parameter_count=len(parameters),
-        masked=mask is not None,
-        zero_output_for_mask=layer.zero_output_for_mask,
-        recurrent_dropout=dropping,
-        additive=cell.projection == "sum",
-    )
-    first, final_states = _sequence(derivative, spec, x, *weights, *states, *parameters, *extras)
-    if layer.return_sequences:
-        outputs = jnp.swapaxes(first, 0, 1)
-        last_output = outputs[:, -1]
-    else:
-        last_output = first
-        outputs = last_output[:, None, :]
-    return last_output, outputs, list(final_states)
-
-
-def _cast(value, dtype):
-    return None if value is None else jnp.asarray(value, dtype)
+    spec, x, arrays = sequence_inputs.prepare(layer, sequences, initial_state, mask, training)
+    first, final_states = _sequence(layer.cell.derivative(), spec, x, *arrays)
+    return sequence_inputs.finish(spec, first, final_states)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
@@ -110,22 +54,10 @@ def _sequence(derivative, spec, x, *arrays):
     return first, final_states
 
 
-def _unpack(spec, arrays):
-    arrays = list(arrays)
-    kernel, recurrent_kernel = arrays.pop(0), arrays.pop(0)
-    bias, recurrent_bias = [arrays.pop(0) if has else None for has in spec.has_biases]
-    states0 = arrays[: spec.state_count]
-    parameters = arrays[spec.state_count : spec.state_count + spec.parameter_count]
-    extras = arrays[spec.state_count + spec.parameter_count :]
-    mask = extras.pop(0) if spec.masked else None
-    recurrent_mask = extras.pop(0) if spec.recurrent_dropout else None
-    return kernel, recurrent_kernel, bias, recurrent_bias, states0, parameters, mask, recurrent_mask
-
-
 def _forward(derivative, spec, x, arrays):
     """-> (first output, final states, residuals for the backward pass)."""
     kernel, recurrent_kernel, bias, recurrent_bias, states0, parameters, mask, recurrent_mask = (
-        _unpack(spec, arrays)
+        sequence_inputs.unpack(spec, arrays)
     )
 
     def dropped(h):
@@ -163,7 +95,7 @@ def _sequence_forward(derivative, spec, x, *arrays):
 def _sequence_backward(derivative, spec, residuals, cotangents):
     x, arrays, h_seq, saved = residuals
     kernel, recurrent_kernel, bias, recurrent_bias, states0, parameters, mask, recurrent_mask = (
-        _unpack(spec, arrays)
+        sequence_inputs.unpack(spec, arrays)
     )
     d_first, d_final = cotangents
     d_final = [jnp.zeros_like(s) if d is None else d for s, d in zip(states0, d_final)]
