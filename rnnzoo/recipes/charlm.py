@@ -389,6 +389,11 @@ def inspect(args, log=print):
     else:
         corpus = load_corpus(config.data or None, log=log, fractions=config.split_fractions())
         text = corpus.split("validation")
+        # The split starts wherever the cut fell, perhaps inside a quotation; a paragraph
+        # starts outside one, as the property tracker does.
+        start = interpretable.paragraph_start(text)
+        log(f"inspecting the validation split from its first paragraph, character {start:,}")
+        text = text[start:]
     run = RunDirectory(args.run_dir)
     html_path = run.path / "cells.html"
     ranking = interpretable.inspect(

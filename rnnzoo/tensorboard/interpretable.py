@@ -14,11 +14,20 @@ each top cell, and to TensorBoard as images.
     write_html("cells.html", text, activations, ranking)
 
 Every property is the state *after* reading character t, the same moment as
-the cell's activation at t.
+the cell's activation at t. A window cut from the middle of a text (a
+validation split) may start inside a quotation: start it at
+`paragraph_start(text)`, after the first blank line, where none is open.
+
+Most properties are correlated over the whole window. `line_ramp` is
+correlated within lines (`property_groups`): a cell that rises along each line
+and drops at the newline, but sits higher in some lines than in others (in
+dialogue, say), has a weak correlation with the column over the window, the
+line-to-line differences swamping the ramp, and a strong one within lines.
 """
 
 import dataclasses
 import html
+import re
 
 import keras
 import numpy as np
@@ -28,8 +37,12 @@ from rnnzoo.tensorboard import images
 from rnnzoo.tensorboard.probe import probe
 
 PROPERTIES = {
-    "inside_quotes": 'Inside a "double-quoted" string (the opening quote counts as inside).',
+    "inside_quotes": 'Inside a "double-quoted" string (the opening quote counts as inside); a '
+    "blank line ends it, since prose leaves a quotation open across paragraphs.",
     "position_in_line": "Characters since the last newline (0 at the newline).",
+    "line_ramp": "Characters since the last newline, correlated within each line: each line's "
+    "mean is taken out of the position and of the cell, so a cell that ramps along every line "
+    "and resets at the newline scores high whatever its level from line to line.",
     "bracket_depth": "Nesting depth of (), [] and {} outside strings and comments.",
     "indentation": "Leading whitespace of the current line read so far (a tab counts 8).",
     "inside_comment": "Inside a C comment, /* ... */ or // to the end of the line.",
@@ -45,7 +58,7 @@ def text_properties(text):
     """
     values = {name: np.zeros(len(text), dtype=np.float32) for name in PROPERTIES}
     in_quote = escaped = in_block = in_line = False
-    in_indent = True
+    in_indent = blank_line = True
     column = depth = indent = block_start = 0
     previous = ""
     for t, char in enumerate(text):
@@ -74,23 +87,40 @@ def text_properties(text):
         elif char in ")]}":
             depth = max(0, depth - 1)
         if char == "\n":
-            column, indent, in_indent = 0, 0, True
+            if blank_line:  # a paragraph break: no quotation stays open across it
+                in_quote = escaped = False
+            column, indent, in_indent, blank_line = 0, 0, True, True
         elif not char:
             column += 1
-            in_indent = False
+            in_indent = blank_line = False
         else:
             column += 1
+            blank_line = blank_line and char in " \t"
             if in_indent and char in " \t":
                 indent += 8 if char == "\t" else 1
             else:
                 in_indent = False
         values["inside_quotes"][t] = in_quote
         values["position_in_line"][t] = column
+        values["line_ramp"][t] = column
         values["bracket_depth"][t] = depth
         values["indentation"][t] = indent
         values["inside_comment"][t] = in_block or in_line
         previous = char
     return values
+
+
+def property_groups(text):
+    """The properties correlated within groups of characters, and each character's group:
+    `{"line_ramp": line number}`, a newline opening the line it starts (its position is 0)."""
+    return {"line_ramp": np.cumsum(np.frombuffer(text.encode("utf-32-le"), "<u4") == 10)}
+
+
+def paragraph_start(text):
+    """Where the first paragraph of `text` starts: at the first line after its first blank
+    line(s) (lines of nothing but spaces and tabs), or 0 when it has none."""
+    match = re.search(r"\n(?:[ \t]*\n)+", text)
+    return match.end() if match and match.end() < len(text) else 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,29 +137,47 @@ class CellScore:
         return f"{self.layer} cell {self.unit}"
 
 
-def correlations(activations, values):
+def within_groups(values, groups):
+    """`values` (time, ...) less the mean of its group at each time step; `groups` (time,) holds
+    group numbers that change only between consecutive runs (lines of a text)."""
+    values, groups = np.asarray(values, dtype=np.float64), np.asarray(groups)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    lengths = np.diff(np.append(starts, len(values)))
+    means = np.add.reduceat(values, starts, axis=0) / lengths.reshape(-1, *[1] * (values.ndim - 1))
+    return values - np.repeat(means, lengths, axis=0)
+
+
+def correlations(activations, values, groups=None):
     """Pearson correlation of each column of `activations` (time, units) with `values` (time,).
 
-    A constant column or constant `values` correlates 0.
+    With `groups` (time,), both are first taken relative to their group's mean (see
+    `within_groups`): the pooled within-group correlation. A constant column or constant
+    `values` correlates 0.
     """
     activations = np.asarray(activations, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
+    if groups is not None:
+        activations = within_groups(activations, groups)
+        values = within_groups(values, groups)
     a = activations - activations.mean(axis=0)
     v = values - values.mean()
     denominator = np.sqrt((a * a).sum(axis=0) * (v * v).sum())
-    varies = (np.ptp(activations, axis=0) > 0) & (np.ptp(values) > 0)
+    # A spread below float64 rounding of the group means counts as constant.
+    varies = (np.ptp(activations, axis=0) > 1e-12) & (np.ptp(values) > 1e-12)
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (a * v[:, None]).sum(axis=0) / denominator
     return np.where(varies, r, 0.0)
 
 
-def rank_cells(activations, properties):
+def rank_cells(activations, properties, groups=None):
     """Rank every cell by |correlation| with each property.
 
     Args:
         activations: Layer name -> (time, units) array (as `cell_activations`
             returns), or one (time, units) array.
         properties: Property name -> (time,) array (as `text_properties`).
+        groups: Property name -> (time,) group numbers for the properties to
+            correlate within groups (as `property_groups`); others over all.
 
     Returns:
         Property name -> list of `CellScore`, all cells, strongest |r| first.
@@ -145,7 +193,7 @@ def rank_cells(activations, properties):
                     f"Expected activations of layer {layer!r} for each of the "
                     f"{len(values)} characters, received {len(matrix)} time steps."
                 )
-            r = correlations(matrix, values)
+            r = correlations(matrix, values, (groups or {}).get(name))
             scores.extend(CellScore(layer, unit, name, float(r[unit])) for unit in range(len(r)))
         ranking[name] = sorted(scores, key=lambda score: -abs(score.correlation))
     return ranking
@@ -285,7 +333,10 @@ def inspect(model, vocabulary, text, html_path, log_dir=None, step=0, k=3, max_c
     Args:
         model: The trained char-LM `keras.Model`.
         vocabulary: Its vocabulary (see `encode`).
-        text: Text to run the model over; only the first `max_chars` are used.
+        text: Text to run the model over; only the first `max_chars` are used. A
+            text cut from inside a longer one (a split) should start at a
+            paragraph (`paragraph_start`): the property tracker starts outside
+            any quotation.
         html_path: Where to write the HTML page.
         log_dir: If given, the top cell of each property goes there as images.
         step: The TensorBoard step of those images (e.g. the training step).
@@ -296,7 +347,7 @@ def inspect(model, vocabulary, text, html_path, log_dir=None, step=0, k=3, max_c
     """
     text = text[:max_chars]
     activations = cell_activations(model, vocabulary, text)
-    ranking = rank_cells(activations, text_properties(text))
+    ranking = rank_cells(activations, text_properties(text), property_groups(text))
     write_html(html_path, text, activations, ranking, k=k)
     if log_dir is not None:
         writer = tf.summary.create_file_writer(str(log_dir))

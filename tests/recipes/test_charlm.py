@@ -439,12 +439,16 @@ def test_inspect_ranks_cells_and_writes_the_page(trained_run, tmp_path, capsys):
     text.write_text(Path(data).read_text(encoding="utf-8")[:400], encoding="utf-8")
     status, out, err = run_main(["inspect", "--run-dir", run_dir, "--text", text], capsys)
     assert status == 0, err
-    for name in ("inside_quotes", "position_in_line", "bracket_depth"):
+    for name in ("inside_quotes", "position_in_line", "line_ramp", "bracket_depth"):
         assert f"{name}: " in out
     page = (run_dir / "cells.html").read_text(encoding="utf-8")
     assert "<html" in page.lower()
     assert tags_in(run_dir / "cells")
     assert no_temporaries(run_dir)
+    # Without --text: the validation split, from its first paragraph (this text has none).
+    status, out, err = run_main(["inspect", "--run-dir", run_dir, "--max-chars", "200"], capsys)
+    assert status == 0, err
+    assert "inspecting the validation split from its first paragraph, character 0" in out
 
 
 def test_inspect_refuses_text_outside_the_vocabulary(trained_run, tmp_path, capsys):

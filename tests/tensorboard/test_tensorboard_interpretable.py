@@ -27,6 +27,52 @@ def test_text_properties_are_the_state_after_each_character():
     assert list(properties["indentation"][35:]) == [0, 1, 2, 10, 10]  # a tab counts 8
 
 
+def test_a_text_cut_mid_quote_reads_right_from_its_first_paragraph():
+    """War and Peace's validation split starts inside a quotation. Read from there, the closing
+    quote opens one and the tracker is inverted until the paragraph ends (a blank line now ends
+    any quotation); from `paragraph_start` on, it is right."""
+    text = 'this means war," said he.\n\n"Well, Prince," she said.\n"So,"\n\n"Then\n \nNo.'
+    inside = interpretable.text_properties(text)["inside_quotes"]
+    assert digits(inside[:26]) == "0" * 15 + "1" * 11  # inverted: ' said he.\n' reads inside
+    assert inside[26] == 0  # the blank line ends it
+    start = interpretable.paragraph_start(text)
+    assert text[start:].startswith('"Well')
+    window = text[start:]
+    # '"Well, Prince,' in, '" she said.\n' out, '"So,' in, '"\n\n' out, '"Then\n ' in (a line of
+    # one space is blank), then '\nNo.' out.
+    expected = "1" * 14 + "0" * 12 + "1" * 4 + "0" * 3 + "1" * 7 + "0" * 4
+    assert digits(interpretable.text_properties(window)["inside_quotes"]) == expected
+    assert interpretable.paragraph_start("one line\nanother\n") == 0  # no blank line
+    assert interpretable.paragraph_start("a\n \t\n\n  code();\n") == 6  # indentation kept
+
+
+def test_line_ramp_finds_a_cell_that_ramps_along_each_line_at_a_different_level(rng):
+    """A line-length cell as the paper draws it: it climbs along every line and resets at the
+    newline. When its level also moves from line to line (in dialogue, say), its correlation
+    with the column over the whole text is weak; within lines it is near 1."""
+    lines = ["x" * int(n) for n in rng.integers(40, 75, size=60)]
+    text = "\n".join(lines) + "\n"
+    properties = interpretable.text_properties(text)
+    groups = interpretable.property_groups(text)
+    column = properties["position_in_line"]
+    assert np.array_equal(properties["line_ramp"], column)
+    level = rng.uniform(-0.6, 0.6, size=len(lines) + 1)[groups["line_ramp"]]
+    cells = rng.normal(0, 0.01, (len(text), 3))
+    cells[:, 0] += level - 0.004 * column  # ramps down each line from a level of its own
+    cells[:, 2] += column / 100  # a plain ramp: both measures find it
+    ranking = interpretable.rank_cells(cells, properties, groups)
+    by_unit = {score.unit: score.correlation for score in ranking["position_in_line"]}
+    assert abs(by_unit[0]) < 0.5 and by_unit[2] > 0.99  # the window-wide measure misses cell 0
+    within = {score.unit: score.correlation for score in ranking["line_ramp"]}
+    assert within[0] < -0.95 and within[2] > 0.99 and abs(within[1]) < 0.1
+    # the pooled within-line correlation, by hand for cell 0
+    residual = {}
+    for name, values in (("cell", cells[:, 0]), ("column", column.astype(float))):
+        means = {g: values[groups["line_ramp"] == g].mean() for g in set(groups["line_ramp"])}
+        residual[name] = values - np.array([means[g] for g in groups["line_ramp"]])
+    assert within[0] == pytest.approx(np.corrcoef(residual["cell"], residual["column"])[0, 1])
+
+
 def test_correlations_match_numpy_and_constant_cells_score_zero(rng):
     activations = rng.normal(size=(50, 4))
     activations[:, 2] = 0.3
