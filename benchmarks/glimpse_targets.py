@@ -25,7 +25,6 @@ error reached. Any other flag goes to the recipe after the target's own.
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import shlex
@@ -34,6 +33,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from projection import power_law_projection  # noqa: E402
 
 from rnnzoo.recipes import glimpse_mnist  # noqa: E402
 from rnnzoo.training import checkpoints  # noqa: E402
@@ -53,28 +54,6 @@ TARGETS = {
         "60x60 cluttered MNIST (4 pieces), RAM 8 glimpses, 12x12, 3 scales",
     ),
 }
-
-
-def power_law_projection(history, target):
-    """Fit log(error) = a + b log(minutes) over the later half of the validation curve;
-    return (b, minutes at which the fit reaches `target`, or None when it does not fall)."""
-    points = [
-        (r["seconds"] / 60, r["validation_error"]) for r in history if r["validation_error"] > 0
-    ]
-    points = points[len(points) // 2 :]
-    if len(points) < 3:
-        return None, None
-    xs = [math.log(m) for m, _ in points]
-    ys = [math.log(e) for _, e in points]
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    spread = sum((x - mean_x) ** 2 for x in xs)
-    if spread == 0:
-        return None, None
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / spread
-    if slope >= 0:
-        return slope, None
-    intercept = mean_y - slope * mean_x
-    return slope, math.exp((math.log(target) - intercept) / slope)
 
 
 def main(argv=None):
@@ -125,7 +104,8 @@ def main(argv=None):
             f"| {record['epoch']} | {record['seconds'] / 60:.1f} | "
             f"{100 * record['validation_error']:.2f}% |"
         )
-    slope, minutes = power_law_projection(history, paper)
+    curve = [(record["seconds"] / 60, record["validation_error"]) for record in history]
+    slope, minutes = power_law_projection(curve, paper)
     if slope is not None:
         reach = (
             f"reaches {100 * paper:.2f}% after about {minutes:.0f} minutes"

@@ -1,0 +1,152 @@
+"""A long run's README row (issue 15, reproducing the papers), finished or still going.
+
+Reads a run directory of any recipe: its config.toml, the history in checkpoints/last.ckpt
+(so a run still training, or stopped, can be read too) and results.json once it has finished.
+Prints the learning curve's last points, the figure reached beside the paper's, met or not, the
+power law fitted to the later half of the curve and what it projects (as the targets
+benchmarks do), and one Markdown row for the README's Results.
+
+    python benchmarks/reproduction.py --run-dir /work/runs/repro/war_and_peace_lstm_2x256 \\
+        --command "python -m rnnzoo.recipes.charlm --config charlm_war_and_peace"
+
+The paper's figure is chosen by what the run trains: the task or dataset, and the cell.
+    seqclass   pixel-mnist: IRNN >= 97.0% (Le, Jaitly & Hinton 2015), LSTM >= 98% (issue 15)
+               permuted-pixel-mnist: IRNN >= 82.0% (Le et al.), LSTM >= 88% (issue 15)
+    glimpse    mnist <= 1.29%, translated <= 1.86%, cluttered 60x60 <= 5.23%, cluttered 100x100
+               with 4 / 6 / 8 glimpses <= 14.95% / 11.58% / 10.83% (Mnih et al. 2014)
+    charlm     no figure: Karpathy et al.'s (2015) Table 1 could not be read from this
+               machine, so the row gives the test cross-entropy reached and the curve
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from projection import power_law_projection  # noqa: E402
+
+from rnnzoo.training import checkpoints  # noqa: E402
+from rnnzoo.training import config as config_io  # noqa: E402
+
+# seqclass (task, cell) -> (the least test accuracy, whose figure it is)
+ACCURACY = {
+    ("pixel-mnist", "irnn"): (0.97, "Le, Jaitly & Hinton 2015"),
+    ("pixel-mnist", "lstm"): (0.98, "issue 15, after later work with Adam and clipping"),
+    ("permuted-pixel-mnist", "irnn"): (0.82, "Le, Jaitly & Hinton 2015"),
+    ("permuted-pixel-mnist", "lstm"): (0.88, "issue 15"),
+}
+# glimpse_mnist (dataset, size, glimpses) -> the most test error (Mnih et al. 2014, Tables 1-2)
+ERROR = {
+    ("mnist", None, 6): 0.0129,
+    ("translated", 60, 6): 0.0186,
+    ("cluttered", 60, 8): 0.0523,
+    ("cluttered", 100, 4): 0.1495,
+    ("cluttered", 100, 6): 0.1158,
+    ("cluttered", 100, 8): 0.1083,
+}
+
+
+def target(config):
+    """(what the run is, the figure's name, how to turn a history record into the figure,
+    the paper's figure or None, lower is better, the source) for a run's config."""
+    if "task" in config:  # seqclass
+        goal, source = ACCURACY.get((config["task"], config["cell"]), (None, ""))
+        what = f"{config['task']}, {config['cell']} {config['units']}"
+        return what, "accuracy", lambda r: r["validation_accuracy"], goal, False, source
+    if "dataset" in config:  # glimpse_mnist
+        size = None if config["dataset"] == "mnist" else config["size"]
+        goal = ERROR.get((config["dataset"], size, config["glimpses"]))
+        what = f"{config['dataset']} {size or 28}x{size or 28}, {config['glimpses']} glimpses"
+        source = "Mnih et al. 2014"
+        return what, "error", lambda r: r["validation_error"], goal, True, source
+    corpus = Path(config["data"]).stem if config["data"] else "tiny_shakespeare"
+    what = f"{corpus}, {config['layers']}x{config['units']} {config['cell']}"
+    return what, "loss", lambda r: r["validation_loss"], None, True, "Karpathy et al. 2015"
+
+
+def show(name, value):
+    return f"{100 * value:.2f}%" if name in ("accuracy", "error") else f"{value:.4f} nats/char"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", required=True, help="the run directory to read")
+    parser.add_argument("--command", default="", help="the command that ran it, for the row")
+    parser.add_argument("--last", type=int, default=5, help="curve points shown (default 5)")
+    args = parser.parse_args(argv)
+
+    run_dir = Path(args.run_dir)
+    config = config_io.read_toml(run_dir / "config.toml")
+    history = checkpoints.load(run_dir / "checkpoints" / "last.ckpt").state["history"]
+    results_path = run_dir / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else None
+    what, name, figure, goal, lower, source = target(config)
+    if not history:
+        print(f"run: {run_dir} ({what}) has no evaluation yet; try again after its first epoch.")
+        return 1
+
+    print(f"run: {run_dir} ({what}); {len(history)} evaluations")
+    print(f"\n| epoch | steps | minutes | train loss | validation {name} |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for record in history[-args.last :]:
+        print(
+            f"| {record['epoch']} | {record['global_step']:,} | {record['seconds'] / 60:.1f} "
+            f"| {record['train_loss']:.4f} | {show(name, figure(record))} |"
+        )
+    best = (min if lower else max)(history, key=figure)
+    reached = f"best validation {name} {show(name, figure(best))} at epoch {best['epoch']}"
+    minutes = history[-1]["seconds"] / 60
+    if results is not None:
+        test = results[f"test_{name}"]
+        reached += f"; test {name} {show(name, test)}"
+        verdict = (
+            ""
+            if goal is None
+            else ("met" if (test <= goal if lower else test >= goal) else "not met")
+        )
+    else:
+        verdict = "" if goal is None else "not finished"
+    if goal is not None:
+        paper = f"{show(name, goal)}, {source}"
+    elif name == "loss":
+        paper = f"{source}: Table 1 not checked"
+    else:
+        paper = "no paper figure for this setup"
+    print(f"\nreached: {reached} after {minutes:.1f} min of training ({paper})")
+
+    projection = ""
+    if goal is not None and verdict != "met":
+        error = (lambda r: figure(r)) if lower else (lambda r: 1 - figure(r))
+        points = [(r["seconds"] / 60, error(r)) for r in history]
+        slope, at = power_law_projection(points, goal if lower else 1 - goal)
+        if slope is not None:
+            reach = f"reaches {show(name, goal)} after about {at:.0f} min" if at else "does not"
+            projection = (
+                f"the later half of the curve fits minutes^{slope:.2f} and {reach} "
+                "(an extrapolation)"
+            )
+            print(f"projection: {projection}")
+
+    cpus = len(os.sched_getaffinity(0))
+    machine = f"{platform.machine()}, {cpus} CPUs"
+    outcome = f"{reached} ({paper}){': ' + verdict if verdict else ''}"
+    if projection:
+        outcome += f"; {projection}"
+    curve = ", ".join(show(name, figure(r)) for r in history[-args.last :])
+    print("\n| target | command | result | training | curve (last points) | machine | date |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        f"| {what} | `{args.command or '(see the run directory)'}` | {outcome} | "
+        f"{history[-1]['epoch']} epochs, {history[-1]['global_step']:,} steps, "
+        f"{minutes:.1f} min | {curve} | {machine} | {datetime.date.today()} |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
