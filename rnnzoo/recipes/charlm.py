@@ -404,11 +404,12 @@ def inspect(args, log=print):
         log_dir=run.events_path("cells"),
         k=args.top,
         max_chars=args.max_chars,
+        image_dir=run.path,
     )
     for name, scores in ranking.items():
         best = ", ".join(f"{s.label} r={s.correlation:+.2f}" for s in scores[: args.top])
         log(f"{name}: {best}")
-    log(f"wrote {html_path}")
+    log(f"wrote {html_path} and the top cell of each property as {run.path}/cells_<property>.png")
 
 
 # =============================================================================== CLI

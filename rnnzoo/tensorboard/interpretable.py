@@ -302,32 +302,45 @@ def write_html(path, text, activations, ranking, k=3, max_chars=3000):
     return path
 
 
+def top_cell_pictures(text, activations, ranking, k=1, max_chars=800):
+    """`{(property, rank): picture}`: the text coloured by each property's `k` strongest cells,
+    80 characters a row, titled with the cell and its correlation."""
+    shown = text[:max_chars]
+    return {
+        (name, rank): images.titled(
+            images.text_image(
+                shown, activations[score.layer][: len(shown), score.unit], columns=80
+            ),
+            f"{score.label} r={score.correlation:+.2f}",
+        )
+        for name, scores in ranking.items()
+        for rank, score in enumerate(scores[:k])
+    }
+
+
 def write_top_cell_images(text, activations, ranking, step=0, k=1, max_chars=800):
     """Images `interpretable/<property>/<rank>` of the text coloured by the top cells.
 
     Writes into the default `tf.summary` writer.
     """
-    shown = text[:max_chars]
-    for name, scores in ranking.items():
-        for rank, score in enumerate(scores[:k]):
-            values = activations[score.layer][: len(shown), score.unit]
-            picture = images.titled(
-                images.text_image(shown, values, columns=80),
-                f"{score.label} r={score.correlation:+.2f}",
-            )
-            tf.summary.image(
-                f"interpretable/{name}/{rank}",
-                images.summary_image(picture),
-                step=step,
-                description=(
-                    f"The text coloured by {score.label}, the cell with the {rank + 1}. strongest "
-                    f"correlation with {name} ({PROPERTIES.get(name, name)}). "
-                    "Blue -1, white 0, red +1."
-                ),
-            )
+    pictures = top_cell_pictures(text, activations, ranking, k, max_chars)
+    for (name, rank), picture in pictures.items():
+        score = ranking[name][rank]
+        tf.summary.image(
+            f"interpretable/{name}/{rank}",
+            images.summary_image(picture),
+            step=step,
+            description=(
+                f"The text coloured by {score.label}, the cell with the {rank + 1}. strongest "
+                f"correlation with {name} ({PROPERTIES.get(name, name)}). "
+                "Blue -1, white 0, red +1."
+            ),
+        )
 
 
-def inspect(model, vocabulary, text, html_path, log_dir=None, step=0, k=3, max_chars=10000):
+def inspect(
+    model, vocabulary, text, html_path, log_dir=None, step=0, k=3, max_chars=10000, image_dir=None
+):
     """Everything `charlm inspect` does: activations, ranking, HTML page and TensorBoard images.
 
     Args:
@@ -341,6 +354,8 @@ def inspect(model, vocabulary, text, html_path, log_dir=None, step=0, k=3, max_c
         log_dir: If given, the top cell of each property goes there as images.
         step: The TensorBoard step of those images (e.g. the training step).
         k: Top cells per property on the page.
+        image_dir: If given, the top cell of each property goes there as
+            `cells_<property>.png` too (the pictures of the README).
 
     Returns:
         The ranking (see `rank_cells`).
@@ -354,4 +369,7 @@ def inspect(model, vocabulary, text, html_path, log_dir=None, step=0, k=3, max_c
         with writer.as_default():
             write_top_cell_images(text, activations, ranking, step=step)
         writer.close()
+    if image_dir is not None:
+        for (name, _), picture in top_cell_pictures(text, activations, ranking).items():
+            images.write_png(f"{image_dir}/cells_{name}.png", picture)
     return ranking

@@ -444,6 +444,7 @@ def test_inspect_ranks_cells_and_writes_the_page(trained_run, tmp_path, capsys):
     page = (run_dir / "cells.html").read_text(encoding="utf-8")
     assert "<html" in page.lower()
     assert tags_in(run_dir / "cells")
+    assert (run_dir / "cells_inside_quotes.png").stat().st_size > 0
     assert no_temporaries(run_dir)
     # Without --text: the validation split, from its first paragraph (this text has none).
     status, out, err = run_main(["inspect", "--run-dir", run_dir, "--max-chars", "200"], capsys)

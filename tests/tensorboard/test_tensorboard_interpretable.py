@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from tensorboard_events import Events
 
 import rnnzoo
@@ -147,8 +148,11 @@ def test_inspect_writes_the_page_and_tensorboard_images(tmp_path, rng):
     )
     page = tmp_path / "cells.html"
     ranking = interpretable.inspect(
-        model, vocabulary, text, page, log_dir=tmp_path / "tb", step=7, k=2
+        model, vocabulary, text, page, log_dir=tmp_path / "tb", step=7, k=2, image_dir=tmp_path
     )
+    for name in interpretable.PROPERTIES:  # the top cell of each as a PNG, 80 characters wide
+        picture = tf.io.decode_png(tf.io.read_file(str(tmp_path / f"cells_{name}.png")))
+        assert picture.shape[1] == 80 * 8 and picture.shape[2] == 3
     html = page.read_text(encoding="utf-8")
     assert html.count("<span style=") == len(text) * 2 * len(interpretable.PROPERTIES)
     assert ">&lt;</span>" in html and "<b>" not in html  # the text is escaped
