@@ -7,13 +7,20 @@
 (1, 10)
 """
 
-from rnnzoo.models.charlm import OneHot, build_char_lm, recurrent_layers, reset_states
+from rnnzoo.models.charlm import (
+    OneHot,
+    StreamEvaluator,
+    build_char_lm,
+    recurrent_layers,
+    reset_states,
+)
 from rnnzoo.models.ram import RecurrentAttentionModel
 from rnnzoo.models.sampling import beam_search, generate
 
 __all__ = [
     "OneHot",
     "RecurrentAttentionModel",
+    "StreamEvaluator",
     "build_char_lm",
     "recurrent_layers",
     "reset_states",

@@ -29,6 +29,7 @@ from keras import ops
 from rnnzoo import layers as rnn_layers
 from rnnzoo.cells.base import check_rate
 from rnnzoo.layers.base import RecurrentLayer
+from rnnzoo.layers.replicas import GlobalBatchDropout
 from rnnzoo.models.seeding import check_int, seed_stream, seeded_recurrent_layer
 
 
@@ -79,8 +80,10 @@ def build_char_lm(
         num_layers: Number of stacked recurrent layers.
         embedding_dim: Size of the learned embedding; 0 feeds one-hot vectors
             (min-char-rnn), with no embedding weights.
-        dropout: Rate of the `Dropout` after each recurrent layer (char-rnn
-            style); 0 adds no Dropout layers.
+        dropout: Rate of the dropout after each recurrent layer (char-rnn
+            style; `rnnzoo.layers.replicas.GlobalBatchDropout`, Keras's `Dropout`
+            whose masks don't depend on a `tf.distribute` replica count); 0 adds
+            no dropout layers.
         batch_size: Fixed batch size of the input; required with `stateful`.
         stateful: Carry the recurrent states from one batch to the next
             (truncated backprop through a long stream); zero them with
@@ -135,7 +138,7 @@ def build_char_lm(
             )
         )
         if dropout > 0:
-            stack.append(keras.layers.Dropout(dropout, seed=next(seeds), name=f"dropout_{index}"))
+            stack.append(GlobalBatchDropout(dropout, seed=next(seeds), name=f"dropout_{index}"))
     stack.append(
         keras.layers.Dense(
             vocab_size,
@@ -158,3 +161,24 @@ def reset_states(model):
     """
     for layer in recurrent_layers(model):
         layer.reset_state()
+
+
+class StreamEvaluator:
+    """The mean loss of some weights over `rnnzoo.data.TextStreams`, read from zero states.
+
+    `build(batch_size)` makes a compiled stateful model of the streams' batch size; one is
+    kept per batch size, so evaluating never disturbs a training model's carried states.
+    """
+
+    def __init__(self, build):
+        self.build = build
+        self.models = {}
+
+    def __call__(self, weights, streams):
+        model = self.models.get(streams.batch_size)
+        if model is None:
+            model = self.models[streams.batch_size] = self.build(streams.batch_size)
+        model.set_weights(weights)
+        reset_states(model)
+        inputs, targets = streams.arrays()
+        return float(model.evaluate(inputs, targets, batch_size=streams.batch_size, verbose=0))

@@ -26,6 +26,7 @@ import keras
 
 from rnnzoo import layers as rnn_layers
 from rnnzoo.cells.base import check_rate
+from rnnzoo.layers.replicas import GlobalBatchDropout
 from rnnzoo.models.seeding import check_int, seed_stream, seeded_recurrent_layer
 
 
@@ -60,7 +61,9 @@ def build_sequence_classifier(
         units: Hidden units of each recurrent layer (per direction).
         num_layers: Stacked recurrent layers.
         bidirectional: Wrap each recurrent layer in `keras.layers.Bidirectional`.
-        dropout: Rate of the `Dropout` after each recurrent layer (0: none).
+        dropout: Rate of the dropout after each recurrent layer (0: none): Keras's
+            `Dropout` whose masks don't depend on a `tf.distribute` replica count
+            (`rnnzoo.layers.replicas.GlobalBatchDropout`).
         recurrent_dropout: The cells' dropout of h_{t-1}, one mask per sequence.
         seed: Seed of every initializer and dropout mask: equal seeds build
             equal models.
@@ -120,7 +123,7 @@ def build_sequence_classifier(
             )
         x = layer(x)
         if dropout > 0:
-            x = keras.layers.Dropout(dropout, seed=next(seeds), name=f"dropout_{index}")(x)
+            x = GlobalBatchDropout(dropout, seed=next(seeds), name=f"dropout_{index}")(x)
     outputs = keras.layers.Dense(
         1 if num_classes is None else num_classes,
         kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),

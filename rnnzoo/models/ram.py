@@ -38,6 +38,13 @@ At evaluation each image is classified from `eval_samples` episodes whose
 class probabilities are averaged (hard attention; soft attention is
 deterministic and uses one).
 
+Under `tf.distribute` each replica trains on its block of the global batch: its
+loss (a mean over its rows) is divided by the replica count before the
+gradients, which the optimizer sums over the replicas, so the step is that of
+the mean over the global batch; and each replica's location noise is its rows
+of the noise one device draws for the whole batch (`rnnzoo.layers.replicas`):
+a distributed run looks where a single-device run looks.
+
 >>> import numpy as np
 >>> model = RecurrentAttentionModel(num_classes=10, glimpses=2, patch_size=4, units=16,
 ...                                 glimpse_units=8, location_units=8, eval_samples=2, seed=0)
@@ -46,6 +53,7 @@ deterministic and uses one).
 (3, 10)
 """
 
+import functools
 import math
 
 import keras
@@ -54,6 +62,7 @@ from keras import ops
 
 from rnnzoo import cells
 from rnnzoo.layers.glimpse import GlimpseSensor
+from rnnzoo.layers.replicas import global_batch_draw, replica_position
 from rnnzoo.models.seeding import check_int, seed_stream, seeded_cell_options
 
 ATTENTION = ("hard", "soft")
@@ -236,11 +245,11 @@ class RecurrentAttentionModel(keras.Model):
             hidden = state[0]
             mean = self.locate(hidden)
             if self.attention == "hard" and sample:
-                draw = ops.stop_gradient(
-                    mean
-                    + self.location_std
-                    * keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.noise)
+                noise = global_batch_draw(
+                    functools.partial(keras.random.normal, dtype=mean.dtype, seed=self.noise),
+                    tuple(ops.shape(mean)),
                 )
+                draw = ops.stop_gradient(mean + self.location_std * noise)
                 location = ops.clip(draw, -1.0, 1.0)
             else:
                 draw = location = mean
@@ -333,8 +342,12 @@ class RecurrentAttentionModel(keras.Model):
         with tf.GradientTape() as tape:
             result = self.episodes(images, training=True)
             loss, figures = self.hybrid_loss(result, labels)
+            # The mean over this replica's rows, a 1/replicas share of the global batch's
+            # mean once the optimizer sums the replicas' gradients (as Keras scales a
+            # compiled loss).
+            share = loss / replica_position()[1]
         variables = self.trainable_variables
-        gradients = tape.gradient(loss, variables)
+        gradients = tape.gradient(share, variables)
         self.optimizer.apply(gradients, variables)
         return self._report(loss, figures)
 

@@ -23,6 +23,8 @@ Top to bottom, as in the lecture:
    where batch k stopped (`rnnzoo.data.TextStreams`). The model is stateful,
    so its hidden state flows from batch to batch while gradients stop after
    `seq_length` steps. States are zeroed at each epoch and for evaluation.
+   With `--distribute`, the streams are shared out over the replicas and each
+   carries its own streams' states (`rnnzoo.training.distribute`).
 3. Model. `rnnzoo.models.build_char_lm`: embedding (or one-hot) -> stacked
    recurrent layers -> logits; loss = mean cross-entropy in nats/char
    (bits/char = nats / ln 2).
@@ -44,9 +46,9 @@ import keras
 from rnnzoo import cells
 from rnnzoo.data import DataError, TextStreams, Vocabulary, load_corpus, read_text
 from rnnzoo.data.text import check_fractions
-from rnnzoo.models import beam_search, build_char_lm, generate
+from rnnzoo.models import StreamEvaluator, beam_search, build_char_lm, generate
 from rnnzoo.tensorboard import default_callbacks, interpretable
-from rnnzoo.training import checkpoints, checks, cli, optimizers, runner
+from rnnzoo.training import checkpoints, checks, cli, distribute, optimizers, runner
 from rnnzoo.training import config as config_io
 from rnnzoo.training.compare import parse_names
 from rnnzoo.training.config import option
@@ -186,7 +188,9 @@ def build_model(config, vocabulary, inference=False):
     optimizer = optimizers.make_optimizer(
         config.optimizer, config.lr, config.clip_norm, config.clip_value
     )
-    return compile_model(char_lm(config, size, config.batch_size), optimizer)
+    # Each replica carries the states of its own streams: its share of the batch.
+    batch_size = distribute.replica_batch_size(config.batch_size)
+    return compile_model(char_lm(config, size, batch_size), optimizer)
 
 
 def char_lm(config, vocab_size, batch_size=None):
@@ -212,29 +216,6 @@ def compile_model(model, optimizer=None):
         jit_compile=False,
     )
     return model
-
-
-class StreamEvaluator:
-    """Mean loss (nats/char) of some weights over streams, read from zero states.
-
-    Keeps its own stateful copy of the model per batch size, so evaluating
-    never disturbs the training model's carried states.
-    """
-
-    def __init__(self, config, vocab_size):
-        self.config = config
-        self.vocab_size = vocab_size
-        self.models = {}
-
-    def __call__(self, weights, streams):
-        model = self.models.get(streams.batch_size)
-        if model is None:
-            model = char_lm(self.config, self.vocab_size, streams.batch_size)
-            self.models[streams.batch_size] = compile_model(model)
-        model.set_weights(weights)
-        checkpoints.reset_carried_states(model)
-        inputs, targets = streams.arrays()
-        return float(model.evaluate(inputs, targets, batch_size=streams.batch_size, verbose=0))
 
 
 def bits(loss):
@@ -264,8 +245,9 @@ def default_prime(vocabulary):
 def plan(config, data, model, run):
     """TBPTT over the streams, losses in nats and bits per character, a sample each epoch and
     at the end (from the stateless sampling model), the recurrent views."""
-    evaluator = StreamEvaluator(config, len(data.vocabulary))
-    sampling_model = char_lm(config, len(data.vocabulary))
+    size = len(data.vocabulary)
+    evaluator = StreamEvaluator(lambda batch: compile_model(char_lm(config, size, batch)))
+    sampling_model = char_lm(config, size)
 
     def sample_to(trainer, split, length, seed):
         sampling_model.set_weights(trainer.model.get_weights())

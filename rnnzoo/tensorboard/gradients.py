@@ -24,7 +24,10 @@ The variables belong to the recorder, not to the model or the optimizer, so
 checkpoints and saved models are unchanged. `uninstall()` restores `apply`.
 These are the gradients of the step's own batch as `train_step` computed them
 (sparse gradients made dense), before loss-scale unscaling and gradient
-accumulation; single-device training only.
+accumulation. Under `tf.distribute`, an optimizer that sums the replicas'
+gradients itself (`rnnzoo.training.optimizers`) offers `apply_summed`, the step
+after the sum: the recorder wraps that instead of `apply`, so it records the
+global batch's gradient (the same in every replica; each writes it, alike).
 """
 
 import keras
@@ -185,20 +188,26 @@ class GradientRecorder:
         self._original_apply = None
 
     # --------------------------------------------------------------- install
+    @property
+    def method(self):
+        """The optimizer method wrapped: `apply_summed` where there is one, else `apply`."""
+        return "apply_summed" if hasattr(self.optimizer, "apply_summed") else "apply"
+
     def install(self):
         """Wrap the optimizer's `apply`; a train function built before must be rebuilt."""
         if self._original_apply is not None:
             return
-        installed = self.optimizer.__dict__.get("apply")
+        method = self.method
+        installed = self.optimizer.__dict__.get(method)
         if installed is not None:
             previous = getattr(installed, "recorder", None)
             if previous is None:
                 raise RuntimeError(
                     f"Optimizer {self.optimizer.name!r} already has an instance-level "
-                    "`apply` that is not a GradientRecorder's; remove it first."
+                    f"`{method}` that is not a GradientRecorder's; remove it first."
                 )
             previous.uninstall()  # one recorder per optimizer: the newest wins
-        self._original_apply = self.optimizer.apply
+        self._original_apply = getattr(self.optimizer, method)
         recorder = self
 
         def apply(grads, trainable_variables=None):
@@ -207,12 +216,12 @@ class GradientRecorder:
             return recorder._original_apply(grads, trainable_variables)
 
         apply.recorder = self
-        object.__setattr__(self.optimizer, "apply", apply)
+        object.__setattr__(self.optimizer, method, apply)
 
     def uninstall(self):
         """Give the optimizer its own `apply` back."""
         if self._original_apply is not None:
-            self.optimizer.__dict__.pop("apply", None)
+            self.optimizer.__dict__.pop(self.method, None)
             self._original_apply = None
 
     # ---------------------------------------------------------------- record

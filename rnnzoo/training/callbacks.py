@@ -66,13 +66,16 @@ def non_finite_loss_error(name, value, where, checkpoint=None):
 class WallClockBudget(keras.callbacks.Callback):
     """Stop training (`model.stop_training`) once `minutes` have passed; 0 means no limit.
 
-    `already_spent` seconds (from before a resume) count against the budget.
+    `already_spent` seconds (from before a resume) count against the budget. `agree(stop)`
+    turns this process's wish into the job's decision (the workers of a multi-worker job
+    must stop at the same step: `rnnzoo.training.distribute.Replicas.stop_agreed`).
     """
 
-    def __init__(self, minutes, already_spent=0.0):
+    def __init__(self, minutes, already_spent=0.0, agree=None):
         super().__init__()
         self.minutes = minutes
         self.already_spent = already_spent
+        self.agree = agree
         self.started = time.monotonic()
         self.exhausted = False
 
@@ -80,6 +83,11 @@ class WallClockBudget(keras.callbacks.Callback):
         return self.already_spent + time.monotonic() - self.started
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.minutes > 0 and self.spent() >= 60.0 * self.minutes:
+        if self.minutes <= 0:
+            return
+        stop = self.spent() >= 60.0 * self.minutes
+        if self.agree is not None:
+            stop = self.agree(stop)
+        if stop:
             self.exhausted = True
             self.model.stop_training = True

@@ -10,7 +10,8 @@ exactly where it stopped:
     rng/NNNNN.npy        the model's random-seed-generator states (dropout masks)
     optimizer/NNNNN.npy  `optimizer.variables` (iterations, learning rate, moments)
     carried/NNNNN.npy    the carried states of the stateful recurrent layers,
-                         layer by layer, state by state (h, then c for an LSTM)
+                         layer by layer, state by state (h, then c for an LSTM), each
+                         (streams, units): a distributed run's replicas' rows gathered
 
 It is written to a temporary file and `os.replace`d into place (see
 `rnnzoo.training.rundir.write_atomic`), so a run killed mid-write leaves the
@@ -64,19 +65,32 @@ def stateful_layers(model):
     return found
 
 
-def carried_states(model):
-    """The carried states of a stateful model, as a flat list of numpy arrays."""
-    return [
-        np.array(variable.numpy())
-        for layer in stateful_layers(model)
-        for variable in (layer.states or [])
-    ]
+def _carried_variables(model):
+    return [v for layer in stateful_layers(model) for v in (layer.states or [])]
 
 
-def set_carried_states(model, arrays):
-    """Assign `arrays` (as returned by `carried_states`) to the model's carried states."""
-    variables = [v for layer in stateful_layers(model) for v in (layer.states or [])]
-    _assign(variables, arrays, "carried state")
+def carried_states(model, replicas=None):
+    """The carried states of a stateful model, as a flat list of numpy arrays.
+
+    With `replicas` (`rnnzoo.training.distribute.Replicas`), each state is every replica's
+    copy, gathered into the global batch's rows: the same arrays as a single device's.
+    """
+    variables = _carried_variables(model)
+    if replicas is not None:
+        return replicas.gather(variables)
+    return [np.array(variable.numpy()) for variable in variables]
+
+
+def set_carried_states(model, arrays, replicas=None):
+    """Assign `arrays` (as returned by `carried_states`) to the model's carried states (with
+    `replicas`: each replica its own rows, for any replica count)."""
+    variables = _carried_variables(model)
+    if replicas is None:
+        _assign(variables, arrays, "carried state")
+        return
+    count = replicas.count
+    _check(variables, arrays, "carried state", lambda v: (v.shape[0] * count, *v.shape[1:]))
+    replicas.scatter(variables, arrays)
 
 
 def reset_carried_states(model):
@@ -91,23 +105,24 @@ def rng_variables(model):
     return [variable for variable in model.variables if id(variable) not in weight_ids]
 
 
-def capture(model, state, optimizer=None, carry=True):
-    """A `Checkpoint` of `model` (and `optimizer`) now, with trainer `state`."""
+def capture(model, state, optimizer=None, carry=True, replicas=None):
+    """A `Checkpoint` of `model` (and `optimizer`) now, with trainer `state` (`replicas`: see
+    `carried_states`; weights, optimizer and random states are the same in every replica)."""
     return Checkpoint(
         state=dict(state),
         weights=[np.array(w) for w in model.get_weights()],
         rng=[np.array(v.numpy()) for v in rng_variables(model)],
         optimizer=[np.array(v.numpy()) for v in optimizer.variables] if optimizer else [],
-        carried=carried_states(model) if carry else [],
+        carried=carried_states(model, replicas) if carry else [],
     )
 
 
-def restore(checkpoint, model, optimizer=None, carry=True, rng=True):
+def restore(checkpoint, model, optimizer=None, carry=True, rng=True, replicas=None):
     """Load a checkpoint's arrays into `model` (and `optimizer`), checking every shape.
 
     `model` may differ from the one saved in batch size and statefulness (a
     stateless sampling model takes a stateful training model's weights); set
-    `carry=False` and `rng=False` then.
+    `carry=False` and `rng=False` then. With `replicas`, see `set_carried_states`.
     """
     _assign(model.weights, checkpoint.weights, "weight")
     if rng:
@@ -117,10 +132,16 @@ def restore(checkpoint, model, optimizer=None, carry=True, rng=True):
             optimizer.build(model.trainable_variables)
         _assign(optimizer.variables, checkpoint.optimizer, "optimizer variable")
     if carry:
-        set_carried_states(model, checkpoint.carried)
+        set_carried_states(model, checkpoint.carried, replicas)
 
 
 def _assign(variables, arrays, what):
+    _check(variables, arrays, what)
+    for variable, array in zip(variables, arrays):
+        variable.assign(array)
+
+
+def _check(variables, arrays, what, expected_shape=lambda variable: tuple(variable.shape)):
     if len(variables) != len(arrays):
         raise RecipeError(
             f"the checkpoint holds {len(arrays)} {what}(s) but the model has "
@@ -128,13 +149,12 @@ def _assign(variables, arrays, what):
             "units, ...): use the run's own config.toml."
         )
     for variable, array in zip(variables, arrays):
-        if tuple(variable.shape) != tuple(array.shape):
+        expected = tuple(expected_shape(variable))
+        if expected != tuple(array.shape):
             raise RecipeError(
                 f"checkpoint {what} {variable.path!r} has shape {tuple(array.shape)}, the "
-                f"model expects {tuple(variable.shape)}; it was made with a different config."
+                f"model expects {expected}; it was made with a different config."
             )
-    for variable, array in zip(variables, arrays):
-        variable.assign(array)
 
 
 # ------------------------------------------------------------------------ files

@@ -8,13 +8,16 @@
 
 Every config field is a `train` flag (`--seq-length` for `seq_length`); see
 `rnnzoo.training.config` for how flags, --config and the recipe's files resolve.
+How a run uses the hardware is not config (it does not change what is trained, so a run
+resumes on other hardware): `--distribute` and `--devices`, see
+`rnnzoo.training.distribute`.
 """
 
 import argparse
 import functools
 import sys
 
-from rnnzoo.training import compare, runner
+from rnnzoo.training import compare, distribute, runner
 from rnnzoo.training import config as config_io
 from rnnzoo.training.errors import RecipeError, run_main
 from rnnzoo.training.resume import CHANGEABLE, resumed_config
@@ -71,7 +74,8 @@ def build_parser(recipe):
 
 
 def add_run_flags(parser, recipe):
-    """Add --config, --run-dir, --resume, --checkpoint, --smoke and --quiet to `parser`."""
+    """Add --config, --run-dir, --resume, --checkpoint, --smoke, --quiet, --distribute and
+    --devices to `parser`."""
     parser.add_argument(
         "--config",
         metavar="FILE",
@@ -100,6 +104,21 @@ def add_run_flags(parser, recipe):
         "--smoke", action="store_true", help="a smoke test: a few steps of a tiny model, seconds"
     )
     parser.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
+    parser.add_argument(
+        "--distribute",
+        choices=distribute.MODES,
+        default="none",
+        help="none: one device (default); mirrored: this machine's devices (all GPUs, or "
+        "--devices); multi-worker: several machines, the cluster from TF_CONFIG (the same "
+        "command and --run-dir on every worker). --batch-size stays the global batch",
+    )
+    parser.add_argument(
+        "--devices",
+        metavar="N|NAMES",
+        default="",
+        help="with --distribute: how many devices (the first N GPUs; with no GPU, the CPU "
+        "split into N logical devices) or which (GPU:0,GPU:2); multi-worker: GPUs per worker",
+    )
 
 
 def parse_config(recipe, argv):
@@ -126,12 +145,20 @@ def config_from_args(recipe, args):
 
 def train_command(recipe, args):
     """The `train` command."""
+    distribution = distribute.Distribution(args.distribute, args.devices)
     config = config_from_args(recipe, args)
     verbose = 2 if args.quiet else 1
     if getattr(config, "compare", ""):
         if args.checkpoint:
             raise RecipeError("--checkpoint continues one run; a --compare resumes every cell.")
-        compare.compare(recipe, config, args.run_dir, resume=args.resume, verbose=verbose)
+        compare.compare(
+            recipe,
+            config,
+            args.run_dir,
+            resume=args.resume,
+            verbose=verbose,
+            distribution=distribution,
+        )
     else:
         runner.train(
             recipe,
@@ -140,5 +167,6 @@ def train_command(recipe, args):
             resume=args.resume,
             checkpoint=args.checkpoint or "last",
             verbose=verbose,
+            distribution=distribution,
         )
     return 0

@@ -22,9 +22,9 @@ import io
 
 from rnnzoo import cells
 from rnnzoo.training import config as config_io
-from rnnzoo.training import runner
+from rnnzoo.training import distribute, runner
 from rnnzoo.training.errors import RecipeError
-from rnnzoo.training.rundir import RESULTS_FILE, RunDirectory, default_path, write_atomic
+from rnnzoo.training.rundir import RESULTS_FILE, RunDirectory, write_atomic
 
 
 def parse_names(text, known, what="cell"):
@@ -48,10 +48,16 @@ def parse_names(text, known, what="cell"):
     return names
 
 
-def compare(recipe, config, run_dir=None, resume=False, log=print, verbose=1):
-    """Train every cell of `config.compare` on the same data; returns their results dicts."""
+def compare(recipe, config, run_dir=None, resume=False, log=print, verbose=1, distribution=None):
+    """Train every cell of `config.compare` on the same data; returns their results dicts.
+    Every cell trains under `distribution` (a `distribute.Distribution`); in a multi-worker
+    job only the chief writes the comparison's files."""
     names = parse_names(config.compare, cells.names())
-    run = RunDirectory(run_dir or default_path(recipe.name))
+    distribution = distribution or distribute.Distribution()
+    distribution.check_run_dir(run_dir)
+    replicas = distribute.replicas(distribution, log)  # before the data starts TensorFlow
+    replicas.check_batch(config.batch_size)
+    run = runner.run_directory(recipe, run_dir, replicas)
     header = f"rnnzoo {recipe.name} comparison of {', '.join(names)}."
     if resume:
         run.require("--resume")
@@ -59,7 +65,7 @@ def compare(recipe, config, run_dir=None, resume=False, log=print, verbose=1):
     rows = []
     try:
         run.open(log)
-        if not resume:
+        if not resume and run.writes:  # (the others might see the chief's new files)
             if any(RunDirectory(run.path / name).config_path.exists() for name in names):
                 raise RecipeError(
                     f"{str(run.path)!r} already holds a comparison; pass --resume to continue "
@@ -67,7 +73,7 @@ def compare(recipe, config, run_dir=None, resume=False, log=print, verbose=1):
                 )
             write_atomic(run.config_path, config_io.to_toml(config, header=header))
         for index, name in enumerate(names, 1):
-            cell_run = RunDirectory(run.path / name)
+            cell_run = RunDirectory(run.path / name, writes=run.writes)
             continuing = resume and cell_run.config_path.exists()
             doing = "resuming" if continuing else "training"
             log(f"[{index}/{len(names)}] {name}: {doing} in {cell_run.path}")
@@ -83,13 +89,16 @@ def compare(recipe, config, run_dir=None, resume=False, log=print, verbose=1):
                     verbose=verbose,
                     keep_finished=True,
                     report_divergence=True,
+                    distribution=distribution,
                 )
             rows.append({"cell": name, **results})
-            write_table(run, rows)
+            if run.writes:
+                write_table(run, rows)
     finally:
         run.close()
-    log(f"results ({run.file('results.md')}):")
-    log(run.file("results.md").read_text(encoding="utf-8").rstrip())
+    if run.writes:
+        log(f"results ({run.file('results.md')}):")
+        log(run.file("results.md").read_text(encoding="utf-8").rstrip())
     return rows
 
 

@@ -16,7 +16,12 @@ recipe adds (TensorBoard views, ...). Around it the `Trainer`
   good checkpoint; stops early when the wall-clock budget is spent;
 - resumes exactly: restoring a checkpoint and continuing gives the weights an
   uninterrupted run reaches (same data order, same carried states, same
-  dropout masks).
+  dropout masks);
+- under a `tf.distribute` strategy (`replicas`, `rnnzoo.training.distribute`)
+  runs `fit` in the strategy's scope on the batches cut per replica, gathers
+  every replica's carried states into its checkpoints and gives them back on
+  resume, and writes (checkpoints, reports to TensorBoard, `on_epoch_end`)
+  only where its run directory `writes` (the chief).
 """
 
 import dataclasses
@@ -31,6 +36,7 @@ from rnnzoo.training.callbacks import (
     is_finite,
     non_finite_loss_error,
 )
+from rnnzoo.training.distribute import Replicas
 from rnnzoo.training.errors import RecipeError
 
 
@@ -120,9 +126,11 @@ class Trainer:
         summaries: Optional `rnnzoo.training.summaries.Summaries`.
         log_every: Write the batch loss to TensorBoard every this many steps.
         on_epoch_end: Optional `on_epoch_end(trainer, record)` after each
-            evaluation (a recipe logs a sample there).
+            evaluation (a recipe logs a sample there); the chief's only.
         verbose: Keras's `verbose` for `fit` (1: progress bar).
         log: Where the one-line epoch reports go (default `print`).
+        replicas: The `rnnzoo.training.distribute.Replicas` the model was built
+            for (default one device).
     """
 
     def __init__(
@@ -146,8 +154,10 @@ class Trainer:
         verbose=1,
         log=print,
         monitor="loss",
+        replicas=None,
     ):
         self.model = model
+        self.replicas = replicas or Replicas()
         self.monitor = monitor
         self.epoch_arrays = epoch_arrays
         self.steps_per_epoch = steps_per_epoch
@@ -177,12 +187,20 @@ class Trainer:
         return self.run_directory.checkpoint_path("best")
 
     def checkpoint(self):
-        """A `Checkpoint` of the model, optimizer, carried states and trainer state now."""
-        return checkpoints.capture(self.model, self.state.to_json(), optimizer=self.model.optimizer)
+        """A `Checkpoint` of the model, optimizer, carried states and trainer state now (every
+        worker of a multi-worker job takes it: it gathers their carried states)."""
+        return checkpoints.capture(
+            self.model,
+            self.state.to_json(),
+            optimizer=self.model.optimizer,
+            replicas=self.replicas,
+        )
 
     def save(self, best=False):
         """Write `last.ckpt` (and `best.ckpt` when `best`), each atomically."""
         snapshot = self.checkpoint()
+        if not self.run_directory.writes:
+            return
         checkpoints.save(snapshot, self.last_path)
         if best:
             checkpoints.save(snapshot, self.best_path)
@@ -190,14 +208,18 @@ class Trainer:
     def resume(self, checkpoint):
         """Continue from `checkpoint`: restore model, optimizer, carried states and state."""
         state = TrainerState.from_json(checkpoint.state, source=checkpoint.path or "checkpoint")
-        checkpoints.restore(checkpoint, self.model, optimizer=self.model.optimizer)
+        checkpoints.restore(
+            checkpoint, self.model, optimizer=self.model.optimizer, replicas=self.replicas
+        )
         self.state = state
 
     # ------------------------------------------------------------------ loop
     def run(self):
         """Train until `epochs` are done (or the budget is spent); return the `TrainerState`."""
         state = self.state
-        budget = WallClockBudget(self.max_minutes, already_spent=state.seconds)
+        budget = WallClockBudget(
+            self.max_minutes, already_spent=state.seconds, agree=self.replicas.stop_agreed
+        )
         progress = EpochProgress(self.epochs)
         while state.epoch < self.epochs and not state.budget_exhausted:
             epoch = state.epoch
@@ -214,16 +236,15 @@ class Trainer:
                 keep=self.last_path,
             )
             bookkeeping = _BatchBookkeeping(self, budget)
-            self.model.fit(
-                inputs,
-                targets,
-                batch_size=self.batch_size,
-                epochs=epoch + 1,
-                initial_epoch=epoch,
-                shuffle=False,
-                verbose=self.verbose,
-                callbacks=[guard, bookkeeping, budget, progress, *self.callbacks],
-            )
+            with self.replicas.scope():
+                self.model.fit(
+                    **self.replicas.fit_data(inputs, targets, self.batch_size),
+                    epochs=epoch + 1,
+                    initial_epoch=epoch,
+                    shuffle=False,
+                    verbose=self.verbose,
+                    callbacks=[guard, bookkeeping, budget, progress, *self.callbacks],
+                )
             state.seconds = budget.spent()
             if budget.exhausted or state.step < self.steps_per_epoch:
                 # The budget ran out, or another callback set `model.stop_training`.
@@ -236,7 +257,9 @@ class Trainer:
                 self.log(f"stopping at epoch {epoch + 1}, step {state.step}: {reason}.")
             self._end_epoch()
         state.finished = True
-        checkpoints.save(self.checkpoint(), self.last_path)
+        snapshot = self.checkpoint()
+        if self.run_directory.writes:
+            checkpoints.save(snapshot, self.last_path)
         if self.summaries is not None:
             self.summaries.flush()
         return state
@@ -250,7 +273,7 @@ class Trainer:
         for name, value in (("training", train_loss), ("validation", validation["loss"])):
             if not is_finite(value):
                 raise non_finite_loss_error(name, value, where, self.last_path)
-        learning_rate = float(self.model.optimizer.learning_rate)
+        learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         record = {
             "epoch": epoch + 1,
             "steps": steps,
@@ -277,7 +300,7 @@ class Trainer:
             valid = {**validation, **self.derived(validation["loss"])}
             self.summaries.scalars("train", state.global_step, train)
             self.summaries.scalars("validation", state.global_step, valid)
-        if self.on_epoch_end is not None:
+        if self.on_epoch_end is not None and self.run_directory.writes:
             self.on_epoch_end(self, record)
 
     def report(self, record, improved):

@@ -6,21 +6,68 @@
                      (min-char-rnn's `np.clip(dparam, -5, 5)`; Keras's `clipvalue`)
 
 Keras applies `clipvalue` before `global_clipnorm` when both are set.
+
+Under `tf.distribute` the gradients of the replicas are summed first, then clipped: the
+norm clipped is the global batch's, as on one device (see `SumsOverReplicas`).
 """
 
 import keras
+import tensorflow as tf
 
 from rnnzoo.training.errors import RecipeError
 
+
+def sum_over_replicas(gradients):
+    """Each gradient summed over the replicas of the replica context this runs in (the
+    gradients themselves on one device); None gradients stay None."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return list(gradients)
+    present = [gradient for gradient in gradients if gradient is not None]
+    summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present) if present else [])
+    return [None if gradient is None else next(summed) for gradient in gradients]
+
+
+class SumsOverReplicas:
+    """A Keras optimizer (mixed in before it) that sums the replicas' gradients, then clips.
+
+    Keras 3.15's TensorFlow optimizer clips each replica's own gradient and sums the clipped
+    gradients afterwards (`_backend_update_step`): `global_clipnorm` would bound a replica's
+    share of the step, not the step. Here `apply` sums first, so clipping, the update and
+    the weights are a single device's; `apply_summed` is the rest of the step (where
+    `rnnzoo.tensorboard`'s `GradientRecorder` reads the global gradient).
+    """
+
+    def apply(self, grads, trainable_variables=None):
+        return self.apply_summed(sum_over_replicas(grads), trainable_variables)
+
+    def apply_summed(self, grads, trainable_variables=None):
+        """Keras's `apply`, on gradients already summed over the replicas."""
+        return super().apply(grads, trainable_variables)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)  # `apply` summed them
+
+
+def _summing(optimizer_class):
+    return type(
+        optimizer_class.__name__,
+        (SumsOverReplicas, optimizer_class),
+        {"__module__": __name__, "__doc__": optimizer_class.__doc__},
+    )
+
+
+Adam = _summing(keras.optimizers.Adam)
+RMSprop = _summing(keras.optimizers.RMSprop)
+Adagrad = _summing(keras.optimizers.Adagrad)
+
 OPTIMIZERS = {
     # Adam (Kingma & Ba 2015): the usual default.
-    "adam": lambda lr, **clip: keras.optimizers.Adam(lr, **clip),
+    "adam": lambda lr, **clip: Adam(lr, **clip),
     # RMSProp with char-rnn's decay rate 0.95.
-    "rmsprop": lambda lr, **clip: keras.optimizers.RMSprop(lr, rho=0.95, **clip),
+    "rmsprop": lambda lr, **clip: RMSprop(lr, rho=0.95, **clip),
     # Adagrad as min-char-rnn: accumulators start at 0, epsilon 1e-8.
-    "adagrad": lambda lr, **clip: keras.optimizers.Adagrad(
-        lr, initial_accumulator_value=0.0, epsilon=1e-8, **clip
-    ),
+    "adagrad": lambda lr, **clip: Adagrad(lr, initial_accumulator_value=0.0, epsilon=1e-8, **clip),
 }
 
 

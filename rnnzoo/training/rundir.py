@@ -26,6 +26,12 @@ One process at a time works in a run directory: it holds an `flock` on
 `run.lock` (`RunDirectory.lock`); a second run or resume is refused while the
 first lives, and the kernel drops the lock of a process that dies, so a killed
 run's directory is taken over by the next.
+
+The workers of a multi-worker job (`rnnzoo.training.distribute`) all name the same
+run directory; only the chief's `RunDirectory` `writes`. The others' (`writes=False`)
+read it, check it as the chief does, and change nothing: no lock, no files. Their
+TensorBoard events (every worker runs the same views: the workers must run the same
+steps) go to a temporary folder of their own, removed by `close`.
 """
 
 import contextlib
@@ -33,6 +39,8 @@ import datetime
 import fcntl
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from rnnzoo.training.errors import RecipeError, os_error_at
@@ -109,9 +117,11 @@ def default_path(recipe, root="tensorboard_logs"):
 class RunDirectory:
     """Paths inside one run directory, its lock, and the checks for starting or resuming."""
 
-    def __init__(self, path):
+    def __init__(self, path, writes=True):
         self.path = Path(path)
+        self.writes = writes  # False: a multi-worker job's other workers only read it
         self._lock = None
+        self._scratch = None  # where a reader's TensorBoard events go
 
     # ----------------------------------------------------------------- paths
     @property
@@ -126,8 +136,13 @@ class RunDirectory:
         return self.path / CHECKPOINTS / f"{which}.ckpt"
 
     def events_path(self, kind):
-        """The TensorBoard folder of one kind of event (`train`, `validation`, `recurrent`...)."""
-        return self.path / kind
+        """The TensorBoard folder of one kind of event (`train`, `validation`, `recurrent`...);
+        a reader's is in its temporary folder."""
+        if self.writes:
+            return self.path / kind
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="rnnzoo-events-"))
+        return self._scratch / kind
 
     def has_checkpoint(self):
         return any(self.checkpoint_path(which).exists() for which in ("last", "best"))
@@ -139,7 +154,9 @@ class RunDirectory:
     # ------------------------------------------------------------ lifecycle
     def open(self, log=print):
         """Take this directory for this process (creating it): lock it, then remove the
-        temporary files a killed run left. Pair with `close`."""
+        temporary files a killed run left. Pair with `close`. (A reader takes nothing.)"""
+        if not self.writes:
+            return self
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -186,10 +203,14 @@ class RunDirectory:
         return self
 
     def close(self):
-        """Release the lock (the file stays: removing it would race with a waiting process)."""
+        """Release the lock (the file stays: removing it would race with a waiting process);
+        a reader removes its temporary events."""
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def start(self, config_text, log=print):
         """Begin a new run here (the directory is open): refuse a directory that holds one,
@@ -204,6 +225,8 @@ class RunDirectory:
                 f"reusing run directory {self.path}: its earlier run stopped before its first "
                 "checkpoint"
             )
+        if not self.writes:
+            return self
         try:
             (self.path / CHECKPOINTS).mkdir(exist_ok=True)
         except OSError as error:
@@ -221,6 +244,8 @@ class RunDirectory:
         return self
 
     def write_json(self, name, value):
+        if not self.writes:
+            return
         write_atomic(self.file(name), json.dumps(value, indent=1, ensure_ascii=False) + "\n")
 
     def read_json(self, name):

@@ -4,6 +4,9 @@ A recipe module says only what is its own, in a `Recipe`: its config and its
 files, how to prepare its data, how to build its model, and how to train and
 score it (a `Plan`). `train` does the rest, the same way for every recipe:
 
+0. choose the `tf.distribute` strategy (`--distribute`, `rnnzoo.training.distribute`),
+   the one place any recipe's strategy is chosen; the global batch must divide over
+   its replicas;
 1. seed Keras (weights, dropout masks, noise) from `config.seed`;
 2. take the run directory (`rnnzoo.training.rundir`): lock it, remove the
    temporaries a killed run left; `--resume` first checks that config.toml and
@@ -11,12 +14,19 @@ score it (a `Plan`). `train` does the rest, the same way for every recipe:
 3. prepare the data (`recipe.prepare_data`); a new run then writes config.toml
    and vocabulary.json (a directory whose run stopped before its first
    checkpoint is reused, and `--resume` of one starts it);
-4. build the model (`recipe.build_model`) and restore the checkpoint, or start;
+4. build the model (`recipe.build_model`, in the strategy's scope) and restore the
+   checkpoint, or start;
 5. train with the `Trainer` (epochs, evaluation, checkpoints, time budget);
 6. score the test split with the best checkpoint, write model.keras (the model
    in inference form) and then results.json. A run that finished training but
    lacks them (killed in between) gets them from `--resume`, without training;
 7. close the TensorBoard writers and release the directory, whatever happened.
+
+In a multi-worker job every worker runs all of it (the same steps, the same views),
+and only the chief writes: the others' run directory reads (`RunDirectory.writes`;
+their TensorBoard events go to a temporary folder) and they write no results,
+model.keras or checkpoints. A worker that stops ends the others' `train` with a
+`RecipeError` that names it.
 
 `export` writes model.keras on demand; `rnnzoo.training.compare` trains one run
 per cell through `train`; `rnnzoo.training.cli` is the command line of them all.
@@ -28,8 +38,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
-from rnnzoo.training import checkpoints
+from rnnzoo.training import checkpoints, distribute
 from rnnzoo.training import config as config_io
 from rnnzoo.training.errors import NonFiniteLossError, RecipeError
 from rnnzoo.training.loop import Trainer, TrainerState
@@ -55,8 +66,8 @@ from rnnzoo.training.summaries import Summaries
 class Recipe:
     """What one recipe adds to the shared run.
 
-    Its config class must have the fields `seed`, `epochs`, `max_minutes` and
-    `checkpoint_every`. The hooks:
+    Its config class must have the fields `seed`, `epochs`, `max_minutes`,
+    `checkpoint_every` and `batch_size` (the global batch). The hooks:
 
     - `prepare_data(config, vocabulary, log) -> data`: the data, with
       `.fingerprint` (a str naming the data exactly: a resume on other data is
@@ -65,7 +76,9 @@ class Recipe:
       vocabulary.json on `--resume`, else None.
     - `build_model(config, vocabulary, inference=False) -> model`: compiled for
       training, or (`inference=True`) the uncompiled form model.keras holds;
-      `vocabulary` is vocabulary.json's value (None without one).
+      `vocabulary` is vocabulary.json's value (None without one). For training it is
+      called in the strategy's scope: a model with a fixed batch takes
+      `distribute.replica_batch_size(config.batch_size)` rows.
     - `plan(config, data, model, run) -> Plan`: how to train and score it.
     - `summary(config, results) -> str`: the last line of a run (optional).
     - `commands(subparsers) -> {name: handler(args)}`: more commands (optional).
@@ -107,8 +120,8 @@ class Plan:
     derived: Callable = None  # derived(loss) -> more figures (bits per character)
     callbacks: list = ()  # Keras callbacks; each one with a `close()` is closed at the end
     log_every: int = 0  # the batch loss to TensorBoard every this many steps
-    on_epoch_end: Callable = None  # on_epoch_end(trainer, record)
-    after_test: Callable = None  # after_test(trainer), the model holding the best weights
+    on_epoch_end: Callable = None  # on_epoch_end(trainer, record); the chief's only
+    after_test: Callable = None  # after_test(trainer), the best weights; the chief's only
 
 
 def train(
@@ -124,6 +137,7 @@ def train(
     verbose=1,
     keep_finished=False,
     report_divergence=False,
+    distribution=None,
 ):
     """Train (or `resume`) one run; return the results written to results.json.
 
@@ -139,13 +153,15 @@ def train(
         report_divergence: A NaN or infinite loss ends the training but not the
             call: the best checkpoint so far (if any) is tested and the results
             say `"diverged": true` (what a comparison wants).
+        distribution: The `distribute.Distribution` to train under (default one
+            device).
     """
+    distribution = distribution or distribute.Distribution()
+    distribution.check_run_dir(run_dir)
+    replicas = distribute.replicas(distribution, log)  # first: before TensorFlow starts
+    replicas.check_batch(config.batch_size)
     keras.utils.set_random_seed(config.seed)
-    run = (
-        run_dir
-        if isinstance(run_dir, RunDirectory)
-        else RunDirectory(run_dir or default_path(recipe.name))
-    )
+    run = run_dir if isinstance(run_dir, RunDirectory) else run_directory(recipe, run_dir, replicas)
     try:
         start = _resume_point(run, config, checkpoint, log) if resume else None
         if start is not None and _done(start.state, config) and run.finished():
@@ -171,8 +187,10 @@ def train(
                 run.write_json(VOCABULARY_FILE, vocabulary)
         else:
             check_data(start.state, data.fingerprint)
-        log(f"run directory: {run.path}")
-        model = recipe.build_model(config, vocabulary)
+        log(f"run directory: {run.path}{'' if run.writes else ' (the chief writes it)'}")
+        with replicas.scope():
+            model = recipe.build_model(config, vocabulary)
+        replicas.prepare_model(model)
         plan = recipe.plan(config, data, model, run)
         log(f"model: {plan.description}, {model.count_params():,} parameters")
         summaries = Summaries(run)
@@ -195,6 +213,7 @@ def train(
             verbose=verbose,
             log=log,
             monitor=plan.monitor,
+            replicas=replicas,
         )
         with _closed_at_end([*plan.callbacks, summaries]):
             if start is None:
@@ -206,8 +225,35 @@ def train(
                 trainer.resume(start.checkpoint)
             diverged = _train_or_not(trainer, config, start, report_divergence, log)
             return _finish(recipe, config, run, plan, trainer, vocabulary, diverged, log)
+    except tf.errors.OpError as error:
+        lost = replicas.failure(error)
+        if lost is None:
+            raise
+        raise RecipeError(
+            f"{lost}; training stopped, {_kept(run)}. Start every worker again with --resume "
+            f"--run-dir {run.path}."
+        ) from None
     finally:
         run.close()
+
+
+def run_directory(recipe, run_dir, replicas):
+    """The `RunDirectory` at `run_dir` (default tensorboard_logs/<recipe>/<stamp>; a
+    multi-worker job's workers name theirs), which only the chief of `replicas` writes."""
+    return RunDirectory(run_dir or default_path(recipe.name), writes=replicas.chief)
+
+
+def _kept(run):
+    """What a stopped job leaves: its last checkpoint, where it stands."""
+    path = run.checkpoint_path("last")
+    if not path.exists():
+        return "no checkpoint was written yet"
+    try:
+        state = checkpoints.load(path).state
+        where = f"epoch {state['epoch'] + 1}, step {state['step']}"
+    except (RecipeError, KeyError, TypeError):
+        where = "unreadable"
+    return f"the last checkpoint {path} ({where}) is intact"
 
 
 @dataclasses.dataclass
@@ -280,6 +326,7 @@ def _finish(recipe, config, run, plan, trainer, vocabulary, diverged, log):
         "monitor": state.monitor,
         "data": state.fingerprint,
     }
+    trainer.replicas.barrier()  # the chief's best.ckpt is written
     best_path = run.checkpoint_path("best")
     if best_path.exists():  # (none when the loss diverged before the first evaluation)
         best = checkpoints.load(best_path)
@@ -290,15 +337,17 @@ def _finish(recipe, config, run, plan, trainer, vocabulary, diverged, log):
         record = _best_record(state)
         results.update({f"best_{k}": v for k, v in record.items() if k.startswith("validation_")})
         results.update({f"test_{k}": v for k, v in test.items()})
-        export_model(recipe, config, vocabulary, best, run.file(MODEL_FILE))
+        if run.writes:
+            export_model(recipe, config, vocabulary, best, run.file(MODEL_FILE))
     if diverged:
         results.update(diverged=True, note=diverged.split(";")[0])
     results["history"] = state.history
     run.write_json(RESULTS_FILE, results)
     if best_path.exists():
         log((recipe.summary or summary)(config, results))
-        if plan.after_test is not None:
+        if plan.after_test is not None and run.writes:
             plan.after_test(trainer)
+    trainer.replicas.barrier()  # every worker is done with the run
     return results
 
 

@@ -1,4 +1,5 @@
-"""Fixtures of the recipe tests: a small text written by the tests, and a CLI runner."""
+"""Fixtures of the recipe tests: a small text and MNIST files written by the tests, and a CLI
+runner."""
 
 import subprocess
 import sys
@@ -6,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 from processes import REPO_ROOT, subprocess_env
+
+from rnnzoo.data.mnist import write_mnist_dir
 
 WORDS = [
     "the",
@@ -81,3 +84,16 @@ def run_cli():
 @pytest.fixture(scope="session")
 def small_text(tmp_path_factory):
     return _write_text(tmp_path_factory.mktemp("text") / "small.txt", 30_000)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory):
+    """MNIST's four IDX files holding 24 training and 8 test random images."""
+    rng = np.random.default_rng(1)
+    return write_mnist_dir(
+        tmp_path_factory.mktemp("mnist"),
+        rng.integers(0, 256, (24, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 24, dtype=np.uint8),
+        rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 8, dtype=np.uint8),
+    )

@@ -18,7 +18,6 @@ from processes import REPO_ROOT, keras_file_outputs, subprocess_env
 
 import rnnzoo
 from rnnzoo.data.labelled_text import TokenVocabulary
-from rnnzoo.data.mnist import write_mnist_dir
 from rnnzoo.recipes import seqclass
 from rnnzoo.training import checkpoints, cli, runner
 from rnnzoo.training import config as config_io
@@ -100,19 +99,6 @@ def sms_tsv(tmp_path_factory):
     path = tmp_path_factory.mktemp("text") / "sms.tsv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
-    """MNIST's four IDX files holding 24 training and 8 test random images."""
-    rng = np.random.default_rng(1)
-    return write_mnist_dir(
-        tmp_path_factory.mktemp("mnist"),
-        rng.integers(0, 256, (24, 28, 28), dtype=np.uint8),
-        rng.integers(0, 10, 24, dtype=np.uint8),
-        rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
-        rng.integers(0, 10, 8, dtype=np.uint8),
-    )
 
 
 # ------------------------------------------------------------------------- config files
