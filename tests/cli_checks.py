@@ -1,5 +1,7 @@
 """What the recipe CLI tests check: one-line errors, no temporary files left, TensorBoard tags."""
 
+import struct
+import zipfile
 from pathlib import Path
 
 
@@ -32,3 +34,16 @@ def tags_in(folder):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             tags.update(value.tag for value in event.summary.value)
     return tags
+
+
+def damage_checkpoint(path):
+    """Flip one byte in the middle of the largest array a checkpoint (a zip archive) stores, so
+    its CRC fails: a byte flipped at a fixed offset of the file may land in a header field that
+    nothing reads (a member's time stamp)."""
+    with zipfile.ZipFile(path) as archive:
+        member = max(archive.infolist(), key=lambda info: info.compress_size)
+    data = bytearray(Path(path).read_bytes())
+    header = member.header_offset  # the local header: 30 bytes, the name, the extra field
+    name_length, extra_length = struct.unpack("<HH", data[header + 26 : header + 30])
+    data[header + 30 + name_length + extra_length + member.compress_size // 2] ^= 0x5A
+    Path(path).write_bytes(bytes(data))

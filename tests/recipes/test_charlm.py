@@ -15,7 +15,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from cli_checks import assert_one_line_error, error_lines, no_temporaries, tags_in
+from cli_checks import (
+    assert_one_line_error,
+    damage_checkpoint,
+    error_lines,
+    no_temporaries,
+    tags_in,
+)
 from processes import REPO_ROOT, keras_file_outputs, subprocess_env
 
 import rnnzoo
@@ -388,10 +394,7 @@ def test_corrupt_checkpoint_is_an_error_and_is_left_as_it_was(trained_run, tmp_p
     run_dir = tmp_path / "corrupt"
     shutil.copytree(trained_run[0], run_dir)
     for name in ("best.ckpt", "last.ckpt"):
-        path = run_dir / "checkpoints" / name
-        data = bytearray(path.read_bytes())
-        data[len(data) // 3] ^= 0x5A
-        path.write_bytes(bytes(data))
+        damage_checkpoint(run_dir / "checkpoints" / name)
     before = {p.name: p.read_bytes() for p in (run_dir / "checkpoints").iterdir()}
     status, _, err = run_main(["sample", "--run-dir", run_dir], capsys)
     assert_one_line_error(status, err, "best.ckpt", "is corrupt")

@@ -18,7 +18,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from cli_checks import assert_one_line_error, error_lines, no_temporaries
+from cli_checks import assert_one_line_error, damage_checkpoint, error_lines, no_temporaries
 from processes import REPO_ROOT, subprocess_env
 
 from rnnzoo.data.mnist import write_mnist_dir
@@ -316,9 +316,7 @@ def test_a_finished_run_missing_its_results_gets_them_from_resume(run_copy, fini
 # ---------------------------------------------------- (j) last.ckpt damaged, best.ckpt kept
 def test_resume_from_the_best_checkpoint_when_the_last_is_damaged(run_copy, capsys):
     last = run_copy / "checkpoints" / "last.ckpt"
-    data = bytearray(last.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    last.write_bytes(bytes(data))
+    damage_checkpoint(last)
     status, _, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "2"], capsys)
     assert_one_line_error(status, err, str(last), "is corrupt", "--checkpoint best")
     argv = ["--resume", "--checkpoint", "best", "--run-dir", run_copy, "--epochs", "2"]
