@@ -44,7 +44,7 @@ def charlm_args(options, run_dir):
         *("--seq-length", options.seq_length, "--batch-size", options.batch_size),
         *("--epochs", "1", "--steps-per-epoch", options.steps, "--max-minutes", "0"),
         *("--validation-fraction", "0.01", "--train-fraction", "0.9"),
-        *("--no-views", "--epoch-sample-length", "0", "--sample-length", "0"),
+        *("--no-views", "--epoch-sample-length", "0", "--sample-length", "1"),
         *("--checkpoint-every", "0", "--quiet"),
     ]
 
