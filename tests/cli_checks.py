@@ -1,5 +1,6 @@
 """What the recipe CLI tests check: one-line errors, no temporary files left, TensorBoard tags."""
 
+import csv
 import struct
 import zipfile
 from pathlib import Path
@@ -47,3 +48,14 @@ def damage_checkpoint(path):
     name_length, extra_length = struct.unpack("<HH", data[header + 26 : header + 30])
     data[header + 30 + name_length + extra_length + member.compress_size // 2] ^= 0x5A
     Path(path).write_bytes(bytes(data))
+
+
+def assert_every_cell_trained(run_dir, names):
+    """A `--compare` over `names` in `run_dir` trained each cell, in order, without a note
+    (a diverged or failed cell gets one), and exported its model.keras."""
+    with (Path(run_dir) / "results.csv").open(encoding="utf-8") as file:
+        rows = {row["cell"]: row for row in csv.DictReader(file)}
+    assert list(rows) == names
+    for name, row in rows.items():
+        assert row["note"] == "", (name, row["note"])
+        assert (Path(run_dir) / name / "model.keras").exists(), name

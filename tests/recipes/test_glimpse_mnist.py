@@ -1,7 +1,6 @@
 """The glimpse_mnist recipe end to end, on MNIST files the tests write: every dataset and
 attention kind, its TensorBoard views, resume, bad inputs."""
 
-import csv
 import dataclasses
 import json
 import subprocess
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_checks import assert_one_line_error, no_temporaries, tags_in
+from cli_checks import assert_every_cell_trained, assert_one_line_error, no_temporaries, tags_in
 from processes import REPO_ROOT, keras_file_outputs, same_noise, subprocess_env
 
 import rnnzoo
@@ -383,9 +382,4 @@ def test_every_registered_cell_trains_a_few_steps(tmp_path, capsys, mnist_dir):
     ]
     status, _, err = run_main(argv, capsys)
     assert status == 0, err[-3000:]
-    with (run_dir / "results.csv").open(encoding="utf-8") as file:
-        rows = {row["cell"]: row for row in csv.DictReader(file)}
-    assert list(rows) == names
-    for name, row in rows.items():
-        assert row["note"] == "", (name, row["note"])
-        assert (run_dir / name / "model.keras").exists(), name
+    assert_every_cell_trained(run_dir, names)

@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from cli_checks import assert_one_line_error, tags_in
+from cli_checks import assert_every_cell_trained, assert_one_line_error, tags_in
 from processes import REPO_ROOT, keras_file_outputs, subprocess_env
 
 import rnnzoo
@@ -458,9 +458,4 @@ def test_every_registered_cell_trains_a_few_steps(tmp_path, capsys):
     argv = ["--smoke", "--run-dir", run_dir, "--compare", ",".join(names)]
     status, _, err = run_main(argv, capsys)
     assert status == 0, err[-3000:]
-    with (run_dir / "results.csv").open(encoding="utf-8") as file:
-        rows = {row["cell"]: row for row in csv.DictReader(file)}
-    assert list(rows) == names
-    for name, row in rows.items():
-        assert row["note"] == "", (name, row["note"])
-        assert (run_dir / name / "model.keras").exists(), name
+    assert_every_cell_trained(run_dir, names)
