@@ -15,6 +15,7 @@ against `GRU`, `VanillaRNN` against `SimpleRNN`.
 
     python benchmarks/layer_grid.py                      # every point, speed and memory
     python benchmarks/layer_grid.py --layers LSTM --no-memory --rounds 2
+    python benchmarks/layer_grid.py --no-speed           # memory only (no timing: any load)
     python benchmarks/layer_grid.py --backend jax
 
 The table it prints (Markdown) is the README's grid table.
@@ -103,7 +104,7 @@ def speed(pair, point, rounds, steps_per_round, warmup):
 
 
 _MEMORY_SCRIPT = """
-import json, resource, sys
+import json, sys
 sys.path.insert(0, sys.argv[1])
 import layer_grid
 name, point = sys.argv[2], json.loads(sys.argv[3])
@@ -111,12 +112,16 @@ model = layer_grid.make_model(name, *point)
 batch = layer_grid.data(*point[1:])
 for _ in range(3):
     model.train_on_batch(*batch)
-print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+# VmHWM, this process's peak resident set (kB): ru_maxrss would not do, as Linux keeps the
+# parent's peak in it across fork and exec.
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print("PEAK", int(status.split()[0]))
 """
 
 
 def peak_memory(name, point):
-    """Peak resident memory (MiB) of a process that builds `name` at `point` and trains 3 steps."""
+    """Peak resident memory (MiB) of a process that builds `name` at `point` and trains 3 steps
+    (Linux: /proc/self/status)."""
     result = subprocess.run(
         [
             sys.executable,
@@ -143,6 +148,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="rounds of turns (median taken)")
     parser.add_argument("--steps", type=int, default=3, help="steps per contender per round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument("--speed", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
         "--backend",
@@ -166,18 +172,23 @@ def main(argv=None):
     for layer in layers:
         pair = (f"rnnzoo {layer}", f"keras {PAIRS[layer]}")
         for point in POINTS:
-            seconds = speed(pair, point, args.rounds, args.steps, args.warmup)
-            ratio = seconds[pair[1]] / seconds[pair[0]]
             target = LSTM_TARGET if layer == "LSTM" and point[0] >= 256 else SPEED_TARGET
+            if args.speed:
+                seconds = speed(pair, point, args.rounds, args.steps, args.warmup)
+                ratio = seconds[pair[1]] / seconds[pair[0]]
+                timing = (
+                    f"{1000 * seconds[pair[0]]:.1f} | {1000 * seconds[pair[1]]:.1f} "
+                    f"| {ratio:.2f}x | >= {target:.1f}x | {'yes' if ratio >= target else 'no'}"
+                )
+            else:
+                timing = f" | | | >= {target:.1f}x | "
             memory = ""
             if args.memory:
                 zoo, theirs = (peak_memory(name, point) for name in pair)
                 flag = "" if zoo <= MEMORY_LIMIT * theirs else " (over +10%)"
                 memory = f"{zoo:.0f} / {theirs:.0f} = {zoo / theirs:.2f}{flag}"
             row = (
-                f"| {layer} | {point[0]} | {point[1]} | {point[2]} | {point[3]} "
-                f"| {1000 * seconds[pair[0]]:.1f} | {1000 * seconds[pair[1]]:.1f} "
-                f"| {ratio:.2f}x | >= {target:.1f}x | {'yes' if ratio >= target else 'no'} "
+                f"| {layer} | {point[0]} | {point[1]} | {point[2]} | {point[3]} | {timing} "
                 f"| {memory} |"
             )
             lines.append(row)
