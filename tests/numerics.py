@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 
 def randomize_weights(layer, rng, scale=0.5):
@@ -47,3 +48,12 @@ def assert_outputs_close(actual, expected, atol=1e-5, rtol=0.0, what="outputs"):
 def assert_same_up_to_rounding(actual, expected, what="outputs"):
     """Equal up to float32 rounding: two loops that sum in another order (1e-5, relative)."""
     assert_outputs_close(actual, expected, atol=1e-5, rtol=1e-5, what=what)
+
+
+def outputs_and_gradients(layer, inputs, states, read_outs, training=False, mask=None):
+    """The layer's outputs, and d(sum of outputs * read_outs) w.r.t. inputs, states, weights."""
+    with tf.GradientTape() as tape:
+        tape.watch([inputs, *states])
+        outputs = layer(inputs, initial_state=states, training=training, mask=mask)
+        loss = sum(tf.reduce_sum(o * r) for o, r in zip(outputs, read_outs))
+    return outputs, tape.gradient(loss, [inputs, *states, *layer.trainable_weights])

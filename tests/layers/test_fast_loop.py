@@ -72,15 +72,6 @@ def make_pair(case_id, rng, dtype="float32", cell_kwargs=None, fast="auto", **rn
     return layer, reference
 
 
-def outputs_and_gradients(layer, inputs, states, read_outs, training=False, mask=None):
-    """The layer's outputs, and d(sum of outputs * read_outs) w.r.t. inputs, states, weights."""
-    with tf.GradientTape() as tape:
-        tape.watch([inputs, *states])
-        outputs = layer(inputs, initial_state=states, training=training, mask=mask)
-        loss = sum(tf.reduce_sum(o * r) for o, r in zip(outputs, read_outs))
-    return outputs, tape.gradient(loss, [inputs, *states, *layer.trainable_weights])
-
-
 def assert_equal_to_plain_rnn(
     case_id, rng, dtype="float32", training=False, mask=None, fast=True, **kwargs
 ):
@@ -94,8 +85,10 @@ def assert_equal_to_plain_rnn(
     ]
     layer(inputs)  # keeps the two seed generators in step
     read_outs = [rng.normal(size=o.shape).astype(dtype) for o in reference(inputs)]
-    ours, our_gradients = outputs_and_gradients(layer, inputs, states, read_outs, training, mask)
-    theirs, their_gradients = outputs_and_gradients(
+    ours, our_gradients = numerics.outputs_and_gradients(
+        layer, inputs, states, read_outs, training, mask
+    )
+    theirs, their_gradients = numerics.outputs_and_gradients(
         reference, inputs, states, read_outs, training, mask
     )
     if fast is True:

@@ -71,14 +71,6 @@ def make_pair(name, rng, dtype="float32", cell_kwargs=None, **rnn_kwargs):
     return layer, reference
 
 
-def outputs_and_gradients(layer, inputs, states, read_outs, training=False, mask=None):
-    with tf.GradientTape() as tape:
-        tape.watch([inputs, *states])
-        outputs = layer(inputs, initial_state=states, training=training, mask=mask)
-        loss = sum(tf.reduce_sum(o * r) for o, r in zip(outputs, read_outs))
-    return outputs, tape.gradient(loss, [inputs, *states, *layer.trainable_weights])
-
-
 def assert_scan_equals_keras_loop(
     name, rng, dtype="float32", training=False, mask=None, cell_kwargs=None, **rnn_kwargs
 ):
@@ -87,8 +79,10 @@ def assert_scan_equals_keras_loop(
     states = [tf.constant(rng.uniform(-1.0, 1.0, size=(BATCH, UNITS)).astype(dtype))]
     layer(inputs)  # keeps the two cells' dropout seed generators in step
     read_outs = [rng.normal(size=o.shape).astype(dtype) for o in reference(inputs)]
-    ours, our_gradients = outputs_and_gradients(layer, inputs, states, read_outs, training, mask)
-    theirs, their_gradients = outputs_and_gradients(
+    ours, our_gradients = numerics.outputs_and_gradients(
+        layer, inputs, states, read_outs, training, mask
+    )
+    theirs, their_gradients = numerics.outputs_and_gradients(
         reference, inputs, states, read_outs, training, mask
     )
     atol = TOLERANCE[dtype]
