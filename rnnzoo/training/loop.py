@@ -257,9 +257,7 @@ class Trainer:
                 self.log(f"stopping at epoch {epoch + 1}, step {state.step}: {reason}.")
             self._end_epoch()
         state.finished = True
-        snapshot = self.checkpoint()
-        if self.run_directory.writes:
-            checkpoints.save(snapshot, self.last_path)
+        self.save()
         if self.summaries is not None:
             self.summaries.flush()
         return state
