@@ -11,7 +11,11 @@ against `GRU`, `VanillaRNN` against `SimpleRNN`.
   take turns, one training step at a time; the figure is the median step time, the ratio
   Keras's time / the zoo's (above 1: the zoo is faster).
 - Memory: each contender trains a few steps in a process of its own, which reports its peak
-  resident set size (`ru_maxrss`); the ratio is the zoo's / Keras's.
+  resident set size (VmHWM); the ratio is the zoo's / Keras's. On TensorFlow a second pair
+  of processes reports the peak of the bytes its tensors held (TensorFlow's own count,
+  `tf.config.experimental.get_memory_info("CPU:0")["peak"]`, with its CPU allocator switched
+  to the counting one by `TF_CPU_ALLOCATOR_USE_BFC=true`): what the layers ask for, apart
+  from how the C library's heap keeps freed memory (which is in the resident figure).
 
     python benchmarks/layer_grid.py                      # every point, speed and memory
     python benchmarks/layer_grid.py --layers LSTM --no-memory --rounds 2
@@ -104,14 +108,20 @@ def speed(pair, point, rounds, steps_per_round, warmup):
 
 
 _MEMORY_SCRIPT = """
-import json, sys
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
 import layer_grid
 name, point = sys.argv[2], json.loads(sys.argv[3])
 model = layer_grid.make_model(name, *point)
 batch = layer_grid.data(*point[1:])
-for _ in range(3):
+model.train_on_batch(*batch)
+if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true":
+    import tensorflow as tf
+    tf.config.experimental.reset_memory_stats("CPU:0")
+for _ in range(2):
     model.train_on_batch(*batch)
+if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true":
+    print("TENSORS", tf.config.experimental.get_memory_info("CPU:0")["peak"])
 # VmHWM, this process's peak resident set (kB): ru_maxrss would not do, as Linux keeps the
 # parent's peak in it across fork and exec.
 status = open("/proc/self/status").read().split("VmHWM:")[1]
@@ -119,9 +129,13 @@ print("PEAK", int(status.split()[0]))
 """
 
 
-def peak_memory(name, point):
+def peak_memory(name, point, tensors=False):
     """Peak resident memory (MiB) of a process that builds `name` at `point` and trains 3 steps
-    (Linux: /proc/self/status)."""
+    (Linux: /proc/self/status); with `tensors`, the peak of the bytes TensorFlow's tensors held
+    in the last 2 of those steps (MiB), from its counting CPU allocator."""
+    environment = dict(os.environ)
+    if tensors:
+        environment["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
     result = subprocess.run(
         [
             sys.executable,
@@ -133,13 +147,14 @@ def peak_memory(name, point):
         ],
         capture_output=True,
         text=True,
-        env=dict(os.environ),
+        env=environment,
         timeout=1800,
     )
     if result.returncode != 0:
         raise RuntimeError(f"{name} at {point}: {result.stderr[-2000:]}")
-    line = [text for text in result.stdout.splitlines() if text.startswith("PEAK ")][-1]
-    return int(line.split()[1]) / 1024
+    key, unit = ("TENSORS ", 2**20) if tensors else ("PEAK ", 1024)
+    line = [text for text in result.stdout.splitlines() if text.startswith(key)][-1]
+    return int(line.split()[1]) / unit
 
 
 def parse_arguments(argv=None):
@@ -163,10 +178,12 @@ def main(argv=None):
     import keras
 
     layers = [name.strip() for name in args.layers.split(",") if name.strip()]
+    tensors = args.memory and keras.backend.backend() == "tensorflow"
     lines = [
         "| layer | units | steps | batch | inputs | zoo ms/step | Keras ms/step | speed ratio "
-        "| target | met? | zoo / Keras peak memory (MiB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|",
+        "| target | met? | zoo / Keras peak memory (MiB) |"
+        + (" zoo / Keras tensors' peak (MiB) |" if tensors else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|" + ("---:|" if tensors else ""),
     ]
     started = time.monotonic()
     for layer in layers:
@@ -187,6 +204,9 @@ def main(argv=None):
                 zoo, theirs = (peak_memory(name, point) for name in pair)
                 flag = "" if zoo <= MEMORY_LIMIT * theirs else " (over +10%)"
                 memory = f"{zoo:.0f} / {theirs:.0f} = {zoo / theirs:.2f}{flag}"
+            if tensors:
+                zoo, theirs = (peak_memory(name, point, tensors=True) for name in pair)
+                memory += f" | {zoo:.0f} / {theirs:.0f} = {zoo / theirs:.2f}"
             row = (
                 f"| {layer} | {point[0]} | {point[1]} | {point[2]} | {point[3]} | {timing} "
                 f"| {memory} |"
