@@ -388,8 +388,11 @@ def inspect(args, log=print):
         max_chars=args.max_chars,
         image_dir=run.path,
     )
-    for name, scores in ranking.items():
-        best = ", ".join(f"{s.label} r={s.correlation:+.2f}" for s in scores[: args.top])
+    for name in interpretable.PROPERTIES:
+        if name not in ranking:
+            log(f"{name}: the same at every character of this text, so no cell to rank")
+            continue
+        best = ", ".join(f"{s.label} r={s.correlation:+.2f}" for s in ranking[name][: args.top])
         log(f"{name}: {best}")
     log(f"wrote {html_path} and the top cell of each property as {run.path}/cells_<property>.png")
 

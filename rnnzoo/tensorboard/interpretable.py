@@ -27,6 +27,7 @@ line-to-line differences swamping the ramp, and a strong one within lines.
 
 import dataclasses
 import html
+import pathlib
 import re
 
 import keras
@@ -358,11 +359,15 @@ def inspect(
             `cells_<property>.png` too (the pictures of the README).
 
     Returns:
-        The ranking (see `rank_cells`).
+        The ranking (see `rank_cells`) of the properties that vary over the
+        text; one the text leaves the same at every character (no quotation
+        in C code, no comment in prose) has nothing to correlate with, and
+        is left out of the ranking, the page and the images.
     """
     text = text[:max_chars]
     activations = cell_activations(model, vocabulary, text)
-    ranking = rank_cells(activations, text_properties(text), property_groups(text))
+    properties = {name: v for name, v in text_properties(text).items() if np.ptp(v) > 0}
+    ranking = rank_cells(activations, properties, property_groups(text))
     write_html(html_path, text, activations, ranking, k=k)
     if log_dir is not None:
         writer = tf.summary.create_file_writer(str(log_dir))
@@ -370,6 +375,8 @@ def inspect(
             write_top_cell_images(text, activations, ranking, step=step)
         writer.close()
     if image_dir is not None:
+        for name in PROPERTIES.keys() - ranking.keys():  # an earlier text's picture
+            pathlib.Path(image_dir, f"cells_{name}.png").unlink(missing_ok=True)
         for (name, _), picture in top_cell_pictures(text, activations, ranking).items():
             images.write_png(f"{image_dir}/cells_{name}.png", picture)
     return ranking

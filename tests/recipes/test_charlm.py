@@ -443,12 +443,16 @@ def test_inspect_ranks_cells_and_writes_the_page(trained_run, tmp_path, capsys):
     text.write_text(Path(data).read_text(encoding="utf-8")[:400], encoding="utf-8")
     status, out, err = run_main(["inspect", "--run-dir", run_dir, "--text", text], capsys)
     assert status == 0, err
-    for name in ("inside_quotes", "position_in_line", "line_ramp", "bracket_depth"):
-        assert f"{name}: " in out
+    for name in ("position_in_line", "line_ramp"):
+        assert f"{name}: rnn_1 cell " in out
+    # The text has no quotation and no bracket: nothing to rank cells by, and no picture.
+    for name in ("inside_quotes", "bracket_depth"):
+        assert f"{name}: the same at every character of this text, so no cell to rank" in out
+        assert not (run_dir / f"cells_{name}.png").exists()
     page = (run_dir / "cells.html").read_text(encoding="utf-8")
     assert "<html" in page.lower()
     assert tags_in(run_dir / "cells")
-    assert (run_dir / "cells_inside_quotes.png").stat().st_size > 0
+    assert (run_dir / "cells_position_in_line.png").stat().st_size > 0
     assert no_temporaries(run_dir)
     # Without --text: the validation split, from its first paragraph (this text has none).
     status, out, err = run_main(["inspect", "--run-dir", run_dir, "--max-chars", "200"], capsys)
