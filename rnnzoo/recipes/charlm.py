@@ -300,9 +300,9 @@ def summary(config, results):
 
 
 # ============================================================================ sample
-def load_for_sampling(run_dir, which=None):
+def load_for_sampling(run_dir, which=None, command="sample"):
     """`(config, vocabulary, model)`: a stateless model with the run's best (or last) weights."""
-    run = RunDirectory(run_dir).require("sample")
+    run = RunDirectory(run_dir).require(command)
     config = config_io.load(CharLMConfig, run.config_path)
     saved = run.read_json(VOCABULARY_FILE)
     paths = [run.checkpoint_path(name) for name in ([which] if which else ["best", "last"])]
@@ -365,7 +365,7 @@ def inspect(args, log=print):
     """The `inspect` command: rank cells against properties of the text, write `cells.html`."""
     if args.max_chars < 1 or args.top < 1:
         raise RecipeError("--max-chars and --top must be >= 1.")
-    config, vocabulary, model = load_for_sampling(args.run_dir, args.checkpoint)
+    config, vocabulary, model = load_for_sampling(args.run_dir, args.checkpoint, "inspect")
     if args.text:
         text = read_text(args.text)
     else:

@@ -387,8 +387,9 @@ def test_sample_errors(trained_run, tmp_path, capsys):
     shutil.rmtree(empty_run / "checkpoints")
     status, _, err = run_main(["sample", "--run-dir", empty_run], capsys)
     assert_one_line_error(status, err, "no best.ckpt or last.ckpt checkpoint")
-    status, _, err = run_main(["sample", "--run-dir", tmp_path / "nowhere"], capsys)
-    assert_one_line_error(status, err, "is not a run directory")
+    for command in ("sample", "inspect"):  # each error names the command that needs the run
+        status, _, err = run_main([command, "--run-dir", tmp_path / "nowhere"], capsys)
+        assert_one_line_error(status, err, "is not a run directory", f"{command} needs")
 
 
 def test_corrupt_checkpoint_is_an_error_and_is_left_as_it_was(trained_run, tmp_path, capsys):
