@@ -29,7 +29,7 @@ import keras
 from keras.src import backend as keras_backend
 
 from rnnzoo.cells.base import RecurrentCell
-from rnnzoo.layers import fast_loop, parallel_scan
+from rnnzoo.layers import parallel_scan
 
 CHOICES = ("auto", True, False)
 
@@ -116,7 +116,7 @@ class RecurrentLayer(keras.layers.RNN):
             if not reason.startswith("no GPU"):
                 raise ValueError(f"use_cudnn=True, but {reason}. Pass use_cudnn='auto'.")
         if fast is True and self._has_scan() is False:
-            reason = fast_loop.static_reason(self)
+            reason = self._fast_static_reason()
             if reason is not None:
                 raise ValueError(f"fast=True, but {reason}. Pass fast='auto' or False.")
 
@@ -161,11 +161,28 @@ class RecurrentLayer(keras.layers.RNN):
             if scan is None:
                 return LoopChoice("scan", reasons)
             reasons["scan"] = scan
-        fast = "fast=False" if self.fast is False else fast_loop.reason(self, mask, training)
+        fast = "fast=False" if self.fast is False else self._fast_reason(mask, training)
         if fast is None:
             return LoopChoice("fast", reasons)
         reasons["fast"] = fast
         return LoopChoice("keras", reasons)
+
+    def _fast_static_reason(self):
+        """Why the fast loop can never run this layer (its backend, its arguments), or None."""
+        backend = keras.backend.backend()
+        if backend not in ("tensorflow", "jax"):
+            return f"the fast loop runs on the TensorFlow and JAX backends, not {backend}"
+        if self.unroll:
+            return "unroll=True asks for Keras's unrolled loop"
+        return self.cell.pointwise_step_reason()
+
+    def _fast_reason(self, mask=None, training=False):
+        """Why the fast loop can't stand in for Keras's loop on this call, or None."""
+        if training and self.cell.recurrent_dropout > 0:
+            dropout = self.cell.dropout_step_reason()
+            if dropout is not None:
+                return dropout
+        return self._fast_static_reason()
 
     def _has_scan(self):
         return callable(getattr(self.cell, "scan", None))
@@ -221,22 +238,19 @@ class RecurrentLayer(keras.layers.RNN):
                         "that is not right-padded, or no GPU). Pass use_cudnn='auto'."
                     ) from None
                 reasons = {"cudnn": "Keras's cuDNN routine declined this call"}
-                fast = (
-                    fast_loop.reason(self, mask, training)
-                    if self.fast is not False
-                    else "fast=False"
-                )
+                fast = self._fast_reason(mask, training) if self.fast is not False else "fast=False"
                 choice = LoopChoice("fast" if fast is None else "keras", {**reasons, "fast": fast})
         if self.use_cudnn is True and "cudnn" in choice.reasons:
             raise ValueError(
                 f"use_cudnn=True, but {choice.reasons['cudnn']}. Pass use_cudnn='auto'."
             )
         if choice.loop == "fast":
+            # Each backend's loop is imported where it runs: the layers need no TensorFlow on JAX.
             if keras.backend.backend() == "jax":
-                from rnnzoo.layers import jax_loop
-
-                return jax_loop.run(self, sequences, initial_state, mask=mask, training=training)
-            return fast_loop.run(self, sequences, initial_state, mask=mask, training=training)
+                from rnnzoo.layers import jax_loop as loop
+            else:
+                from rnnzoo.layers import fast_loop as loop
+            return loop.run(self, sequences, initial_state, mask=mask, training=training)
         if self.fast is True:
             raise ValueError(
                 f"fast=True, but the fast loop can't run this call: {choice.reasons['fast']}. "

@@ -55,7 +55,6 @@ included (tests/layers/test_fast_loop.py); `RecurrentLayer.inner_loop` falls
 back to Keras's loop wherever `reason` gives one.
 """
 
-import keras
 import tensorflow as tf
 
 from rnnzoo.layers import sequence_inputs
@@ -65,25 +64,6 @@ from rnnzoo.layers import sequence_inputs
 # RNN: chunks of 10 were as fast as or faster than chunks of 5 or 20.
 _FORWARD_CHUNK = 10
 _BACKWARD_CHUNK = 10
-
-
-def static_reason(layer):
-    """Why the fast loop can never run `layer` (its backend, its arguments), or None."""
-    backend = keras.backend.backend()
-    if backend not in ("tensorflow", "jax"):
-        return f"the fast loop runs on the TensorFlow and JAX backends, not {backend}"
-    if layer.unroll:
-        return "unroll=True asks for Keras's unrolled loop"
-    return layer.cell.pointwise_step_reason()
-
-
-def reason(layer, mask=None, training=False):
-    """Why `run` can't stand in for `keras.layers.RNN.inner_loop` on this call, or None."""
-    if training and layer.cell.recurrent_dropout > 0:
-        dropout = layer.cell.dropout_step_reason()
-        if dropout is not None:
-            return dropout
-    return static_reason(layer)
 
 
 def run(layer, sequences, initial_state, mask=None, training=False):

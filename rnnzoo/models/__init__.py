@@ -7,6 +7,8 @@
 (1, 10)
 """
 
+import keras
+
 from rnnzoo.models.charlm import (
     OneHot,
     StreamEvaluator,
@@ -14,8 +16,18 @@ from rnnzoo.models.charlm import (
     recurrent_layers,
     reset_states,
 )
-from rnnzoo.models.ram import RecurrentAttentionModel
-from rnnzoo.models.sampling import beam_search, generate
+
+# The recurrent attention model and the samplers are TensorFlow code. On TensorFlow they are
+# imported here (which registers the model for `keras.saving.load_model`); on another backend
+# on first use, so that the rest of rnnzoo runs there with no TensorFlow installed.
+_ON_FIRST_USE = {
+    "RecurrentAttentionModel": "rnnzoo.models.ram",
+    "beam_search": "rnnzoo.models.sampling",
+    "generate": "rnnzoo.models.sampling",
+}
+if keras.backend.backend() == "tensorflow":
+    from rnnzoo.models.ram import RecurrentAttentionModel
+    from rnnzoo.models.sampling import beam_search, generate
 
 __all__ = [
     "OneHot",
@@ -27,3 +39,11 @@ __all__ = [
     "generate",
     "beam_search",
 ]
+
+
+def __getattr__(name):
+    if name in _ON_FIRST_USE:
+        import importlib
+
+        return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
+    raise AttributeError(f"module 'rnnzoo.models' has no attribute {name!r}")

@@ -92,3 +92,51 @@ def test_cells_on_the_jax_backend_reproduce_tensorflow(rng, tmp_path):
         assert entry["max_abs_diff"] <= 1e-5, f"{case_id}: JAX differs from TF: {entry}"
         assert entry["training_vs_inference"] > 1e-3, f"{case_id}: no dropout in training: {entry}"
         assert entry["training_finite"], case_id
+
+
+# TensorFlow made unimportable for real: any `import tensorflow` (or TensorBoard) fails.
+_WITHOUT_TENSORFLOW = """
+import sys
+
+
+class NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tensorboard"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+
+
+sys.meta_path.insert(0, NoTensorFlow())
+import keras, numpy as np
+import rnnzoo
+
+assert keras.backend.backend() == "jax", keras.backend.backend()
+x = np.random.default_rng(0).normal(size=(8, 12, 3)).astype("float32")
+y = np.random.default_rng(1).normal(size=(8, 1)).astype("float32")
+for name in ("lstm", "peephole", "gru", "vanilla", "mingru"):
+    layer = rnnzoo.layers.get(name)(5)
+    model = keras.Sequential([keras.Input((12, 3)), layer, keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    losses = [float(model.train_on_batch(x, y)) for _ in range(3)]
+    assert all(np.isfinite(losses)), (name, losses)
+    print("LOOP", name, layer.loop_choice(training=True).loop)
+char_lm = rnnzoo.models.build_char_lm(11, units=6, num_layers=2, embedding_dim=4, seed=0)
+char_lm.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+ids = np.random.default_rng(2).integers(0, 11, size=(4, 9))
+print("CHARLM", float(char_lm.train_on_batch(ids[:, :-1], ids[:, 1:])))
+print("TENSORFLOW", "tensorflow" in sys.modules)
+"""
+
+
+def test_the_layers_train_on_jax_with_no_tensorflow_installed():
+    stdout = processes.run_python(
+        _WITHOUT_TENSORFLOW, env=processes.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    )
+    loops = dict(line.split()[1:] for line in stdout.splitlines() if line.startswith("LOOP "))
+    assert loops == {
+        "lstm": "fast",
+        "peephole": "fast",
+        "gru": "fast",
+        "vanilla": "fast",
+        "mingru": "scan",
+    }
+    assert "CHARLM " in stdout and "TENSORFLOW False" in stdout
