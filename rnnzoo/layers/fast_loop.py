@@ -52,7 +52,7 @@ enters h_{t-1} U) run here too.
 
 The results equal `keras.layers.RNN(cell)` up to float rounding, gradients
 included (tests/layers/test_fast_loop.py); `RecurrentLayer.inner_loop` falls
-back to Keras's loop wherever `reason` gives one.
+back to Keras's loop wherever `RecurrentLayer.loop_choice` gives a reason.
 """
 
 import tensorflow as tf
