@@ -7,6 +7,8 @@
 (1, 10)
 """
 
+import importlib
+
 import keras
 
 from rnnzoo.models.charlm import (
@@ -17,17 +19,24 @@ from rnnzoo.models.charlm import (
     reset_states,
 )
 
-# The recurrent attention model and the samplers are TensorFlow code. On TensorFlow they are
-# imported here (which registers the model for `keras.saving.load_model`); on another backend
-# on first use, so that the rest of rnnzoo runs there with no TensorFlow installed.
-_ON_FIRST_USE = {
+# The recurrent attention model and the samplers are TensorFlow code. On TensorFlow this module
+# imports them (which registers the model for `keras.saving.load_model`); on another backend
+# `__getattr__` imports them on first use, so that the rest of rnnzoo runs with no TensorFlow.
+_TENSORFLOW_CODE = {
     "RecurrentAttentionModel": "rnnzoo.models.ram",
     "beam_search": "rnnzoo.models.sampling",
     "generate": "rnnzoo.models.sampling",
 }
+
+
+def __getattr__(name):
+    if name in _TENSORFLOW_CODE:
+        return getattr(importlib.import_module(_TENSORFLOW_CODE[name]), name)
+    raise AttributeError(f"module 'rnnzoo.models' has no attribute {name!r}")
+
+
 if keras.backend.backend() == "tensorflow":
-    from rnnzoo.models.ram import RecurrentAttentionModel
-    from rnnzoo.models.sampling import beam_search, generate
+    globals().update((name, __getattr__(name)) for name in _TENSORFLOW_CODE)
 
 __all__ = [
     "OneHot",
@@ -39,11 +48,3 @@ __all__ = [
     "generate",
     "beam_search",
 ]
-
-
-def __getattr__(name):
-    if name in _ON_FIRST_USE:
-        import importlib
-
-        return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
-    raise AttributeError(f"module 'rnnzoo.models' has no attribute {name!r}")
