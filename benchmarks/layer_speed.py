@@ -13,6 +13,11 @@ baseline, measured in the same process. The last column gives the same ratio
 in CPU time of this process (the work of its threads per step, less sensitive
 to other programs on the machine than wall time).
 
+Two rows are floors, not layers: `RNN(LSTM's matmuls alone)` and `RNN(GRU's
+matmuls alone)` run Keras's own loop over a step that does the LSTM's (GRU's)
+matmuls at the same shapes and no gate maths (`MatmulsAloneCell`). Their ratio
+over Keras's LSTM (GRU) bounds what any loop that keeps those matmuls can gain.
+
     python benchmarks/layer_speed.py                 # all contenders, 4 rounds
     python benchmarks/layer_speed.py --only "keras LSTM,rnnzoo LSTM" --rounds 2
     python benchmarks/layer_speed.py --backend jax   # Keras on JAX: the zoo's lax.scan loop
@@ -52,6 +57,37 @@ LENGTH = 100
 TARGETS = {"LSTM": 1.2, "CoupledLSTM": 1.3, "GRU": 1.2, "VanillaRNN": 1.2, "IRNN": 1.2}
 TARGETS.update({"MinGRU": 5.0, "MinLSTM": 5.0})
 DEFAULT_TARGET = 1.1
+
+
+class MatmulsAloneCell(keras.layers.Layer):
+    """A floor for a gated cell's step: its matmuls and nothing else.
+
+    z = x_t W + h_{t-1} U + b with W (inputs, gates * units) and U (units, gates * units),
+    as the LSTM (4 gates) or the GRU (3); h_t = the first `units` columns of z. Forward
+    and backward (automatic), the step does the gated cell's matmuls at the same shapes,
+    with no gate maths. In `keras.layers.RNN` it is Keras's loop with free gates: its
+    speed over Keras's LSTM (or GRU) bounds what any loop that keeps those matmuls, the
+    zoo's included, can gain on this machine.
+    """
+
+    def __init__(self, units, gates, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.gates = units, gates
+        self.state_size = units
+        self.output_size = units
+
+    def build(self, input_shape):
+        width = self.gates * self.units
+        self.kernel = self.add_weight(shape=(input_shape[-1], width), name="kernel")
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width), initializer="orthogonal", name="recurrent_kernel"
+        )
+        self.bias = self.add_weight(shape=(width,), initializer="zeros", name="bias")
+
+    def call(self, inputs, states):
+        z = inputs @ self.kernel + states[0] @ self.recurrent_kernel + self.bias
+        h = z[:, : self.units]
+        return h, [h]
 
 
 def has_scan(cell_class):
@@ -98,7 +134,17 @@ def _contenders():
             "RNN(keras LSTMCell)",
             0.95,
         ),
+        "RNN(LSTM's matmuls alone)": (
+            lambda: K.RNN(MatmulsAloneCell(UNITS, 4), **seq),
+            "keras LSTM",
+            None,
+        ),
         "keras GRU": (lambda: K.GRU(UNITS, **seq), None, None),
+        "RNN(GRU's matmuls alone)": (
+            lambda: K.RNN(MatmulsAloneCell(UNITS, 3), **seq),
+            "keras GRU",
+            None,
+        ),
         "RNN(keras GRUCell)": (lambda: K.RNN(K.GRUCell(UNITS), **seq), None, None),
         "RNN(rnnzoo GRUCell)": (
             lambda: K.RNN(C.GRUCell(UNITS), **seq),
