@@ -98,8 +98,12 @@ def main(argv=None):
             f"| {record['epoch']} | {record['global_step']:,} | {record['seconds'] / 60:.1f} "
             f"| {record['train_loss']:.4f} | {show(name, figure(record))} |"
         )
-    best = (min if lower else max)(history, key=figure)
-    reached = f"best validation {name} {show(name, figure(best))} at epoch {best['epoch']}"
+    # The best epoch is the one the test scores (the run's own monitor, e.g. the validation
+    # loss for seqclass) once the run has finished; until then, the best validation figure.
+    scored = [r for r in history if results and r["epoch"] == results.get("best_epoch")]
+    best = scored[0] if scored else (min if lower else max)(history, key=figure)
+    label = "the best checkpoint's validation" if scored else "best validation"
+    reached = f"{label} {name} {show(name, figure(best))} at epoch {best['epoch']}"
     minutes = history[-1]["seconds"] / 60
     if results is not None:
         test = results[f"test_{name}"]
