@@ -21,6 +21,15 @@ against `GRU`, `VanillaRNN` against `SimpleRNN`.
     python benchmarks/layer_grid.py --layers LSTM --no-memory --rounds 2
     python benchmarks/layer_grid.py --no-speed           # memory only (no timing: any load)
     python benchmarks/layer_grid.py --backend jax
+    python benchmarks/layer_grid.py --layers LSTM --floor --points 256/28/128/28 --no-memory
+
+`--floor` adds contenders at each LSTM (GRU) point that do the layer's matmuls at the same
+shapes and no gate maths (see `layer_speed.py`): in Keras's own loop (`MatmulsAloneCell`)
+and, for the LSTM, in the zoo's fast loop (`ZooMatmulsAloneCell`). The second one's ratio
+over Keras's layer is the most the zoo's LSTM could gain at that point with free gate
+maths: where it is below the target, only a faster loop or faster matmuls could meet it.
+The last column divides the layer's matmul work (`layer_flops`) by the zoo's step time, to
+set beside one large matmul's rate on the same machine (printed above the table).
 
 The table it prints (Markdown) is the README's grid table.
 """
@@ -66,12 +75,27 @@ LSTM_TARGET = 1.5
 MEMORY_LIMIT = 1.10  # the zoo's peak memory at most Keras's + 10%
 
 
+FLOOR = "floor"
+ZOO_FLOOR = "zoo-loop floor"
+GATES = {"LSTM": 4, "GRU": 3}  # the layers that have a floor, and their gate blocks
+
+
 def make_model(name, units, steps, batch, inputs):
     import keras
 
     import rnnzoo
 
-    if name.startswith("keras "):
+    if name.startswith(FLOOR):  # "floor LSTM": the LSTM's matmuls alone, in Keras's loop
+        from layer_speed import MatmulsAloneCell
+
+        cell = MatmulsAloneCell(units, gates=GATES[name.split()[1]])
+        layer = keras.layers.RNN(cell, return_sequences=True)
+    elif name.startswith(ZOO_FLOOR):  # the LSTM's matmuls alone, in the zoo's loop
+        from layer_speed import ZooMatmulsAloneCell
+
+        layer_class = rnnzoo.layers.layer_class(ZooMatmulsAloneCell)
+        layer = layer_class(units, fast=True, return_sequences=True)
+    elif name.startswith("keras "):
         layer = getattr(keras.layers, name[len("keras ") :])(units, return_sequences=True)
     else:
         layer = getattr(rnnzoo.layers, name[len("rnnzoo ") :])(units, return_sequences=True)
@@ -82,6 +106,28 @@ def make_model(name, units, steps, batch, inputs):
     return model
 
 
+def matmul_rate(side=4096, repeats=5):
+    """This machine's float32 matmul rate (GFLOP/s) on one large square product, through
+    Keras's backend: what the layers' matmuls could run at, at best."""
+    from keras import ops
+
+    a, b = (ops.convert_to_tensor(np.ones((side, side), "float32")) for _ in range(2))
+    ops.convert_to_numpy(ops.matmul(a, b))
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        ops.convert_to_numpy(ops.matmul(a, b))
+        seconds.append(time.perf_counter() - started)
+    return 2 * side**3 / statistics.median(seconds) / 1e9
+
+
+def layer_flops(units, steps, batch, inputs, gates=4):
+    """Floating-point operations of a gated layer's matmuls in one training step: forward
+    x_t W and h_{t-1} U, backward dz_t W^T, dz_t U^T, x_t^T dz_t and h_{t-1}^T dz_t."""
+    width = gates * units
+    return 3 * 2 * steps * batch * width * (inputs + units)
+
+
 def data(steps, batch, inputs, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, steps, inputs)).astype("float32")
@@ -89,17 +135,17 @@ def data(steps, batch, inputs, seed=0):
     return x, y
 
 
-def speed(pair, point, rounds, steps_per_round, warmup):
-    """Median step seconds of each contender of `pair`, taking turns."""
-    models = {name: make_model(name, *point) for name in pair}
+def speed(contenders, point, rounds, steps_per_round, warmup):
+    """Median step seconds of each contender of `contenders`, taking turns."""
+    models = {name: make_model(name, *point) for name in contenders}
     batch = data(point[1], point[2], point[3])
     for model in models.values():
         for _ in range(warmup):
             model.train_on_batch(*batch)
-    times = {name: [] for name in pair}
+    times = {name: [] for name in contenders}
     for round_index in range(rounds):
         for step in range(steps_per_round):
-            order = pair if (round_index + step) % 2 == 0 else pair[::-1]
+            order = contenders if (round_index + step) % 2 == 0 else contenders[::-1]
             for name in order:
                 started = time.perf_counter()
                 models[name].train_on_batch(*batch)
@@ -163,6 +209,15 @@ def parse_arguments(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="rounds of turns (median taken)")
     parser.add_argument("--steps", type=int, default=3, help="steps per contender per round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument(
+        "--points",
+        help="only these points, units/steps/batch/inputs, comma-separated (default: all)",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time each LSTM/GRU point's matmuls alone in Keras's loop (the ceiling)",
+    )
     parser.add_argument("--speed", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
@@ -178,25 +233,57 @@ def main(argv=None):
     import keras
 
     layers = [name.strip() for name in args.layers.split(",") if name.strip()]
+    points = POINTS
+    if args.points:
+        points = [tuple(int(v) for v in text.split("/")) for text in args.points.split(",")]
+    floor = args.floor and args.speed
     tensors = args.memory and keras.backend.backend() == "tensorflow"
     lines = [
         "| layer | units | steps | batch | inputs | zoo ms/step | Keras ms/step | speed ratio "
-        "| target | met? | zoo / Keras peak memory (MiB) |"
+        "| target | met? |"
+        + (
+            " matmuls alone, Keras's loop: ms/step, ratio | zoo's loop: ms/step, ratio "
+            "| zoo's matmul GFLOP/s |"
+            if floor
+            else ""
+        )
+        + " zoo / Keras peak memory (MiB) |"
         + (" zoo / Keras tensors' peak (MiB) |" if tensors else ""),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|" + ("---:|" if tensors else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"
+        + ("---:|---:|---:|" if floor else "")  # the two floors, the zoo's matmul rate
+        + "---:|"
+        + ("---:|" if tensors else ""),
     ]
+    rate = matmul_rate() if floor else None
     started = time.monotonic()
     for layer in layers:
         pair = (f"rnnzoo {layer}", f"keras {PAIRS[layer]}")
-        for point in POINTS:
+        contenders = pair
+        if floor and layer in GATES:
+            contenders += (f"{FLOOR} {layer}",)
+        if floor and layer == "LSTM":
+            contenders += (f"{ZOO_FLOOR} {layer}",)
+        for point in points:
             target = LSTM_TARGET if layer == "LSTM" and point[0] >= 256 else SPEED_TARGET
             if args.speed:
-                seconds = speed(pair, point, args.rounds, args.steps, args.warmup)
+                seconds = speed(contenders, point, args.rounds, args.steps, args.warmup)
                 ratio = seconds[pair[1]] / seconds[pair[0]]
                 timing = (
                     f"{1000 * seconds[pair[0]]:.1f} | {1000 * seconds[pair[1]]:.1f} "
                     f"| {ratio:.2f}x | >= {target:.1f}x | {'yes' if ratio >= target else 'no'}"
                 )
+                for prefix in (FLOOR, ZOO_FLOOR) if floor else ():
+                    alone = seconds.get(f"{prefix} {layer}")
+                    timing += (
+                        f" | {1000 * alone:.1f} ms, {seconds[pair[1]] / alone:.2f}x"
+                        if alone
+                        else " | "
+                    )
+                if floor and layer in GATES:
+                    flops = layer_flops(*point, gates=GATES[layer])
+                    timing += f" | {flops / seconds[pair[0]] / 1e9:.0f}"
+                elif floor:
+                    timing += " | "
             else:
                 timing = f" | | | >= {target:.1f}x | "
             memory = ""
@@ -220,7 +307,9 @@ def main(argv=None):
         f"Date: {datetime.date.today().isoformat()}; {platform.machine()}, {os.cpu_count()} "
         f"cores; keras {keras.__version__}, backend {keras.backend.backend()}; median of "
         f"{args.rounds} rounds of {args.steps} alternating steps; {minutes:.0f} min; load "
-        f"average {os.getloadavg()[0]:.1f} at the end.\n"
+        f"average {os.getloadavg()[0]:.1f} at the end."
+        + (f" One {4096}x{4096} matmul here: {rate:.0f} GFLOP/s." if rate else "")
+        + "\n"
     )
     print("\n".join(lines))
 

@@ -16,7 +16,10 @@ to other programs on the machine than wall time).
 Two rows are floors, not layers: `RNN(LSTM's matmuls alone)` and `RNN(GRU's
 matmuls alone)` run Keras's own loop over a step that does the LSTM's (GRU's)
 matmuls at the same shapes and no gate maths (`MatmulsAloneCell`). Their ratio
-over Keras's LSTM (GRU) bounds what any loop that keeps those matmuls can gain.
+over Keras's LSTM (GRU) bounds what Keras's loop over those matmuls can gain. A third,
+`rnnzoo loop over LSTM's matmuls alone`, runs the same free step in the zoo's own fast loop
+(`ZooMatmulsAloneCell`): the most the zoo's LSTM could reach with gate maths that cost
+nothing.
 
     python benchmarks/layer_speed.py                 # all contenders, 4 rounds
     python benchmarks/layer_speed.py --only "keras LSTM,rnnzoo LSTM" --rounds 2
@@ -90,6 +93,39 @@ class MatmulsAloneCell(keras.layers.Layer):
         return h, [h]
 
 
+class _PassThroughDerivative(rnnzoo.cells.derivatives.StepDerivative):
+    """The derivative of `ZooMatmulsAloneCell.pointwise`: dz = [dh, 0, 0, 0], dc_{t-1} = dc_t."""
+
+    saved_names = ()
+
+    def save(self, z, states, new_states, gates, parameters):
+        return []
+
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        d_h, d_c = d_states
+        zeros = keras.ops.zeros_like(d_h)
+        join = side_by_side or rnnzoo.cells.derivatives.concatenate
+        return join([d_h] + [zeros] * (self.cell.num_gates - 1)), [None, d_c], []
+
+
+class ZooMatmulsAloneCell(rnnzoo.cells.LSTMCell):
+    """The same floor in the zoo's own loop: the LSTM's weights and matmuls, no gate maths.
+
+        z_t = x_t W + h_{t-1} U + b,  h_t = z_t's first block,  c_t = c_{t-1}
+
+    Unregistered (no `names`), run by `rnnzoo.layers.layer_class(ZooMatmulsAloneCell)`:
+    the zoo's fast loop (chunked input projections, weight gradients, the loop itself) with a
+    pointwise part that costs nothing. Its speed over Keras's LSTM is what the zoo's loop
+    could reach at that shape if its gate maths were free.
+    """
+
+    names = ()
+    step_derivative = _PassThroughDerivative
+
+    def pointwise(self, z, states, parameters):
+        return [z[:, : self.units], states[1]], {}
+
+
 def has_scan(cell_class):
     """Whether the cell's layer runs a parallel scan over time (rnnzoo.layers.parallel_scan)."""
     return callable(getattr(cell_class, "scan", None))
@@ -136,6 +172,11 @@ def _contenders():
         ),
         "RNN(LSTM's matmuls alone)": (
             lambda: K.RNN(MatmulsAloneCell(UNITS, 4), **seq),
+            "keras LSTM",
+            None,
+        ),
+        "rnnzoo loop over LSTM's matmuls alone": (
+            lambda: Z.layer_class(ZooMatmulsAloneCell)(UNITS, fast=True, **seq),
             "keras LSTM",
             None,
         ),
