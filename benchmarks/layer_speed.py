@@ -126,6 +126,20 @@ class ZooMatmulsAloneCell(rnnzoo.cells.LSTMCell):
         return [z[:, : self.units], states[1]], {}
 
 
+def automatic_derivative_layer(cell_class):
+    """The zoo's layer of `cell_class` with its step differentiated automatically (its
+    hand-written `step_derivative` unused): what the hand-written one gains."""
+    cell = type(
+        f"Automatic{cell_class.__name__}",
+        (cell_class,),
+        {
+            "names": (),
+            "derivative": lambda self: rnnzoo.cells.derivatives.AutomaticDerivative(self),
+        },
+    )
+    return rnnzoo.layers.layer_class(cell)
+
+
 def has_scan(cell_class):
     """Whether the cell's layer runs a parallel scan over time (rnnzoo.layers.parallel_scan)."""
     return callable(getattr(cell_class, "scan", None))
@@ -217,6 +231,14 @@ def _contenders():
             lambda layer_class=layer_class: layer_class(UNITS, **seq),
             keras_counterpart(layer_class),
             target(layer_class),
+        )
+    # What the layer-normalised cells' hand-written derivatives gain over automatic ones.
+    for cell_class in (C.LayerNormLSTMCell, C.LayerNormGRUCell, C.LayerNormRNNCell):
+        automatic = automatic_derivative_layer(cell_class)
+        contenders[f"rnnzoo {Z.layer_class(cell_class).__name__} (automatic derivative)"] = (
+            lambda automatic=automatic: automatic(UNITS, **seq),
+            keras_counterpart(automatic),
+            None,
         )
     return contenders
 

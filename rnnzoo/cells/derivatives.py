@@ -21,8 +21,9 @@ z_t, the previous states and the pointwise parameters (peepholes, ...). A
 `AutomaticDerivative` works for any cell: it saves z_t and the previous
 states and differentiates `pointwise` again on the way back (a tape over
 one step). A cell may declare a hand-written one, `step_derivative`, next to
-itself (the LSTMs, the GRU, the vanilla RNN do): fewer ops per step. The
-tests check every derivative against automatic differentiation of the cell.
+itself (the LSTMs, the GRU, the vanilla RNN and the layer-normalised cells do):
+fewer ops per step. The tests check every derivative against automatic
+differentiation of the cell.
 """
 
 import keras

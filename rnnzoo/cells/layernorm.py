@@ -24,18 +24,190 @@ import keras
 from keras import constraints, initializers, ops, regularizers
 
 from rnnzoo.cells.base import _add_bias
+from rnnzoo.cells.derivatives import GRUDerivative, StepDerivative, activation_vjp, concatenate
 from rnnzoo.cells.gru import GRUCell
 from rnnzoo.cells.lstm import LSTMCell
 from rnnzoo.cells.vanilla import VanillaRNNCell
 
 
-def layer_norm(v, gamma, beta, epsilon):
-    """LN(v; gamma, beta) over the last axis; no shift where `beta` is None."""
+def standardise(v, epsilon):
+    """-> (v_hat, r): v_hat = (v - mean(v)) * r with r = 1 / sqrt(var(v) + epsilon), over
+    the last axis (r is (batch, 1))."""
     mean = ops.mean(v, axis=-1, keepdims=True)
     centred = v - mean
     variance = ops.mean(ops.square(centred), axis=-1, keepdims=True)
-    normalised = centred * ops.rsqrt(variance + epsilon) * gamma
+    rstd = ops.rsqrt(variance + epsilon)
+    return centred * rstd, rstd
+
+
+def standardise_vjp(v_hat, rstd, d_v_hat):
+    """The gradient with respect to v of sum(d_v_hat * v_hat), from `standardise`'s outputs:
+
+    dv = r (d - mean(d) - v_hat mean(d v_hat))   (exact with epsilon; means over the last axis)
+    """
+    mean_d = ops.mean(d_v_hat, axis=-1, keepdims=True)
+    mean_d_v_hat = ops.mean(d_v_hat * v_hat, axis=-1, keepdims=True)
+    return rstd * (d_v_hat - mean_d - v_hat * mean_d_v_hat)
+
+
+def layer_norm(v, gamma, beta, epsilon):
+    """LN(v; gamma, beta) over the last axis; no shift where `beta` is None."""
+    normalised = standardise(v, epsilon)[0] * gamma
     return normalised if beta is None else normalised + beta
+
+
+class LayerNormRNNDerivative(StepDerivative):
+    """`LayerNormRNNCell`'s step, h_t = act(a_t) with a_t = LN(z_t; gamma) + b:
+
+        da = dh act'(a),  db = da,  dgamma = da z_hat,  dz = standardise_vjp(da gamma)
+
+    It saves h_t, z_hat (z_t standardised) and r (its 1 / sqrt(var + epsilon), one per row).
+    """
+
+    saved_names = ("h", "z_hat", "rstd")
+
+    @property
+    def supported(self):
+        return self.activations_known("activation")
+
+    def saved_widths(self):
+        return [self.cell.units, self.cell.units, 1]
+
+    def forward(self, z, states, parameters):
+        # The cell's `pointwise`, op for op, keeping z_hat and r.
+        gamma = parameters[0]
+        bias = parameters[1] if self.cell.use_bias else None
+        z_hat, rstd = standardise(z, self.cell.norm_epsilon)
+        h = self.cell.activation(_add_bias(z_hat * gamma, bias))
+        return [h], [h, z_hat, rstd]
+
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        h, z_hat, rstd = saved
+        d_a = self.activation_gradient(h, d_states[0])
+        d_z = standardise_vjp(z_hat, rstd, d_a * parameters[0])
+        d_parameters = [d_a * z_hat] + ([d_a] if self.cell.use_bias else [])
+        return d_z, [None], d_parameters
+
+
+class LayerNormLSTMDerivative(StepDerivative):
+    """`LayerNormLSTMCell`'s step (its equations there), written out backwards:
+
+        dc = dc_t + dh o act'(c),  do = dh act(c)
+        du = standardise_vjp(dc gamma_s)               u = f c_{t-1} + i g, c = LN_s(u)
+        di, df, dg, dc_{t-1} = du g, du c_{t-1}, du i, du f
+        dz = [di sig'(z_i), df sig'(z_f), dg act'(z_g), do sig'(z_o)],  db = dz
+        d(x W) = standardise_vjp(dz gamma_k),  d(h U) = standardise_vjp(dz gamma_r)
+
+    and each norm's dgamma = (its input's gradient) * (the standardised input), dbeta = the
+    gradient itself. It saves the gates, c_{t-1}, act(c_t) and each norm's standardised
+    input with its 1 / sqrt(var + epsilon).
+    """
+
+    saved_names = (
+        *("i", "f", "g", "o", "c_prev", "act_c"),
+        *("u_hat", "u_rstd", "xw_hat", "xw_rstd", "hu_hat", "hu_rstd"),
+    )
+
+    @property
+    def supported(self):
+        return self.activations_known("activation", "recurrent_activation")
+
+    def saved_widths(self):
+        units, width = self.cell.units, self.cell.num_gates * self.cell.units
+        return [units] * 7 + [1, width, 1, width, 1]
+
+    def forward(self, z, states, parameters):
+        # The cell's `pointwise`, op for op, keeping what the norms' derivatives need.
+        cell, epsilon = self.cell, self.cell.norm_epsilon
+        (xw, hu), (_, c_prev) = z, states
+        (gamma_k, beta_k, gamma_r, beta_r, gamma_s, beta_s), bias = (
+            parameters[:6],
+            parameters[6] if cell.use_bias else None,
+        )
+        xw_hat, xw_rstd = standardise(xw, epsilon)
+        hu_hat, hu_rstd = standardise(hu, epsilon)
+        z = _add_bias((xw_hat * gamma_k + beta_k) + (hu_hat * gamma_r + beta_r), bias)
+        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
+        i = cell.recurrent_activation(z_i)
+        f = cell.recurrent_activation(z_f)
+        g = cell.activation(z_g)
+        o = cell.recurrent_activation(z_o)
+        u_hat, u_rstd = standardise(f * c_prev + i * g, epsilon)
+        c = u_hat * gamma_s + beta_s
+        act_c = cell.activation(c)
+        h = o * act_c
+        saved = [i, f, g, o, c_prev, act_c, u_hat, u_rstd, xw_hat, xw_rstd, hu_hat, hu_rstd]
+        return [h, c], saved
+
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        cell = self.cell
+        i, f, g, o, c_prev, act_c, u_hat, u_rstd, xw_hat, xw_rstd, hu_hat, hu_rstd = saved
+        gamma_k, _, gamma_r, _, gamma_s, _ = parameters[:6]
+        d_h, d_c = d_states
+        act_vjp = activation_vjp(cell.activation)
+        d_c = d_c + act_vjp(act_c, d_h * o)
+        d_u = standardise_vjp(u_hat, u_rstd, d_c * gamma_s)
+        d_z = (side_by_side or concatenate)(
+            [
+                self.gate_gradient(i, d_u * g),
+                self.gate_gradient(f, d_u * c_prev),
+                act_vjp(g, d_u * i),
+                self.gate_gradient(o, d_h * act_c),
+            ]
+        )
+        d_xw = standardise_vjp(xw_hat, xw_rstd, d_z * gamma_k)
+        d_hu = standardise_vjp(hu_hat, hu_rstd, d_z * gamma_r)
+        d_parameters = [d_z * xw_hat, d_z, d_z * hu_hat, d_z, d_c * u_hat, d_c]
+        if cell.use_bias:
+            d_parameters.append(d_z)
+        return (d_xw, d_hu), [None, d_u * f], d_parameters
+
+
+class LayerNormGRUDerivative(StepDerivative):
+    """`LayerNormGRUCell`'s step: the GRU's derivative (`GRUDerivative`) on the normalised
+    projections, then each norm's, d(x W) = standardise_vjp(d(x_hat W) gamma_k) and the same
+    for h U. It saves the GRU's tensors and each norm's standardised input with its
+    1 / sqrt(var + epsilon).
+    """
+
+    def __init__(self, cell):
+        super().__init__(cell)
+        self.gru = GRUDerivative(cell)
+        self.saved_names = (*self.gru.saved_names, "xw_hat", "xw_rstd", "hu_hat", "hu_rstd")
+
+    @property
+    def supported(self):
+        return self.gru.supported
+
+    def saved_widths(self):
+        width = self.cell.num_gates * self.cell.units
+        return [*self.gru.saved_widths(), width, 1, width, 1]
+
+    def forward(self, z, states, parameters):
+        # The cell's `pointwise`, op for op.
+        cell, epsilon = self.cell, self.cell.norm_epsilon
+        xw, hu = z
+        gamma_k, beta_k, gamma_r, beta_r = parameters[:4]
+        bias = parameters[4] if cell.use_bias else None
+        xw_hat, xw_rstd = standardise(xw, epsilon)
+        hu_hat, hu_rstd = standardise(hu, epsilon)
+        xw = _add_bias(xw_hat * gamma_k + beta_k, None if bias is None else bias[0])
+        hu = _add_bias(hu_hat * gamma_r + beta_r, None if bias is None else bias[1])
+        new_states, gates = GRUCell.pointwise(cell, (xw, hu), states, [])
+        saved = self.gru.save((xw, hu), states, new_states, gates, [])
+        return list(new_states), [*saved, xw_hat, xw_rstd, hu_hat, hu_rstd]
+
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        count = len(self.gru.saved_names)
+        xw_hat, xw_rstd, hu_hat, hu_rstd = saved[count:]
+        (d_xw, d_hu), d_prev, _ = self.gru.backward(saved[:count], d_states, [])
+        gamma_k, _, gamma_r, _ = parameters[:4]
+        d_parameters = [d_xw * xw_hat, d_xw, d_hu * hu_hat, d_hu]
+        if self.cell.use_bias:
+            d_parameters.append(ops.stack([d_xw, d_hu], axis=1))  # (batch, 2, 3 units)
+        d_xw = standardise_vjp(xw_hat, xw_rstd, d_xw * gamma_k)
+        d_hu = standardise_vjp(hu_hat, hu_rstd, d_hu * gamma_r)
+        return (d_xw, d_hu), d_prev, d_parameters
 
 
 class LayerNormWeights:
@@ -152,7 +324,7 @@ class LayerNormLSTMCell(LayerNormWeights, LSTMCell):
     """
 
     names = ("layernorm_lstm",)
-    step_derivative = None  # the norms' derivative: automatic
+    step_derivative = LayerNormLSTMDerivative
     projection = "pair"  # the two projections are normalised apart, then summed
 
     def __init__(
@@ -241,7 +413,7 @@ class LayerNormGRUCell(LayerNormWeights, GRUCell):
     """
 
     names = ("layernorm_gru",)
-    step_derivative = None  # the norms' derivative: automatic
+    step_derivative = LayerNormGRUDerivative
     forms = {}  # no reset-before form
     fixed_arguments = ("reset_after",)
 
@@ -328,7 +500,7 @@ class LayerNormRNNCell(LayerNormWeights, VanillaRNNCell):
     """
 
     names = ("layernorm_rnn",)
-    step_derivative = None  # the norms' derivative: automatic
+    step_derivative = LayerNormRNNDerivative
     norm_has_beta = False
 
     def __init__(

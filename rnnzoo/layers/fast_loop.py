@@ -467,5 +467,10 @@ def _backward_loop(
     if per_row:
         # Summed over the batch once: BiasAdd's gradient kernel sums over rows
         # (reduce_sum over axis 0 is several times slower on TensorFlow's CPU).
-        d_parameters = [tf.raw_ops.BiasAddGrad(out_backprop=d) for d in d_parameters]
+        # A parameter of more than one axis (LayerNormGRU's (2, 3 units) bias) sums over
+        # axis 0 alone: BiasAddGrad would sum over every axis but the last.
+        d_parameters = [
+            tf.raw_ops.BiasAddGrad(out_backprop=d) if d.shape.rank == 2 else tf.reduce_sum(d, 0)
+            for d in d_parameters
+        ]
     return d_x_array.stack(), d_weights, d_states0, d_parameters

@@ -122,6 +122,47 @@ def test_layer_on_the_fast_loop_equals_the_equations(name, rng, monkeypatch):
     assert calls, "the fast loop did not run"
 
 
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("layernorm_lstm", {"use_bias": False}),
+        ("layernorm_lstm", {"activation": "relu"}),
+        ("layernorm_gru", {"use_bias": False}),
+        ("layernorm_rnn", {"use_bias": False}),
+        ("layernorm_rnn", {"activation": "relu"}),
+    ],
+    ids=["lstm-no_bias", "lstm-relu", "gru-no_bias", "rnn-no_bias", "rnn-relu"],
+)
+@cell_cases.requires_tensorflow
+def test_hand_written_derivative_in_other_forms(name, kwargs, rng):
+    """The cells' hand-written step derivatives, beyond the shared tests' default forms: the
+    fast layer's outputs and gradients equal `keras.layers.RNN` over the same cell."""
+    import tensorflow as tf
+
+    layer = rnnzoo.layers.get(name)(
+        UNITS, return_sequences=True, fast=True, dtype="float64", **kwargs
+    )
+    assert type(layer.cell.derivative()) is type(layer.cell).step_derivative
+    reference = keras.layers.RNN(
+        rnnzoo.cells.get(name)(UNITS, dtype="float64", **kwargs),
+        return_sequences=True,
+        dtype="float64",
+    )
+    inputs = tf.constant(random_inputs(rng, time=TIME, dtype="float64"))
+    layer(inputs), reference(inputs)
+    numerics.randomize_weights(layer, rng)
+    reference.set_weights(layer.get_weights())
+    read_out = tf.constant(rng.normal(size=(*inputs.shape[:2], UNITS)))
+    results = []
+    for model in (layer, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = model(inputs)
+            loss = tf.reduce_sum(outputs * read_out)
+        results.append([outputs, *tape.gradient(loss, [inputs, *model.trainable_weights])])
+    numerics.assert_outputs_close(results[0], results[1], atol=1e-10, what=name)
+
+
 def test_defaults_are_tensorflow_addons_ones():
     assert rnnzoo.cells.LayerNormLSTMCell(UNITS).norm_epsilon == 1e-3
     assert rnnzoo.cells.LayerNormRNNCell(UNITS).norm_epsilon == 1e-5
