@@ -232,8 +232,8 @@ def _contenders():
             keras_counterpart(layer_class),
             target(layer_class),
         )
-    # What the layer-normalised cells' hand-written derivatives gain over automatic ones.
-    for cell_class in (C.LayerNormLSTMCell, C.LayerNormGRUCell, C.LayerNormRNNCell):
+    # What the hand-written derivatives of these cells gain over automatic ones.
+    for cell_class in (C.LayerNormLSTMCell, C.LayerNormGRUCell, C.LayerNormRNNCell, C.LSTMPCell):
         automatic = automatic_derivative_layer(cell_class)
         contenders[f"rnnzoo {Z.layer_class(cell_class).__name__} (automatic derivative)"] = (
             lambda automatic=automatic: automatic(UNITS, **seq),

@@ -4,7 +4,45 @@ import keras
 from keras import constraints, initializers, ops, regularizers
 
 from rnnzoo.cells.base import check_units
+from rnnzoo.cells.derivatives import LSTMDerivative, StepDerivative
 from rnnzoo.cells.lstm import LSTMCell
+
+
+class LSTMPDerivative(StepDerivative):
+    """`LSTMPCell`'s step: the LSTM's derivative (`LSTMDerivative`) behind the projection
+    h_t = m_t P, with m_t = o_t * tanh(c_t):
+
+        dm = dh P^T,  dP = m^T dh   (summed over the batch: P is a matrix)
+
+    It saves the LSTM's tensors and m_t.
+    """
+
+    per_row_parameter_gradients = False  # a (units, projection_units) share per row is too big
+
+    def __init__(self, cell):
+        super().__init__(cell)
+        self.lstm = LSTMDerivative(cell)
+        self.saved_names = (*self.lstm.saved_names, "m")
+
+    @property
+    def supported(self):
+        return self.lstm.supported
+
+    def saved_widths(self):
+        return [*self.lstm.saved_widths(), self.cell.units]
+
+    def forward(self, z, states, parameters):
+        # The cell's `pointwise`, op for op, keeping m_t.
+        (m, c), gates = LSTMCell.pointwise(self.cell, z, states, [])
+        saved = self.lstm.save(z, states, [m, c], gates, [])
+        return [ops.matmul(m, parameters[0]), c], [*saved, m]
+
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        (projection_kernel,), m = parameters, saved[-1]
+        d_h, d_c = d_states
+        d_m = ops.matmul(d_h, ops.transpose(projection_kernel))
+        d_z, d_prev, _ = self.lstm.backward(saved[:-1], [d_m, d_c], [], side_by_side)
+        return d_z, d_prev, [ops.matmul(ops.transpose(m), d_h)]
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -43,7 +81,7 @@ class LSTMPCell(LSTMCell):
     """
 
     names = ("lstmp",)
-    step_derivative = None  # the product by P: differentiated automatically
+    step_derivative = LSTMPDerivative
     seeded_initializers = LSTMCell.seeded_initializers + ("projection_initializer",)
 
     def __init__(
