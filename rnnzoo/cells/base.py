@@ -211,8 +211,9 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def derivative(self):
         """The `StepDerivative` of this cell's `pointwise`: the hand-written one where
-        the class declares it and `pointwise` is the one it differentiates, else one
-        that differentiates `pointwise` automatically."""
+        the class declares it, `pointwise` is the one it differentiates and it is used on
+        this Keras backend (its `backends`), else one that differentiates `pointwise`
+        automatically."""
         from rnnzoo.cells import derivatives
 
         # The class that declared the derivative: a subclass that rewrites
@@ -223,7 +224,8 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         )
         if declaring is not None and type(self).pointwise is declaring.pointwise:
             derivative = declaring.step_derivative(self)
-            if derivative.supported:
+            backends = derivative.backends
+            if derivative.supported and (backends is None or keras.backend.backend() in backends):
                 return derivative
         return derivatives.AutomaticDerivative(self)
 

@@ -103,6 +103,10 @@ class LayerNormLSTMDerivative(StepDerivative):
     input with its 1 / sqrt(var + epsilon).
     """
 
+    # On JAX, recomputing the step (the automatic derivative, which saves z and the states) ran
+    # faster than saving these twelve tensors: 36.6k against 33.7k chars/s in
+    # benchmarks/layer_speed.py --backend jax (README, "Core layers").
+    backends = ("tensorflow",)
     saved_names = (
         *("i", "f", "g", "o", "c_prev", "act_c"),
         *("u_hat", "u_rstd", "xw_hat", "xw_rstd", "hu_hat", "hu_rstd"),
