@@ -233,7 +233,8 @@ def _contenders():
             target(layer_class),
         )
     # What the hand-written derivatives of these cells gain over automatic ones.
-    for cell_class in (C.LayerNormLSTMCell, C.LayerNormGRUCell, C.LayerNormRNNCell, C.LSTMPCell):
+    hand_written = (C.LayerNormLSTMCell, C.LayerNormGRUCell, C.LayerNormRNNCell, C.LSTMPCell)
+    for cell_class in (*hand_written, C.FullGateRecurrenceLSTMCell):
         automatic = automatic_derivative_layer(cell_class)
         contenders[f"rnnzoo {Z.layer_class(cell_class).__name__} (automatic derivative)"] = (
             lambda automatic=automatic: automatic(UNITS, **seq),

@@ -28,7 +28,7 @@ import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
 from rnnzoo.cells.base import RecurrentCell
-from rnnzoo.cells.derivatives import LSTMDerivative
+from rnnzoo.cells.derivatives import LSTMDerivative, StepDerivative, activation_vjp, concatenate
 
 
 @keras.saving.register_keras_serializable(package="rnnzoo")
@@ -458,6 +458,61 @@ class CoupledPeepholeLSTMCell(PeepholeLSTMCell):
         return [h, c], {"f": f, "g": g, "o": o}
 
 
+class FullGateRecurrenceDerivative(StepDerivative):
+    """`FullGateRecurrenceLSTMCell`'s step (its equations there), written out backwards, with
+    da_t = [da_i, da_f, da_o] the gradient reaching the gates through the next step's a_t R:
+
+        do = dh act(c) + da_o,  dz_o = do sig'(z_o')
+        dc = dc_t + dh o act'(c) + dz_o p_o
+        dz_i = (dc g + da_i) sig'(z_i'),  dz_f = (dc c_{t-1} + da_f) sig'(z_f')
+        dz_g = dc i act'(z_g),  dc_{t-1} = dc f + dz_i p_i + dz_f p_f
+        da_{t-1} = [dz_i, dz_f, dz_o] R^T,  dR = a_{t-1}^T [dz_i, dz_f, dz_o]
+        dp_i = dz_i c_{t-1},  dp_f = dz_f c_{t-1},  dp_o = dz_o c
+
+    (z' the pre-activations with the gate recurrence and peepholes added). It saves the gates,
+    c_{t-1}, c_t, act(c_t) and a_{t-1}.
+    """
+
+    saved_names = ("i", "f", "g", "o", "c_prev", "c", "act_c", "a_prev")
+    per_row_parameter_gradients = False  # R's gradient is a matrix: summed over the batch
+
+    @property
+    def supported(self):
+        return self.activations_known("activation", "recurrent_activation")
+
+    def saved_widths(self):
+        return [self.cell.units] * 7 + [3 * self.cell.units]
+
+    def save(self, z, states, new_states, gates, parameters):
+        _, c_prev, a_prev = states
+        c = new_states[1]
+        gates = [gates[name] for name in ("i", "f", "g", "o")]
+        return [*gates, c_prev, c, self.cell.activation(c), a_prev]
+
+    def backward(self, saved, d_states, parameters, side_by_side=None):
+        i, f, g, o, c_prev, c, act_c, a_prev = saved
+        p_i, p_f, p_o, gate_recurrent_kernel = parameters
+        d_h, d_c, d_a = d_states
+        d_a_i, d_a_f, d_a_o = ops.split(d_a, 3, axis=-1)
+        act_vjp = activation_vjp(self.cell.activation)
+        d_z_o = self.gate_gradient(o, d_h * act_c + d_a_o)
+        d_c = d_c + act_vjp(act_c, d_h * o) + d_z_o * p_o
+        d_z_i = self.gate_gradient(i, d_c * g + d_a_i)
+        d_z_f = self.gate_gradient(f, d_c * c_prev + d_a_f)
+        d_z_g = act_vjp(g, d_c * i)
+        join = side_by_side or concatenate
+        d_r = ops.concatenate([d_z_i, d_z_f, d_z_o], axis=-1)
+        d_c_prev = d_c * f + d_z_i * p_i + d_z_f * p_f
+        d_a_prev = ops.matmul(d_r, ops.transpose(gate_recurrent_kernel))
+        d_parameters = [
+            ops.sum(d_z_i * c_prev, axis=0),
+            ops.sum(d_z_f * c_prev, axis=0),
+            ops.sum(d_z_o * c, axis=0),
+            ops.matmul(ops.transpose(a_prev), d_r),
+        ]
+        return join([d_z_i, d_z_f, d_z_g, d_z_o]), [None, d_c_prev, d_a_prev], d_parameters
+
+
 @keras.saving.register_keras_serializable(package="rnnzoo")
 class FullGateRecurrenceLSTMCell(PeepholeLSTMCell):
     r"""Greff et al.'s FGR: the peephole LSTM whose gates also read the last step's gates.
@@ -477,8 +532,8 @@ class FullGateRecurrenceLSTMCell(PeepholeLSTMCell):
     The states are h, c and a (3 units wide). Weights: the baseline's and
     `gate_recurrent_kernel` R (3*units, 3*units), rows i, f, o of the last
     step, columns the i, f, o pre-activations. With R = 0 the cell equals
-    `PeepholeLSTMCell`. The gate recurrence is a matmul inside the step, so
-    the fast loop differentiates this step automatically.
+    `PeepholeLSTMCell`. The gate recurrence is a matmul inside the step; its
+    derivative is written out in `FullGateRecurrenceDerivative`.
 
     Args:
         gate_recurrent_initializer: Initializer of R (default orthogonal).
@@ -488,7 +543,7 @@ class FullGateRecurrenceLSTMCell(PeepholeLSTMCell):
 
     names = ("fgr",)
     state_names = ("h", "c", "a")
-    step_derivative = None  # the gate recurrence is a matmul: differentiated automatically
+    step_derivative = FullGateRecurrenceDerivative
     seeded_initializers = PeepholeLSTMCell.seeded_initializers + ("gate_recurrent_initializer",)
 
     def __init__(
