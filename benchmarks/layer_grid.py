@@ -216,7 +216,8 @@ def parse_arguments(argv=None):
     parser.add_argument(
         "--floor",
         action="store_true",
-        help="also time each LSTM/GRU point's matmuls alone in Keras's loop (the ceiling)",
+        help="also time each LSTM/GRU point's matmuls alone, in Keras's loop and (the LSTM) "
+        "in the zoo's loop: the ceilings of the two loops",
     )
     parser.add_argument("--speed", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True)
