@@ -136,6 +136,15 @@ def test_the_long_pixel_mnist_runs_stop_after_passes_not_minutes():
             assert config.epochs >= 40 and config.batch_size == 128  # the task file's batch
 
 
+def test_the_long_pixel_mnist_lstm_steps_at_half_the_short_runs_rate():
+    """At the short runs' Adam 1e-3 the long pixel-MNIST LSTM diverged in its second pass;
+    its config halves the rate (the permuted task's LSTM learned at 1e-3 and keeps it)."""
+    short = seqclass.RECIPE.resolve_config(overrides={"task": "pixel-mnist", "cell": "lstm"})
+    long = seqclass.RECIPE.resolve_config("seqclass_pixel_mnist_lstm_long")
+    permuted = seqclass.RECIPE.resolve_config("seqclass_permuted_pixel_mnist_lstm_long")
+    assert (short.lr, long.lr, permuted.lr) == (1e-3, 5e-4, 1e-3)
+
+
 def test_the_task_picks_its_defaults_file_below_config_files_and_flags(tmp_path):
     resolve = seqclass.RECIPE.resolve_config
     row = resolve(overrides={"task": "row-mnist"})
