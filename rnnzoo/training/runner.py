@@ -164,7 +164,7 @@ def train(
     run = run_dir if isinstance(run_dir, RunDirectory) else run_directory(recipe, run_dir, replicas)
     try:
         start = _resume_point(run, config, checkpoint, log) if resume else None
-        if start is not None and _done(start.state, config) and run.finished():
+        if start is not None and _done(start.state, config) and _scored_at(run, start.state):
             if keep_finished:
                 log(f"{run.path}: finished before; its results are kept")
                 return run.read_json(RESULTS_FILE)
@@ -283,6 +283,13 @@ def _resume_point(run, config, which, log):
     check_unchanged(run, state, config)
     saved = run.file(VOCABULARY_FILE)
     return _Resumed(checkpoint, state, run.read_json(VOCABULARY_FILE) if saved.exists() else None)
+
+
+def _scored_at(run, state):
+    """Whether the run's results (results.json, model.keras) score it at `state`. A finished
+    run continued with `--resume --epochs N` keeps its old results until it finishes again;
+    stopped before that, they are stale and the checkpoint is scored anew."""
+    return run.finished() and run.read_json(RESULTS_FILE).get("steps") == state.global_step
 
 
 def _done(state, config):

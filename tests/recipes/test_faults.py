@@ -313,6 +313,42 @@ def test_a_finished_run_missing_its_results_gets_them_from_resume(run_copy, fini
     assert_one_line_error(status, err, "already finished", "--epochs")
 
 
+def test_a_finished_run_continued_then_killed_is_scored_anew_not_by_its_old_results(
+    run_copy, capsys
+):
+    """`--resume --epochs N` continues a finished run; killed before it ends, its results.json
+    is the old run's, and `--resume --epochs <epochs trained>` must score the checkpoint."""
+    old = json.loads((run_copy / "results.json").read_text(encoding="utf-8"))
+    command = [sys.executable, "-m", "rnnzoo.recipes.seqclass", "--resume", "--quiet"]
+    command += ["--run-dir", str(run_copy), "--epochs", "100000"]
+    going = subprocess.Popen(command, env=subprocess_env(), cwd=REPO_ROOT, stdout=subprocess.PIPE)
+    last = run_copy / "checkpoints" / "last.ckpt"
+    try:
+        deadline = time.monotonic() + 240
+        while going.poll() is None and time.monotonic() < deadline:
+            if checkpoints.load(last).state["epoch"] >= old["epochs"] + 2:
+                break
+            time.sleep(0.1)
+        assert going.poll() is None, going.stdout.read()[-3000:]
+    finally:
+        going.kill()
+        going.wait()
+    state = checkpoints.load(last).state
+    assert state["global_step"] > old["steps"]
+    argv = ["--resume", "--run-dir", run_copy, "--epochs", str(state["epoch"])]
+    status, out, err = run_main(argv, capsys)
+    assert status == 0, err[-2000:]
+    assert "the run finished training: scoring its best checkpoint" in out
+    new = json.loads((run_copy / "results.json").read_text(encoding="utf-8"))
+    assert (new["epochs"], new["steps"]) == (state["epoch"], state["global_step"])
+    assert (
+        new["best_epoch"]
+        == checkpoints.load(run_copy / "checkpoints" / "best.ckpt").state["best_epoch"]
+    )
+    status, _, err = run_main(argv, capsys)  # scored now: finished, as before
+    assert_one_line_error(status, err, "already finished", "--epochs")
+
+
 # ---------------------------------------------------- (j) last.ckpt damaged, best.ckpt kept
 def test_resume_from_the_best_checkpoint_when_the_last_is_damaged(run_copy, capsys):
     last = run_copy / "checkpoints" / "last.ckpt"
