@@ -437,3 +437,26 @@ def test_the_same_layer_gives_the_same_numbers_on_jax(rng, tmp_path):
         _JAX_SCRIPT, path, env=processes.subprocess_env(KERAS_BACKEND="jax")
     )
     assert float(stdout.split("DIFF")[-1]) <= 1e-5
+
+
+def test_784_steps_of_pixels_equal_keras_lstm_in_float64(rng):
+    """Pixel-MNIST's length: the fast LSTM over 784 steps of one value in [0, 1] (the
+    pixel tasks' input) equals `keras.layers.LSTM` with the same weights (Keras's own
+    initialisers), outputs and gradients, to float64 rounding: nothing in the chunked loop
+    drifts over a long sequence."""
+    inputs = tf.constant(rng.uniform(size=(4, 784, 1)))
+    layer = rnnzoo.layers.LSTM(64, dtype="float64", fast=True)
+    reference = keras.layers.LSTM(64, dtype="float64")
+    layer(inputs)
+    reference(inputs)
+    numerics.copy_weights(layer, reference)
+    states = [tf.zeros((4, 64), "float64"), tf.zeros((4, 64), "float64")]
+    read_outs = [rng.normal(size=(4, 64))]
+    ours, our_gradients = numerics.outputs_and_gradients(layer, inputs, states, read_outs)
+    theirs, their_gradients = numerics.outputs_and_gradients(reference, inputs, states, read_outs)
+    assert_runs_fast(layer)
+    numerics.assert_outputs_close(ours, theirs, atol=1e-12, what="outputs")
+    names = ["inputs", "h0", "c0", "kernel", "recurrent_kernel", "bias"]
+    assert len(our_gradients) == len(their_gradients) == len(names)
+    for name, our_gradient, their_gradient in zip(names, our_gradients, their_gradients):
+        numerics.assert_outputs_close(our_gradient, their_gradient, atol=1e-12, what=name)
