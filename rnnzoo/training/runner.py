@@ -307,7 +307,15 @@ def _train_or_not(trainer, config, start, report_divergence, log):
         state.budget_exhausted = False
         where = "" if start.checkpoint.path.endswith("last.ckpt") else " from best.ckpt"
         steps = trainer.steps_per_epoch
-        log(f"resuming{where} at epoch {state.epoch + 1}, step {state.step}/{steps}")
+        budget = ""
+        if config.max_minutes > 0:
+            # --max-minutes is the run's total, not this call's: say what is left of it.
+            left = max(0.0, config.max_minutes - state.seconds / 60)
+            budget = (
+                f" ({left:.1f} of the run's {config.max_minutes:g} minutes of training left;"
+                " --max-minutes sets the total)"
+            )
+        log(f"resuming{where} at epoch {state.epoch + 1}, step {state.step}/{steps}{budget}")
     try:
         trainer.run()
     except NonFiniteLossError as error:

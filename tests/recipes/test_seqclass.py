@@ -6,6 +6,7 @@ Every task, compare, resume, bad inputs.
 import csv
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -360,9 +361,14 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path
     where = (state["epoch"], state["step"], state["global_step"], state["finished"])
     assert where == (1, 3, 11, False)
 
-    status, out, err = run_main(["--resume", "--run-dir", tmp_path / "cut", "--quiet"], capsys)
+    status, out, err = run_main(
+        ["--resume", "--run-dir", tmp_path / "cut", "--quiet", "--max-minutes", "60"], capsys
+    )
     assert status == 0, err[-3000:]
-    assert "resuming at epoch 2, step 3/8" in out
+    # The line says how much of the run's whole budget is left (its trained seconds count).
+    resumed = re.search(r"resuming at epoch 2, step 3/8 \((\d+\.\d) of the run's 60 minutes", out)
+    assert resumed, out
+    assert resumed.group(1) == f"{60 - state['seconds'] / 60:.1f}"
     expected = checkpoints.load(tmp_path / "whole" / "checkpoints" / "last.ckpt")
     actual = checkpoints.load(tmp_path / "cut" / "checkpoints" / "last.ckpt")
     for a, b in zip(actual.weights + actual.optimizer, expected.weights + expected.optimizer):
