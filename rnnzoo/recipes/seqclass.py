@@ -87,7 +87,7 @@ COUNTS = (
 COUNTS_OR_OFF = (
     *("max_length", "min_count", "max_vocabulary", "steps_per_epoch", "max_minutes"),
     *("checkpoint_every", "log_every", "histograms_every", "probe_every"),
-    *("clip_norm", "clip_value"),
+    *("clip_norm", "clip_value", "lr_decay_after"),
 )
 
 
@@ -136,6 +136,10 @@ class SeqClassConfig:
     # -- training
     optimizer: str = option("adam", "adam, rmsprop or adagrad")
     lr: float = option(0.001, "learning rate")
+    lr_decay: float = option(
+        1.0, "learning-rate factor per epoch after lr_decay_after epochs; 1: constant"
+    )
+    lr_decay_after: int = option(20, "epochs at the full learning rate before it decays")
     clip_norm: float = option(1.0, "clip the global gradient norm to this; 0: off")
     clip_value: float = option(0.0, "clip each gradient element to +-this; 0: off")
     batch_size: int = option(64, "sequences per batch")
@@ -180,6 +184,7 @@ class SeqClassConfig:
             self, "dropout", "recurrent_dropout", "validation_fraction", "test_fraction"
         )
         checks.positive_number(self, "lr")
+        checks.factor(self, "lr_decay")
         checks.seed(self)
         if self.task == "text" and not self.data:
             raise RecipeError(
@@ -395,6 +400,9 @@ def plan(config, data, model, run):
         evaluate=lambda model: scores(model, data, "validation", evaluation_batch),
         test=lambda model: scores(model, data, "test", evaluation_batch),
         metric=config.metric,
+        learning_rate=lambda epoch: optimizers.step_decay(
+            config.lr, config.lr_decay, config.lr_decay_after, epoch
+        ),
         callbacks=[views],
     )
 

@@ -391,6 +391,18 @@ def text(name, content):
     return lambda folder: ["--task", "text", "--data", write(folder / name, content)]
 
 
+def test_the_learning_rate_decays_after_lr_decay_after_epochs(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    schedule = ["--epochs", "4", "--lr", "0.01", "--lr-decay", "0.5", "--lr-decay-after", "2"]
+    status, out, err = run_main([*TINY_ADDING, *TINY, *schedule, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    history = checkpoints.load(run_dir / "checkpoints" / "last.ckpt").state["history"]
+    assert [record["learning_rate"] for record in history] == pytest.approx(
+        [0.01, 0.01, 0.005, 0.0025]
+    )
+    assert "lr 0.0025" in out
+
+
 @pytest.mark.parametrize(
     "make_args, fragments",
     [
@@ -416,6 +428,7 @@ def text(name, content):
             lambda d: [*TINY_ADDING, "--batch-size", "64"],
             ["32 examples, fewer than one batch of 64"],
         ),
+        (lambda d: ["--lr-decay", "0"], ["`lr_decay` must lie in (0, 1]", "0"]),
     ],
     ids=[
         "task",
@@ -428,6 +441,7 @@ def text(name, content):
         "one-class",
         "csv-columns",
         "batch",
+        "lr-decay",
     ],
 )
 def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
