@@ -59,7 +59,11 @@ def check_unchanged(run, state, config, changeable=CHANGEABLE):
     vocabulary.json changed since it started, or when `config` (what would run now) differs
     from config.toml in more than the `changeable` keys."""
     on_disk = config_values(type(config), run)
-    edited = _differences(state.config, on_disk)
+    # An option added to the recipe after the run started is recorded in neither file; it
+    # takes its default there, which keeps the run's behaviour as it was.
+    defaults = type(config)()
+    recorded = {name: getattr(defaults, name) for name in _names(type(config))} | state.config
+    edited = _differences(recorded, on_disk)
     if edited:
         flags = " and ".join(_flag(name) for name in changeable)
         raise RecipeError(

@@ -156,16 +156,22 @@ def test_a_read_only_file_system_is_one_line_and_changes_nothing(tmpfs, capsys):
 
 
 # ------------------------------------------------------ (d) checkpoint JSON of wrong shape
-def test_a_checkpoint_whose_state_has_the_wrong_structure_is_one_line(run_copy, capsys):
-    path = run_copy / "checkpoints" / "last.ckpt"
+def rewrite_state(path, edit):
+    """Rewrite the checkpoint at `path` with `edit(state)` applied to its state.json."""
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     state = json.loads(members["state.json"])
-    state["epoch"] = str(state["epoch"])  # valid JSON, valid zip: only the structure is wrong
+    edit(state)
     members["state.json"] = json.dumps(state).encode()
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
+
+
+def test_a_checkpoint_whose_state_has_the_wrong_structure_is_one_line(run_copy, capsys):
+    path = run_copy / "checkpoints" / "last.ckpt"
+    # Valid JSON, valid zip: only the structure is wrong.
+    rewrite_state(path, lambda state: state.update(epoch=str(state["epoch"])))
     status, _, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "2"], capsys)
     assert_one_line_error(status, err, str(path), "state.json `epoch` must be int, received '1'")
 
@@ -185,6 +191,27 @@ def test_a_hand_edited_config_is_refused_on_resume_saying_what_changed(run_copy,
         status, err, str(config), "was edited after the run started", "units 4 -> 8", "lr 0.003"
     )
     assert contents(run_copy / "checkpoints") == before
+
+
+def test_a_run_from_before_an_option_existed_resumes_with_its_default(run_copy, capsys):
+    # seqclass's lr_decay and lr_decay_after came after runs that are still resumed: neither
+    # their config.toml nor their checkpoints hold them.
+    config = run_copy / "config.toml"
+    lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+    config.write_text("".join(line for line in lines if not line.startswith("lr_decay")), "utf-8")
+    for name in ("last.ckpt", "best.ckpt"):
+        rewrite_state(
+            run_copy / "checkpoints" / name,
+            lambda state: [state["config"].pop(key) for key in ("lr_decay", "lr_decay_after")],
+        )
+    status, out, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "2"], capsys)
+    assert status == 0 and "resuming at epoch 2, step 0/8" in out, err[-2000:]
+    (epoch_line,) = [line for line in out.splitlines() if line.startswith("epoch 2/2:")]
+    assert epoch_line.split("| lr ")[1].split()[0] == "0.003"  # the run's rate: no decay
+    # A value that differs from the default is still an edit.
+    config.write_text(config.read_text(encoding="utf-8") + "lr_decay = 0.5\n", "utf-8")
+    status, _, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "3"], capsys)
+    assert_one_line_error(status, err, "was edited after the run started", "lr_decay 1.0 -> 0.5")
 
 
 def test_a_hand_edited_vocabulary_is_refused_on_resume(tmp_path, capsys):
