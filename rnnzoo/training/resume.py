@@ -43,7 +43,7 @@ def config_values(config_class, run):
     config = config_io.from_mapping(
         config_class, config_io.read_toml(run.config_path), source=str(run.config_path)
     )
-    return {name: getattr(config, name) for name in _names(config_class)}
+    return _values(config)
 
 
 def vocabulary_checksum(value):
@@ -61,8 +61,7 @@ def check_unchanged(run, state, config, changeable=CHANGEABLE):
     on_disk = config_values(type(config), run)
     # An option added to the recipe after the run started is recorded in neither file; it
     # takes its default there, which keeps the run's behaviour as it was.
-    defaults = type(config)()
-    recorded = {name: getattr(defaults, name) for name in _names(type(config))} | state.config
+    recorded = _values(type(config)()) | state.config
     edited = _differences(recorded, on_disk)
     if edited:
         flags = " and ".join(_flag(name) for name in changeable)
@@ -71,7 +70,7 @@ def check_unchanged(run, state, config, changeable=CHANGEABLE):
             f"put the recorded values back ({flags} may change as flags), or start a new run "
             "with the new config."
         )
-    now = {name: getattr(config, name) for name in _names(type(config))}
+    now = _values(config)
     differing = _differences(on_disk, now, skip=changeable)
     if differing:
         raise RecipeError(
@@ -120,8 +119,9 @@ def work_left(state, epochs, max_minutes):
     return state.epoch < epochs and not out_of_time
 
 
-def _names(config_class):
-    return [name for name in config_class.__dataclass_fields__]
+def _values(config):
+    """A config's values by name."""
+    return {name: getattr(config, name) for name in type(config).__dataclass_fields__}
 
 
 def _differences(old, new, skip=()):
