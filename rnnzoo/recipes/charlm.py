@@ -281,9 +281,7 @@ def plan(config, data, model, run):
         batch_size=data.train.batch_size,
         evaluate=lambda model: {"loss": evaluator(model.get_weights(), data.validation)},
         test=lambda model: {"loss": evaluator(model.get_weights(), data.test)},
-        learning_rate=lambda epoch: optimizers.step_decay(
-            config.lr, config.lr_decay, config.lr_decay_after, epoch
-        ),
+        learning_rate=optimizers.schedule(config),
         derived=bits,
         callbacks=views,
         log_every=config.log_every,

@@ -294,9 +294,7 @@ def plan(config, data, model, run):
         evaluate=lambda model: scores(model, *data.splits["validation"], evaluation_batch),
         test=lambda model: scores(model, *data.splits["test"], evaluation_batch),
         monitor="error",  # the paper's figure; the loss of averaged episodes rises as they sharpen
-        learning_rate=lambda epoch: optimizers.step_decay(
-            config.lr, config.lr_decay, config.lr_decay_after, epoch
-        ),
+        learning_rate=optimizers.schedule(config),
         callbacks=[step_views, glimpse_views],
     )
 

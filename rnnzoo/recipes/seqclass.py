@@ -400,9 +400,7 @@ def plan(config, data, model, run):
         evaluate=lambda model: scores(model, data, "validation", evaluation_batch),
         test=lambda model: scores(model, data, "test", evaluation_batch),
         metric=config.metric,
-        learning_rate=lambda epoch: optimizers.step_decay(
-            config.lr, config.lr_decay, config.lr_decay_after, epoch
-        ),
+        learning_rate=optimizers.schedule(config),
         callbacks=[views],
     )
 

@@ -96,3 +96,9 @@ def step_decay(learning_rate, decay, decay_after, epoch):
     [0.002, 0.002, 0.001, 0.0005]
     """
     return learning_rate * decay ** max(0, epoch - decay_after + 1)
+
+
+def schedule(config):
+    """`learning_rate(epoch)` of a recipe's config: its `lr` with its `lr_decay` after
+    `lr_decay_after` epochs (`step_decay`)."""
+    return lambda epoch: step_decay(config.lr, config.lr_decay, config.lr_decay_after, epoch)
