@@ -319,6 +319,15 @@ class LayerNormLSTMCell(LayerNormWeights, LSTMCell):
     names. The step is projection then pointwise (the norms act on the
     projections), so the layer runs it on the fast loop.
 
+    Beware leading zero inputs. From the zero state, a step whose input is
+    zero keeps the state exactly zero (every pre-activation is its gate's
+    bias, the same in every unit, so the new cell has no variance), and there
+    LN's derivative is 1 / sqrt(norm_epsilon), about 32: the gradient grows
+    by that much per such step. Five zero steps gave a gradient norm of 1e9,
+    twenty overflowed float32 (2026-12-01); pixel-by-pixel MNIST, whose first
+    rows are blank, gives nan at the first batch. `norm_epsilon=1.0` kept
+    100 zero steps finite, as does a first input that is not zero.
+
     Args:
         norm_gamma_initializer, norm_beta_initializer, norm_gamma_regularizer,
         norm_beta_regularizer, norm_gamma_constraint, norm_beta_constraint:

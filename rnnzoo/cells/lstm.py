@@ -52,11 +52,22 @@ class LSTMCell(RecurrentCell):
     bias starts at 1 (`unit_forget_bias`, Jozefowicz et al. 2015), so the
     cell remembers by default.
 
+    Chrono initialisation (Tallec & Ollivier 2018, "Can recurrent neural
+    networks warp time?") sets the gate biases instead, for dependencies of
+    up to T = `chrono_timescale` steps: each unit's forget-gate bias is drawn
+    as b_f = log(u) with u ~ Uniform(1, T - 1), and its input-gate bias is
+    b_i = -b_f (a cell without an input gate, or with i_t = 1 - f_t, sets
+    b_f only). A unit then forgets at its own time scale 1 / (1 - f_t),
+    about u steps, spread over 1 to T - 1.
+
     Args:
         units: Positive int, size of h and c.
         activation: Activation of g_t and of c_t in h_t (default tanh).
         recurrent_activation: Activation of the gates (default sigmoid).
         unit_forget_bias: Start the forget-gate bias at 1 (default True).
+        chrono_timescale: None (default), or T >= 2: chrono initialisation of
+            b_f and b_i for dependencies up to T steps (replaces
+            `unit_forget_bias`; drawn from `seed`).
         See `rnnzoo.cells.base.RecurrentCell` for the other arguments.
 
     Example:
@@ -86,11 +97,28 @@ class LSTMCell(RecurrentCell):
         activation="tanh",
         recurrent_activation="sigmoid",
         unit_forget_bias=True,
+        chrono_timescale=None,
         **kwargs,
     ):
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.unit_forget_bias = unit_forget_bias
+        self.chrono_timescale = self._check_chrono_timescale(chrono_timescale)
+
+    def _check_chrono_timescale(self, timescale):
+        if timescale is None:
+            return None
+        if "f" not in self.gate_names:
+            raise ValueError(
+                f"{type(self).__name__} has no forget gate, so `chrono_timescale` has no bias "
+                f"to set; received chrono_timescale={timescale!r}. Leave it None."
+            )
+        if isinstance(timescale, bool) or not isinstance(timescale, (int, float)) or timescale < 2:
+            raise ValueError(
+                "Expected `chrono_timescale` to be None or a number of steps >= 2 (the longest "
+                f"dependency to remember); received chrono_timescale={timescale!r}."
+            )
+        return timescale
 
     def candidate_activation(self):
         """act_g in g_t = act_g(z_g)."""
@@ -101,9 +129,30 @@ class LSTMCell(RecurrentCell):
         return self.activation
 
     def _bias_initializer_for_build(self):
+        if self.chrono_timescale is not None:
+            return self.chrono_bias_initializer
         if self.unit_forget_bias and "f" in self.gate_names:
             return self.forget_bias_initializer(self.gate_names.index("f"))
         return self.bias_initializer
+
+    def chrono_bias_initializer(self, shape, dtype=None):
+        """The bias with b_f = log(u), u ~ Uniform(1, T - 1), and b_i = -b_f (chrono)."""
+        b_f = ops.log(
+            keras.random.uniform(
+                (self.units,), 1.0, self.chrono_timescale - 1.0, dtype=dtype, seed=self.seed
+            )
+        )
+        blocks = {"f": b_f}
+        if "i" in self.gate_names:
+            blocks["i"] = -b_f
+        return ops.concatenate(
+            [
+                blocks[name]
+                if name in blocks
+                else self.bias_initializer((self.units,), dtype=dtype)
+                for name in self.gate_names
+            ]
+        )
 
     def pointwise(self, z, states, parameters):
         _, c_prev = states
@@ -120,6 +169,7 @@ class LSTMCell(RecurrentCell):
         config = super().get_config()
         config["recurrent_activation"] = activations.serialize(self.recurrent_activation)
         config["unit_forget_bias"] = self.unit_forget_bias
+        config["chrono_timescale"] = self.chrono_timescale
         return config
 
 

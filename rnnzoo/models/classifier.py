@@ -42,6 +42,7 @@ def build_sequence_classifier(
     bidirectional=False,
     dropout=0.0,
     recurrent_dropout=0.0,
+    chrono_timescale=None,
     seed=None,
     name="sequence_classifier",
 ):
@@ -65,6 +66,8 @@ def build_sequence_classifier(
             `Dropout` whose masks don't depend on a `tf.distribute` replica count
             (`rnnzoo.layers.replicas.GlobalBatchDropout`).
         recurrent_dropout: The cells' dropout of h_{t-1}, one mask per sequence.
+        chrono_timescale: None, or the LSTM cells' chrono initialisation for
+            dependencies up to this many steps (see `rnnzoo.cells.LSTMCell`).
         seed: Seed of every initializer and dropout mask: equal seeds build
             equal models.
         name: The model's name.
@@ -100,6 +103,8 @@ def build_sequence_classifier(
         x = inputs
     for index in range(1, num_layers + 1):
         options = {"return_sequences": index < num_layers, "recurrent_dropout": recurrent_dropout}
+        if chrono_timescale is not None:
+            options["chrono_timescale"] = chrono_timescale
         if bidirectional:
             # Each direction gets its own seeds (Keras would copy the forward layer's).
             # Bidirectional names its forward layer "forward_rnn_<index>".

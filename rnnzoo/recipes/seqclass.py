@@ -133,6 +133,11 @@ class SeqClassConfig:
     recurrent_dropout: float = option(
         0.0, "dropout of h_{t-1} inside the cells, one mask per sequence"
     )
+    chrono_timescale: float = option(
+        0.0,
+        "LSTM cells: chrono initialisation of the forget and input gate biases for "
+        "dependencies up to this many steps (Tallec & Ollivier 2018); 0: off",
+    )
     # -- training
     optimizer: str = option("adam", "adam, rmsprop or adagrad")
     lr: float = option(0.001, "learning rate")
@@ -186,6 +191,21 @@ class SeqClassConfig:
         checks.positive_number(self, "lr")
         checks.factor(self, "lr_decay")
         checks.seed(self)
+        if self.chrono_timescale:
+            names = parse_names(self.compare, cells.names()) if self.compare else [self.cell]
+            for name in names:
+                cell = cells.get(name)
+                if not (
+                    self.chrono_timescale >= 2
+                    and issubclass(cell, cells.LSTMCell)
+                    and "f" in cell.gate_names
+                ):
+                    raise RecipeError(
+                        "`chrono_timescale` sets an LSTM cell's forget-gate bias: it must be 0 "
+                        "(off), or a number of steps >= 2 with LSTM cells that have a forget "
+                        f"gate; received chrono_timescale={self.chrono_timescale!r} with cell "
+                        f"{name!r}."
+                    )
         if self.task == "text" and not self.data:
             raise RecipeError(
                 "--task text needs --data FILE: a TSV file of `label<TAB>text` lines or a CSV file "
@@ -348,6 +368,7 @@ def build_model(config, vocabulary=None, inference=False):
         bidirectional=config.bidirectional,
         dropout=config.dropout,
         recurrent_dropout=config.recurrent_dropout,
+        chrono_timescale=config.chrono_timescale or None,
         seed=config.seed,
     )
     if inference:

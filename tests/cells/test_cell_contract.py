@@ -23,7 +23,7 @@ NON_DEFAULT_ARGUMENTS = {
     "lstm": {"unit_forget_bias": False, "recurrent_activation": "hard_sigmoid"},
     "peephole": {"peephole_initializer": "zeros", "peephole_regularizer": "l2"},
     "coupled": {"activation": "softsign", "unit_forget_bias": False},
-    "nig": {"peephole_constraint": "non_neg", "recurrent_activation": "hard_sigmoid"},
+    "nig": {"peephole_constraint": "non_neg", "chrono_timescale": 50},
     "nfg": {"peephole_initializer": "ones", "activation": "softsign"},
     "nog": {"unit_forget_bias": False, "peephole_regularizer": "l1"},
     "niaf": {"activation": "softsign", "peephole_initializer": "zeros"},

@@ -201,3 +201,23 @@ def test_gru_takes_no_reset_after():
 def test_norm_epsilon_must_be_positive():
     with pytest.raises(ValueError, match=r"`norm_epsilon` to be a positive number"):
         rnnzoo.cells.LayerNormRNNCell(UNITS, norm_epsilon=0.0)
+
+
+@cell_cases.requires_tensorflow
+def test_leading_zero_steps_amplify_the_gradient_by_one_over_sqrt_epsilon():
+    """The docstring's warning: from the zero state, zero inputs keep the state at LN's
+    singular point, where its derivative is 1 / sqrt(norm_epsilon); epsilon 1 tames it."""
+    import tensorflow as tf
+
+    inputs = np.zeros((2, 15, 1), "float32")
+    inputs[:, 10:, 0] = np.linspace(0.1, 1.0, 10).reshape(2, 5)
+
+    def gradient_norm(epsilon):
+        cell = rnnzoo.cells.LayerNormLSTMCell(8, norm_epsilon=epsilon, seed=0)
+        layer = keras.layers.RNN(cell)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(inputs))
+        return float(tf.linalg.global_norm(tape.gradient(loss, layer.trainable_variables)))
+
+    assert not gradient_norm(1e-3) < 1e8  # ten zero steps: huge, or overflowed to inf / nan
+    assert gradient_norm(1.0) < 100

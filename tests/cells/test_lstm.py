@@ -1,5 +1,7 @@
 """The LSTM equals Keras's LSTMCell; peephole and coupled LSTMs match their equations."""
 
+import inspect
+
 import keras
 import numerics
 import numpy as np
@@ -161,3 +163,69 @@ def test_coupled_cell_equals_lstm_whose_input_gate_is_tied_to_one_minus_forget(r
 
     lstm.set_weights([tied(w) for w in coupled.get_weights()])
     numerics.assert_outputs_close(coupled(inputs), lstm(inputs), atol=1e-6)
+
+
+# --------------------------------------------------------------------- chrono initialisation
+CHRONO_CELLS = ["lstm", "peephole", "coupled", "nig", "cifg", "fgr", "lstmp", "layernorm_lstm"]
+
+
+def chrono_bias(name, timescale, units, seed):
+    """The built cell's bias, one row per gate, and the cell (its kernels zeros: cheap)."""
+    zeros = {"kernel_initializer": "zeros", "recurrent_initializer": "zeros"}
+    if name == "fgr":
+        zeros["gate_recurrent_initializer"] = "zeros"
+    cell = rnnzoo.cells.get(name)(units, chrono_timescale=timescale, seed=seed, **zeros)
+    cell.build((None, FEATURES))
+    bias = keras.ops.convert_to_numpy(cell.bias)
+    return bias.reshape(len(cell.gate_names), units), cell
+
+
+@pytest.mark.parametrize("name", CHRONO_CELLS)
+def test_chrono_biases_follow_tallec_and_ollivier(name):
+    """b_f = log(u) with u ~ Uniform(1, T - 1); b_i = -b_f where there is an input gate; the
+    other gates keep bias_initializer (zeros)."""
+    timescale, units = 785, 2000
+    bias, cell = chrono_bias(name, timescale, units, seed=7)
+    gates = dict(zip(cell.gate_names, bias))
+    u = np.exp(gates.pop("f"))
+    assert u.min() >= 1 - 1e-4 and u.max() <= timescale - 1 + 1e-2
+    # u's deciles are Uniform(1, T - 1)'s (2,000 draws: each within about 1.1% of the range).
+    deciles = np.quantile(u, np.linspace(0.1, 0.9, 9))
+    expected = 1 + np.linspace(0.1, 0.9, 9) * (timescale - 2)
+    np.testing.assert_allclose(deciles, expected, atol=0.04 * (timescale - 2))
+    if "i" in cell.gate_names:
+        np.testing.assert_allclose(gates.pop("i"), -np.log(u), rtol=1e-5)
+    for rest in gates.values():
+        np.testing.assert_array_equal(rest, 0.0)
+
+
+def test_chrono_draws_from_the_seed():
+    first = chrono_bias("lstm", 100, 8, seed=1)[0]
+    np.testing.assert_array_equal(first, chrono_bias("lstm", 100, 8, seed=1)[0])
+    assert not np.array_equal(first, chrono_bias("lstm", 100, 8, seed=2)[0])
+
+
+def test_chrono_passes_through_the_layer():
+    layer = rnnzoo.layers.LSTM(
+        8, chrono_timescale=30, seed=3, kernel_initializer="zeros", recurrent_initializer="zeros"
+    )
+    layer(np.zeros((1, 2, FEATURES), "float32"))
+    expected = chrono_bias("lstm", 30, 8, seed=3)[0]
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer.cell.bias).reshape(4, 8), expected
+    )
+    assert "chrono_timescale" in inspect.signature(rnnzoo.layers.LSTM).parameters
+
+
+@pytest.mark.parametrize(
+    "name, timescale, message",
+    [
+        ("nfg", 100, "has no forget gate"),
+        ("lstm", 1, "number of steps >= 2"),
+        ("lstm", True, "number of steps >= 2"),
+        ("lstm", "784", "number of steps >= 2"),
+    ],
+)
+def test_chrono_refuses_what_it_cannot_set(name, timescale, message):
+    with pytest.raises(ValueError, match=message):
+        rnnzoo.cells.get(name)(4, chrono_timescale=timescale)

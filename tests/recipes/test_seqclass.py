@@ -403,6 +403,28 @@ def test_the_learning_rate_decays_after_lr_decay_after_epochs(tmp_path, capsys):
     assert "lr 0.0025" in out
 
 
+def test_chrono_timescale_sets_the_trained_lstms_gate_biases(tmp_path, capsys):
+    """--chrono-timescale T: the run's model starts with b_f = log(u), u in [1, T - 1], and
+    b_i = -b_f (Tallec & Ollivier 2018), drawn from the run's seed; 0 keeps b_f = 1."""
+    config = seqclass.SeqClassConfig(task="adding", units=64, chrono_timescale=200.0)
+    bias = seqclass.build_model(config).get_layer("rnn_1").cell.bias.numpy().reshape(4, 64)
+    b_i, b_f = bias[:2]
+    assert b_f.min() >= 0 and b_f.max() <= np.log(199) and b_f.std() > 0.5
+    np.testing.assert_array_equal(b_i, -b_f)
+    np.testing.assert_array_equal(bias[2:], 0.0)
+    again = seqclass.build_model(config).get_layer("rnn_1").cell.bias.numpy()
+    np.testing.assert_array_equal(again, bias.reshape(-1))
+    plain = dataclasses.replace(config, chrono_timescale=0.0)
+    plain_bias = seqclass.build_model(plain).get_layer("rnn_1").cell.bias.numpy().reshape(4, 64)
+    np.testing.assert_array_equal(plain_bias[1], 1.0)
+    # And a run trains with it and records it.
+    run_dir = tmp_path / "run"
+    chrono = ["--cell", "peephole", "--chrono-timescale", "10"]
+    status, _, err = run_main([*TINY_ADDING, *TINY, *chrono, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    assert "chrono_timescale = 10.0" in (run_dir / "config.toml").read_text()
+
+
 @pytest.mark.parametrize(
     "make_args, fragments",
     [
@@ -429,6 +451,14 @@ def test_the_learning_rate_decays_after_lr_decay_after_epochs(tmp_path, capsys):
             ["32 examples, fewer than one batch of 64"],
         ),
         (lambda d: ["--lr-decay", "0"], ["`lr_decay` must lie in (0, 1]", "0"]),
+        (
+            lambda d: ["--cell", "gru", "--chrono-timescale", "784"],
+            ["`chrono_timescale` sets an LSTM cell's forget-gate bias", "cell 'gru'"],
+        ),
+        (
+            lambda d: ["--compare", "lstm,nfg", "--chrono-timescale", "784"],
+            ["that have a forget gate", "cell 'nfg'"],
+        ),
     ],
     ids=[
         "task",
@@ -442,6 +472,8 @@ def test_the_learning_rate_decays_after_lr_decay_after_epochs(tmp_path, capsys):
         "csv-columns",
         "batch",
         "lr-decay",
+        "chrono-gru",
+        "chrono-compare",
     ],
 )
 def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
