@@ -47,19 +47,30 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not is_finite(loss):
-            raise non_finite_loss_error("training", loss, self.describe(batch), self.keep)
+            # Within the first two updates it may be the gradient itself that is not finite.
+            first = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) <= 2
+            raise non_finite_loss_error(
+                "training", loss, self.describe(batch), self.keep, first_updates=first
+            )
 
 
-def non_finite_loss_error(name, value, where, checkpoint=None):
-    """The `NonFiniteLossError` for a `name` loss that became `value` at `where`."""
+def non_finite_loss_error(name, value, where, checkpoint=None, first_updates=False):
+    """The `NonFiniteLossError` for a `name` loss that became `value` at `where`
+    (`first_updates`: within the run's first two updates)."""
     kept = (
         f"the last good checkpoint {checkpoint} is kept"
         if checkpoint is not None and Path(checkpoint).exists()
         else "no checkpoint was written"
     )
+    advice = "Lower --lr or clip gradients (--clip-norm, --clip-value)."
+    if first_updates:
+        advice += (
+            " If it stops this early at any rate, the first gradients themselves overflow on "
+            "this data, which neither fixes (e.g. layernorm_lstm over a long run of zero "
+            "inputs): try another --cell."
+        )
     return NonFiniteLossError(
-        f"the {name} loss became {float(value)} at {where}; training stopped and {kept}. "
-        "Lower --lr or clip gradients (--clip-norm, --clip-value)."
+        f"the {name} loss became {float(value)} at {where}; training stopped and {kept}. {advice}"
     )
 
 

@@ -20,7 +20,7 @@ import sys
 from rnnzoo.training import compare, distribute, runner
 from rnnzoo.training import config as config_io
 from rnnzoo.training.errors import RecipeError, run_main
-from rnnzoo.training.resume import CHANGEABLE, resumed_config
+from rnnzoo.training.resume import changeable_keys, flag_list, resumed_config
 
 
 def main(recipe, argv=None):
@@ -51,7 +51,7 @@ def build_parser(recipe):
         description=f"{recipe.description} Flags override --config FILE, which overrides the "
         "recipe's own config files.",
     )
-    add_run_flags(train, recipe.name)
+    add_run_flags(train, recipe)
     config_io.add_flags(train, recipe.config_class)
     export = commands.add_parser(
         "export",
@@ -85,14 +85,16 @@ def add_run_flags(parser, recipe):
     parser.add_argument(
         "--run-dir",
         metavar="DIR",
-        help=f"run directory (default tensorboard_logs/{recipe}/<timestamp>); needed by --resume",
+        help=f"run directory (default tensorboard_logs/{recipe.name}/<timestamp>); needed by "
+        "--resume",
     )
-    changeable = " and ".join("--" + name.replace("_", "-") for name in CHANGEABLE)
+    changeable = flag_list(changeable_keys(recipe.config_class))
     parser.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --run-dir from its last checkpoint, with its own config "
-        f"(only {changeable} may change); a run without a checkpoint starts from its config",
+        f"(only {changeable} may change; a new learning-rate schedule is written into its "
+        "config.toml); a run without a checkpoint starts from its config",
     )
     parser.add_argument(
         "--checkpoint",

@@ -24,6 +24,7 @@ from rnnzoo import cells
 from rnnzoo.training import config as config_io
 from rnnzoo.training import distribute, runner
 from rnnzoo.training.errors import RecipeError
+from rnnzoo.training.resume import config_values, record_schedule
 from rnnzoo.training.rundir import RESULTS_FILE, RunDirectory, write_atomic
 
 
@@ -61,6 +62,7 @@ def compare(recipe, config, run_dir=None, resume=False, log=print, verbose=1, di
     header = f"rnnzoo {recipe.name} comparison of {', '.join(names)}."
     if resume:
         run.require("--resume")
+        record_schedule(run, config, config_values(type(config), run), log)
     data = recipe.prepare_data(config, None, log)
     rows = []
     try:

@@ -48,6 +48,8 @@ from rnnzoo.training.resume import (
     check_data,
     check_unchanged,
     config_values,
+    record_schedule,
+    recorded_values,
     vocabulary_checksum,
     work_left,
 )
@@ -173,6 +175,8 @@ def train(
                 f"epochs, {start.state.seconds / 60:.1f} minutes); pass a larger --epochs or "
                 "--max-minutes to continue it."
             )
+        if start is not None:
+            record_schedule(run, config, recorded_values(start.state, type(config)), log)
         if data is None:
             data = recipe.prepare_data(config, start.vocabulary if start else None, log)
         vocabulary = (

@@ -283,12 +283,18 @@ def test_compare_writes_the_table_and_resumes_every_cell(tmp_path, capsys):
         assert config_io.load(seqclass.SeqClassConfig, run_dir / cell / "config.toml").cell == cell
     assert "results (" in out and "| vanilla |" in out
 
-    # A longer budget on resume: both cells continue from their checkpoints.
+    # A longer budget on resume, at another rate: both cells continue from their checkpoints,
+    # and the comparison's config.toml and each cell's hold the new rate.
     status, out, err = run_main(
-        ["--resume", "--run-dir", run_dir, "--epochs", "2", "--quiet"], capsys
+        ["--resume", "--run-dir", run_dir, "--epochs", "2", "--lr", "0.0123", "--quiet"], capsys
     )
     assert status == 0, err[-3000:]
     assert out.count("resuming at epoch 2, step 0/8") == 2
+    for folder in (run_dir, run_dir / "vanilla", run_dir / "lstm"):
+        assert config_io.load(seqclass.SeqClassConfig, folder / "config.toml").lr == 0.0123
+    for cell in ("vanilla", "lstm"):
+        history = checkpoints.load(run_dir / cell / "checkpoints" / "last.ckpt").state["history"]
+        assert history[-1]["learning_rate"] == pytest.approx(0.0123)
     steps = [row.split(",")[2] for row in (run_dir / "results.csv").read_text().splitlines()[1:]]
     assert steps == ["16", "16"]
     # Nothing left to do: the results are kept, nothing trains.
@@ -423,6 +429,38 @@ def test_chrono_timescale_sets_the_trained_lstms_gate_biases(tmp_path, capsys):
     status, _, err = run_main([*TINY_ADDING, *TINY, *chrono, "--run-dir", run_dir], capsys)
     assert status == 0, err[-3000:]
     assert "chrono_timescale = 10.0" in (run_dir / "config.toml").read_text()
+
+
+def test_a_resume_may_change_the_schedule_and_later_resumes_keep_it(tmp_path, capsys):
+    """--resume --lr-decay 0.5 --lr-decay-after 3: epochs from the third on decay; the new
+    schedule goes into config.toml (comments kept), so a resume without the flags keeps it."""
+    run_dir = tmp_path / "run"
+    start = ["--epochs", "2", "--lr", "0.01", "--run-dir", run_dir]
+    assert run_main([*TINY_ADDING, *TINY, *start], capsys)[0] == 0
+    before = (run_dir / "config.toml").read_text()
+    again = ["--resume", "--run-dir", run_dir, "--quiet"]
+    status, out, err = run_main([*again, "--epochs", "3", "--lr-decay", "0.5"], capsys)
+    assert status == 0, err[-3000:]
+    assert "the learning-rate schedule differs from the run's start (lr_decay 1.0 -> 0.5)" in out
+    after = (run_dir / "config.toml").read_text()
+    assert after == before.replace("lr_decay = 1.0", "lr_decay = 0.5")
+    status, out, err = run_main([*again, "--epochs", "4", "--lr-decay-after", "3"], capsys)
+    assert status == 0, err[-3000:]
+    assert "(lr_decay 1.0 -> 0.5, lr_decay_after 20 -> 3)" in out
+    status, out, err = run_main([*again, "--epochs", "5"], capsys)
+    assert status == 0, err[-3000:]
+    history = checkpoints.load(run_dir / "checkpoints" / "last.ckpt").state["history"]
+    # Epochs 1-3 (decay after 20, then 0.5 after 20), then 0.5 after 3: epochs 4 and 5 decay.
+    assert [record["learning_rate"] for record in history] == pytest.approx(
+        [0.01, 0.01, 0.01, 0.005, 0.0025]
+    )
+    # Other keys are still refused, and a hand edit of one is still caught.
+    status, _, err = run_main([*again, "--epochs", "6", "--batch-size", "8"], capsys)
+    assert_one_line_error(status, err, "--batch-size cannot change mid-run", "--lr-decay-after")
+    config_file = run_dir / "config.toml"
+    config_file.write_text(after.replace("units = 4", "units = 5"))
+    status, _, err = run_main([*again, "--epochs", "6"], capsys)
+    assert_one_line_error(status, err, "was edited after the run started (units 4 -> 5)")
 
 
 @pytest.mark.parametrize(
