@@ -223,14 +223,18 @@ def to_toml(config, header=None):
 
 def with_values(text, values):
     """The TOML `text` of a config (as `to_toml` writes it) with the `key = value` lines of
-    `values` (name -> value) set to them; comments and layout kept."""
+    `values` (name -> value) set to them, or added at the end where `text` has none (a run
+    from before the option existed); comments and layout kept."""
     lines = text.splitlines()
     for name, value in values.items():
         prefix = f"{name} = "
         matches = [index for index, line in enumerate(lines) if line.startswith(prefix)]
-        if len(matches) != 1:
+        if len(matches) > 1:
             raise ValueError(f"expected one `{prefix}...` line in the config, found {len(matches)}")
-        lines[matches[0]] = prefix + _toml_value(value)
+        if matches:
+            lines[matches[0]] = prefix + _toml_value(value)
+        else:
+            lines.append(prefix + _toml_value(value))
     return "\n".join(lines) + "\n"
 
 

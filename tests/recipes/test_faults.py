@@ -241,14 +241,21 @@ def test_a_run_from_before_an_option_existed_resumes_with_its_default(run_copy, 
     assert status == 0 and "resuming at epoch 2, step 0/8" in out, err[-2000:]
     (epoch_line,) = [line for line in out.splitlines() if line.startswith("epoch 2/2:")]
     assert epoch_line.split("| lr ")[1].split()[0] == "0.003"  # the run's rate: no decay
-    # A value that differs from the default is a change: the schedule's may change, and the
-    # resume says so; another key's is refused.
-    config.write_text(config.read_text(encoding="utf-8") + "lr_decay = 0.5\n", "utf-8")
-    status, out, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "3"], capsys)
+    # A value that differs from the default is a change: the schedule's may change (a flag
+    # adds the missing line to config.toml; a hand edit is taken too), and the resume says so;
+    # another key's is refused.
+    resume = ["--resume", "--run-dir", run_copy]
+    status, out, err = run_main([*resume, "--epochs", "3", "--lr-decay", "0.5"], capsys)
     assert status == 0, err[-2000:]
     assert "differs from the run's start (lr_decay 1.0 -> 0.5)" in out
+    assert config.read_text(encoding="utf-8").endswith("\nlr_decay = 0.5\n")
+    edited = config.read_text(encoding="utf-8").replace("lr_decay = 0.5", "lr_decay = 0.25")
+    config.write_text(edited, encoding="utf-8")
+    status, out, err = run_main([*resume, "--epochs", "4"], capsys)
+    assert status == 0, err[-2000:]
+    assert "differs from the run's start (lr_decay 1.0 -> 0.25)" in out
     config.write_text(config.read_text(encoding="utf-8").replace("seed = 1\n", "seed = 2\n"))
-    status, _, err = run_main(["--resume", "--run-dir", run_copy, "--epochs", "4"], capsys)
+    status, _, err = run_main([*resume, "--epochs", "5"], capsys)
     assert_one_line_error(status, err, "was edited after the run started (seed 1 -> 2)")
 
 
