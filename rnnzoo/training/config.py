@@ -209,6 +209,11 @@ def _toml_value(value):
     return json.dumps(str(value))
 
 
+def _toml_line(name, value):
+    """`name = value`, one line of a config's TOML."""
+    return f"{name} = {_toml_value(value)}"
+
+
 def to_toml(config, header=None):
     """`config` as TOML text, each key preceded by its help as a comment."""
     lines = [f"# {line}" for line in (header or "").splitlines()]
@@ -217,7 +222,7 @@ def to_toml(config, header=None):
             lines.append("")
         if help_of(field):
             lines.append(f"# {help_of(field)}")
-        lines.append(f"{field.name} = {_toml_value(getattr(config, field.name))}")
+        lines.append(_toml_line(field.name, getattr(config, field.name)))
     return "\n".join(lines) + "\n"
 
 
@@ -232,9 +237,9 @@ def with_values(text, values):
         if len(matches) > 1:
             raise ValueError(f"expected one `{prefix}...` line in the config, found {len(matches)}")
         if matches:
-            lines[matches[0]] = prefix + _toml_value(value)
+            lines[matches[0]] = _toml_line(name, value)
         else:
-            lines.append(prefix + _toml_value(value))
+            lines.append(_toml_line(name, value))
     return "\n".join(lines) + "\n"
 
 
