@@ -43,6 +43,7 @@ def build_sequence_classifier(
     dropout=0.0,
     recurrent_dropout=0.0,
     chrono_timescale=None,
+    cell_args=None,
     seed=None,
     name="sequence_classifier",
 ):
@@ -68,6 +69,9 @@ def build_sequence_classifier(
         recurrent_dropout: The cells' dropout of h_{t-1}, one mask per sequence.
         chrono_timescale: None, or the LSTM cells' chrono initialisation for
             dependencies up to this many steps (see `rnnzoo.cells.LSTMCell`).
+        cell_args: None, or a dict of more arguments of each recurrent layer
+            (e.g. `{"norm_epsilon": 1.0}` for "layernorm_lstm"); an initializer
+            given here replaces the seeded default.
         seed: Seed of every initializer and dropout mask: equal seeds build
             equal models.
         name: The model's name.
@@ -102,7 +106,11 @@ def build_sequence_classifier(
         inputs = keras.Input((None, check_int("input_features", input_features)), name="sequences")
         x = inputs
     for index in range(1, num_layers + 1):
-        options = {"return_sequences": index < num_layers, "recurrent_dropout": recurrent_dropout}
+        options = {
+            **(cell_args or {}),
+            "return_sequences": index < num_layers,
+            "recurrent_dropout": recurrent_dropout,
+        }
         if chrono_timescale is not None:
             options["chrono_timescale"] = chrono_timescale
         if bidirectional:

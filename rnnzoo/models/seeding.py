@@ -59,6 +59,8 @@ def _seeded(initializer, seed):
 
 
 def seeded_recurrent_layer(layer_class, units, seeds, **kwargs):
-    """An rnnzoo layer whose initializers and dropout masks draw their seeds from `seeds`."""
+    """An rnnzoo layer whose initializers and dropout masks draw their seeds from `seeds`
+    (an initializer among `kwargs` replaces the seeded default; the seeds are drawn all the
+    same, so the other layers' seeds don't move)."""
     seeded = {"seed": next(seeds), **seeded_cell_options(layer_class.cell_class, seeds)}
-    return layer_class(units, **seeded, **kwargs)
+    return layer_class(units, **{**seeded, **kwargs})

@@ -44,6 +44,7 @@ import keras
 import numpy as np
 
 from rnnzoo import cells
+from rnnzoo import layers as rnn_layers
 from rnnzoo.data.adding import BASELINE_MSE, adding_splits
 from rnnzoo.data.imdb import load_imdb
 from rnnzoo.data.labelled_text import (
@@ -79,6 +80,11 @@ MNIST_ORDERS = {
     "permuted-pixel-mnist": "permuted-pixel",
 }
 PROBE_EXAMPLES = 16
+# The recurrent layers' arguments that the recipe sets from its own keys (or always).
+RECIPE_LAYER_ARGUMENTS = (
+    *("units", "return_sequences", "return_state", "go_backwards", "name", "seed"),
+    *("recurrent_dropout", "chrono_timescale"),
+)
 # Config values that count something, and those where 0 means "off" or "all".
 COUNTS = (
     *("adding_train_size", "adding_eval_size", "mnist_validation", "embedding_dim"),
@@ -138,6 +144,11 @@ class SeqClassConfig:
         "LSTM cells: chrono initialisation of the forget and input gate biases for "
         "dependencies up to this many steps (Tallec & Ollivier 2018); 0: off",
     )
+    cell_args: str = option(
+        "",
+        "more arguments of each recurrent layer, TOML `key = value` pairs separated by "
+        "commas, e.g. 'norm_epsilon = 1.0' (layernorm_lstm); empty: the layer's defaults",
+    )
     # -- training
     optimizer: str = option("adam", "adam, rmsprop or adagrad")
     lr: float = option(0.001, "learning rate")
@@ -191,8 +202,8 @@ class SeqClassConfig:
         checks.positive_number(self, "lr")
         checks.factor(self, "lr_decay")
         checks.seed(self)
+        names = parse_names(self.compare, cells.names()) if self.compare else [self.cell]
         if self.chrono_timescale:
-            names = parse_names(self.compare, cells.names()) if self.compare else [self.cell]
             for name in names:
                 cell = cells.get(name)
                 if not (
@@ -206,13 +217,21 @@ class SeqClassConfig:
                         f"gate; received chrono_timescale={self.chrono_timescale!r} with cell "
                         f"{name!r}."
                     )
+        arguments = checks.keyword_arguments(self, "cell_args", refused=RECIPE_LAYER_ARGUMENTS)
+        for name in names:
+            try:  # a layer of one unit built and run on one step: any failure is a misfit
+                rnn_layers.get(name)(1, **arguments)(np.zeros((1, 1, 1), "float32"))
+            except Exception as error:
+                message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise RecipeError(
+                    f"`cell_args` {self.cell_args!r} does not fit cell {name!r}: "
+                    f"{type(error).__name__}: {message}"
+                ) from None
         if self.task == "text" and not self.data:
             raise RecipeError(
                 "--task text needs --data FILE: a TSV file of `label<TAB>text` lines or a CSV file "
                 "with a header (e.g. ../shared/data/sms_spam/SMSSpamCollection)."
             )
-        if self.compare:
-            parse_names(self.compare, cells.names())
 
     @property
     def metric(self):
@@ -369,6 +388,7 @@ def build_model(config, vocabulary=None, inference=False):
         dropout=config.dropout,
         recurrent_dropout=config.recurrent_dropout,
         chrono_timescale=config.chrono_timescale or None,
+        cell_args=checks.keyword_arguments(config, "cell_args"),
         seed=config.seed,
     )
     if inference:

@@ -8,6 +8,7 @@ def validate(self):
 
 import math
 
+from rnnzoo.training.config import tomllib
 from rnnzoo.training.errors import RecipeError
 
 
@@ -56,3 +57,24 @@ def seed(config, name="seed"):
     value = getattr(config, name)
     if not 0 <= value < 2**31:
         raise RecipeError(f"`{name}` must lie in [0, 2**31), received {value!r}.")
+
+
+def keyword_arguments(config, name, refused=()):
+    """`config.<name>`, TOML `key = value` pairs separated by commas, as a dict; none of its
+    keys may be one of `refused` (the arguments the recipe sets itself)."""
+    text = getattr(config, name)
+    try:
+        arguments = tomllib.loads(f"arguments = {{{text}}}")["arguments"]
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError(
+            f"`{name}` must be TOML `key = value` pairs separated by commas, e.g. "
+            f"'norm_epsilon = 1.0, unit_forget_bias = false'; received {text!r} "
+            f"({str(error).split(' (at line')[0]})."
+        ) from None
+    for key in arguments:
+        if key in refused:
+            raise RecipeError(
+                f"`{name}` may not set {key!r}: the recipe sets it (arguments it leaves to "
+                f"`{name}`: any but {', '.join(refused)})."
+            )
+    return arguments

@@ -431,6 +431,41 @@ def test_chrono_timescale_sets_the_trained_lstms_gate_biases(tmp_path, capsys):
     assert "chrono_timescale = 10.0" in (run_dir / "config.toml").read_text()
 
 
+def test_cell_args_reach_every_recurrent_layer(tmp_path, capsys):
+    """--cell-args 'norm_epsilon = 1.0': each layer's cell gets it (and the others keep the
+    recipe's values); an initializer given there replaces the seeded one; a run records it."""
+    config = seqclass.SeqClassConfig(
+        task="adding", cell="layernorm_lstm", units=8, layers=2, cell_args="norm_epsilon = 1.0"
+    )
+    config.validate()
+    model = seqclass.build_model(config)
+    for name in ("rnn_1", "rnn_2"):
+        assert model.get_layer(name).cell.norm_epsilon == 1.0
+    assert (
+        model.get_layer("rnn_1").return_sequences and not model.get_layer("rnn_2").return_sequences
+    )
+    plain = seqclass.build_model(dataclasses.replace(config, cell_args=""))
+    assert plain.get_layer("rnn_1").cell.norm_epsilon == 1e-3
+    ones = dataclasses.replace(
+        config, cell="lstm", layers=1, cell_args='kernel_initializer = "ones"'
+    )
+    kernel = seqclass.build_model(ones).get_layer("rnn_1").cell.kernel.numpy()
+    np.testing.assert_array_equal(kernel, 1.0)
+    # The recurrent kernel keeps its seeded default: equal to the plain model's.
+    seeded = dataclasses.replace(ones, cell_args="")
+    np.testing.assert_array_equal(
+        seqclass.build_model(ones).get_layer("rnn_1").cell.recurrent_kernel.numpy(),
+        seqclass.build_model(seeded).get_layer("rnn_1").cell.recurrent_kernel.numpy(),
+    )
+    run_dir = tmp_path / "run"
+    args = ["--cell", "layernorm_lstm", "--cell-args", "norm_epsilon = 0.5", "--run-dir", run_dir]
+    status, _, err = run_main([*TINY_ADDING, *TINY, *args], capsys)
+    assert status == 0, err[-3000:]
+    assert 'cell_args = "norm_epsilon = 0.5"' in (run_dir / "config.toml").read_text()
+    saved = keras.saving.load_model(run_dir / "model.keras", safe_mode=False)
+    assert saved.get_layer("rnn_1").cell.norm_epsilon == 0.5
+
+
 def test_a_resume_may_change_the_schedule_and_later_resumes_keep_it(tmp_path, capsys):
     """--resume --lr-decay 0.5 --lr-decay-after 3: epochs from the third on decay; the new
     schedule goes into config.toml (comments kept), so a resume without the flags keeps it."""
@@ -497,6 +532,22 @@ def test_a_resume_may_change_the_schedule_and_later_resumes_keep_it(tmp_path, ca
             lambda d: ["--compare", "lstm,nfg", "--chrono-timescale", "784"],
             ["that have a forget gate", "cell 'nfg'"],
         ),
+        (
+            lambda d: ["--cell-args", "norm_epsilon ="],
+            ["`cell_args` must be TOML `key = value` pairs", "received 'norm_epsilon ='"],
+        ),
+        (
+            lambda d: ["--cell-args", "units = 8"],
+            ["`cell_args` may not set 'units': the recipe sets it"],
+        ),
+        (
+            lambda d: ["--compare", "lstm,layernorm_lstm", "--cell-args", "norm_epsilon = 1.0"],
+            ["`cell_args` 'norm_epsilon = 1.0' does not fit cell 'lstm'", "norm_epsilon"],
+        ),
+        (
+            lambda d: ["--cell", "layernorm_lstm", "--cell-args", "norm_epsilon = 'x'"],
+            ["does not fit cell 'layernorm_lstm'", "could not convert string to float"],
+        ),
     ],
     ids=[
         "task",
@@ -512,6 +563,10 @@ def test_a_resume_may_change_the_schedule_and_later_resumes_keep_it(tmp_path, ca
         "lr-decay",
         "chrono-gru",
         "chrono-compare",
+        "cell-args-toml",
+        "cell-args-recipe-key",
+        "cell-args-compare",
+        "cell-args-value",
     ],
 )
 def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
