@@ -37,6 +37,7 @@ Top to bottom:
 """
 
 import dataclasses
+import inspect
 import sys
 from pathlib import Path
 
@@ -83,7 +84,7 @@ PROBE_EXAMPLES = 16
 # The recurrent layers' arguments that the recipe sets from its own keys (or always).
 RECIPE_LAYER_ARGUMENTS = (
     *("units", "return_sequences", "return_state", "go_backwards", "name", "seed"),
-    *("recurrent_dropout", "chrono_timescale"),
+    *("stateful", "recurrent_dropout", "chrono_timescale"),
 )
 # Config values that count something, and those where 0 means "off" or "all".
 COUNTS = (
@@ -218,15 +219,14 @@ class SeqClassConfig:
                         f"{name!r}."
                     )
         arguments = checks.keyword_arguments(self, "cell_args", refused=RECIPE_LAYER_ARGUMENTS)
-        for name in names:
-            try:  # a layer of one unit built and run on one step: any failure is a misfit
-                rnn_layers.get(name)(1, **arguments)(np.zeros((1, 1, 1), "float32"))
-            except Exception as error:
-                message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        for name in names:  # by signature: building a layer here would start TensorFlow early
+            accepted = inspect.signature(rnn_layers.get(name)).parameters
+            unknown = [key for key in arguments if key not in accepted or key == "kwargs"]
+            if unknown:
                 raise RecipeError(
-                    f"`cell_args` {self.cell_args!r} does not fit cell {name!r}: "
-                    f"{type(error).__name__}: {message}"
-                ) from None
+                    f"`cell_args` {self.cell_args!r} does not fit cell {name!r}: its layer "
+                    f"{rnn_layers.get(name).__name__} has no argument {', '.join(unknown)}."
+                )
         if self.task == "text" and not self.data:
             raise RecipeError(
                 "--task text needs --data FILE: a TSV file of `label<TAB>text` lines or a CSV file "
@@ -378,19 +378,29 @@ def model_inputs(config, vocabulary):
 
 def build_model(config, vocabulary=None, inference=False):
     """The classifier (or regressor), compiled unless for `inference` (model.keras)."""
-    model = build_sequence_classifier(
-        **model_inputs(config, vocabulary),
-        embedding_dim=config.embedding_dim,
-        cell=config.cell,
-        units=config.units,
-        num_layers=config.layers,
-        bidirectional=config.bidirectional,
-        dropout=config.dropout,
-        recurrent_dropout=config.recurrent_dropout,
-        chrono_timescale=config.chrono_timescale or None,
-        cell_args=checks.keyword_arguments(config, "cell_args"),
-        seed=config.seed,
-    )
+    try:
+        model = build_sequence_classifier(
+            **model_inputs(config, vocabulary),
+            embedding_dim=config.embedding_dim,
+            cell=config.cell,
+            units=config.units,
+            num_layers=config.layers,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout,
+            recurrent_dropout=config.recurrent_dropout,
+            chrono_timescale=config.chrono_timescale or None,
+            cell_args=checks.keyword_arguments(config, "cell_args"),
+            seed=config.seed,
+        )
+    except (TypeError, ValueError) as error:
+        if not config.cell_args:
+            raise
+        # The names were checked (validate); a value the layer can't take shows here.
+        reason = str(error).strip().splitlines() or [""]
+        raise RecipeError(
+            f"`cell_args` {config.cell_args!r} does not fit cell {config.cell!r}: "
+            f"{type(error).__name__}: {reason[0]}"
+        ) from None
     if inference:
         return model
     if config.metric == "mse":

@@ -542,7 +542,10 @@ def test_a_resume_may_change_the_schedule_and_later_resumes_keep_it(tmp_path, ca
         ),
         (
             lambda d: ["--compare", "lstm,layernorm_lstm", "--cell-args", "norm_epsilon = 1.0"],
-            ["`cell_args` 'norm_epsilon = 1.0' does not fit cell 'lstm'", "norm_epsilon"],
+            [
+                "`cell_args` 'norm_epsilon = 1.0' does not fit cell 'lstm'",
+                "no argument norm_epsilon",
+            ],
         ),
         (
             lambda d: ["--cell", "layernorm_lstm", "--cell-args", "norm_epsilon = 'x'"],
