@@ -50,6 +50,21 @@ def damage_checkpoint(path):
     Path(path).write_bytes(bytes(data))
 
 
+def one_cell_of_each_kind():
+    """The first registered cell of each module and state structure, by name: cells of one
+    module (the LSTM variants, say) share their path through a recipe, and one whose state
+    differs (the FGR's third state) takes another. The costly recipes (RAM, charlm) train these;
+    seqclass trains every registered cell, so each still runs in a recipe."""
+    import rnnzoo
+
+    kinds = {}
+    for cell_class in rnnzoo.cells.registry.classes():
+        state_size = cell_class(8).state_size
+        structure = tuple(state_size) if isinstance(state_size, (list, tuple)) else state_size
+        kinds.setdefault((cell_class.__module__, structure), cell_class.names[0])
+    return list(kinds.values())
+
+
 def assert_every_cell_trained(run_dir, names):
     """A `--compare` over `names` in `run_dir` trained each cell, in order, without a note
     (a diverged or failed cell gets one), and exported its model.keras."""

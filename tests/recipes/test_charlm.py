@@ -21,11 +21,11 @@ from cli_checks import (
     damage_checkpoint,
     error_lines,
     no_temporaries,
+    one_cell_of_each_kind,
     tags_in,
 )
 from processes import REPO_ROOT, keras_file_outputs, subprocess_env
 
-import rnnzoo
 from rnnzoo.recipes import charlm
 from rnnzoo.training import checkpoints
 from rnnzoo.training import config as config_io
@@ -554,9 +554,10 @@ def test_compare_trains_each_variant_on_the_same_text_and_writes_its_table(
 
 # ------------------------------------------------------------------ every cell of the zoo
 @pytest.mark.slow
-def test_every_registered_cell_trains_a_few_steps(tmp_path, capsys, small_text):
-    """`--cell <any name>` works: one --compare over every registered cell (the data made once)."""
-    names = [cell.names[0] for cell in rnnzoo.cells.registry.classes()]
+def test_each_kind_of_cell_trains_a_few_steps(tmp_path, capsys, small_text):
+    """`--cell <any name>` works: one --compare over a cell of each kind (the data made once;
+    see `one_cell_of_each_kind`: all 24 cells took 4.5 minutes of CI, 11 s each)."""
+    names = one_cell_of_each_kind()
     run_dir = tmp_path / "every_cell"
     argv = ["--smoke", "--data", small_text, "--run-dir", run_dir, "--compare", ",".join(names)]
     status, _, err = run_main(argv, capsys)
