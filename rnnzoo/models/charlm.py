@@ -67,6 +67,7 @@ def build_char_lm(
     num_layers=2,
     embedding_dim=64,
     dropout=0.0,
+    cell_args=None,
     batch_size=None,
     stateful=False,
     seed=None,
@@ -84,6 +85,9 @@ def build_char_lm(
             style; `rnnzoo.layers.replicas.GlobalBatchDropout`, Keras's `Dropout`
             whose masks don't depend on a `tf.distribute` replica count); 0 adds
             no dropout layers.
+        cell_args: None, or a dict of more arguments of each recurrent layer
+            (e.g. `{"unit_forget_bias": False}`); an initializer given here
+            replaces the seeded default.
         batch_size: Fixed batch size of the input; required with `stateful`.
         stateful: Carry the recurrent states from one batch to the next
             (truncated backprop through a long stream); zero them with
@@ -132,6 +136,7 @@ def build_char_lm(
                 layer_class,
                 units,
                 seeds,
+                **(cell_args or {}),
                 return_sequences=True,
                 stateful=stateful,
                 name=f"rnn_{index}",

@@ -71,6 +71,11 @@ class CharLMConfig:
     units: int = option(256, "hidden units per layer")
     embedding_dim: int = option(64, "character embedding size; 0: one-hot input (min-char-rnn)")
     dropout: float = option(0.1, "dropout after each recurrent layer")
+    cell_args: str = option(
+        "",
+        "more arguments of each recurrent layer, TOML `key = value` pairs separated by "
+        "commas, e.g. 'unit_forget_bias = false'; empty: the layer's defaults",
+    )
     seq_length: int = option(100, "steps per batch; gradients stop after this many (TBPTT)")
     batch_size: int = option(64, "contiguous streams trained side by side")
     epochs: int = option(15, "passes over the training streams")
@@ -109,8 +114,9 @@ class CharLMConfig:
         checks.positive_number(self, "lr")
         checks.factor(self, "lr_decay")
         checks.seed(self)
-        if self.compare:
-            parse_names(self.compare, cells.names())
+        checks.cell_args(
+            self, parse_names(self.compare, cells.names()) if self.compare else [self.cell]
+        )
 
     def split_fractions(self):
         """(train, validation, test) shares of a --data file; a RecipeError unless both lie in
@@ -195,17 +201,19 @@ def build_model(config, vocabulary, inference=False):
 
 def char_lm(config, vocab_size, batch_size=None):
     """`rnnzoo.models.build_char_lm` as `config` says; stateful when given a `batch_size`."""
-    return build_char_lm(
-        vocab_size,
-        cell=config.cell,
-        units=config.units,
-        num_layers=config.layers,
-        embedding_dim=config.embedding_dim,
-        dropout=config.dropout,
-        batch_size=batch_size,
-        stateful=batch_size is not None,
-        seed=config.seed,
-    )
+    with checks.cell_args_values(config):
+        return build_char_lm(
+            vocab_size,
+            cell=config.cell,
+            units=config.units,
+            num_layers=config.layers,
+            embedding_dim=config.embedding_dim,
+            dropout=config.dropout,
+            cell_args=checks.keyword_arguments(config, "cell_args"),
+            batch_size=batch_size,
+            stateful=batch_size is not None,
+            seed=config.seed,
+        )
 
 
 def compile_model(model, optimizer=None):

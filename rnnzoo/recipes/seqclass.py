@@ -37,7 +37,6 @@ Top to bottom:
 """
 
 import dataclasses
-import inspect
 import sys
 from pathlib import Path
 
@@ -45,7 +44,6 @@ import keras
 import numpy as np
 
 from rnnzoo import cells
-from rnnzoo import layers as rnn_layers
 from rnnzoo.data.adding import BASELINE_MSE, adding_splits
 from rnnzoo.data.imdb import load_imdb
 from rnnzoo.data.labelled_text import (
@@ -81,11 +79,8 @@ MNIST_ORDERS = {
     "permuted-pixel-mnist": "permuted-pixel",
 }
 PROBE_EXAMPLES = 16
-# The recurrent layers' arguments that the recipe sets from its own keys (or always).
-RECIPE_LAYER_ARGUMENTS = (
-    *("units", "return_sequences", "return_state", "go_backwards", "name", "seed"),
-    *("stateful", "recurrent_dropout", "chrono_timescale"),
-)
+# The recurrent layers' arguments this recipe sets besides every recipe's: from its own keys.
+RECIPE_LAYER_ARGUMENTS = (*checks.RECIPE_LAYER_ARGUMENTS, "recurrent_dropout", "chrono_timescale")
 # Config values that count something, and those where 0 means "off" or "all".
 COUNTS = (
     *("adding_train_size", "adding_eval_size", "mnist_validation", "embedding_dim"),
@@ -218,15 +213,7 @@ class SeqClassConfig:
                         f"gate; received chrono_timescale={self.chrono_timescale!r} with cell "
                         f"{name!r}."
                     )
-        arguments = checks.keyword_arguments(self, "cell_args", refused=RECIPE_LAYER_ARGUMENTS)
-        for name in names:  # by signature: building a layer here would start TensorFlow early
-            accepted = inspect.signature(rnn_layers.get(name)).parameters
-            unknown = [key for key in arguments if key not in accepted or key == "kwargs"]
-            if unknown:
-                raise RecipeError(
-                    f"`cell_args` {self.cell_args!r} does not fit cell {name!r}: its layer "
-                    f"{rnn_layers.get(name).__name__} has no argument {', '.join(unknown)}."
-                )
+        checks.cell_args(self, names, refused=RECIPE_LAYER_ARGUMENTS)
         if self.task == "text" and not self.data:
             raise RecipeError(
                 "--task text needs --data FILE: a TSV file of `label<TAB>text` lines or a CSV file "
@@ -378,7 +365,7 @@ def model_inputs(config, vocabulary):
 
 def build_model(config, vocabulary=None, inference=False):
     """The classifier (or regressor), compiled unless for `inference` (model.keras)."""
-    try:
+    with checks.cell_args_values(config):
         model = build_sequence_classifier(
             **model_inputs(config, vocabulary),
             embedding_dim=config.embedding_dim,
@@ -392,15 +379,6 @@ def build_model(config, vocabulary=None, inference=False):
             cell_args=checks.keyword_arguments(config, "cell_args"),
             seed=config.seed,
         )
-    except (TypeError, ValueError) as error:
-        if not config.cell_args:
-            raise
-        # The names were checked (validate); a value the layer can't take shows here.
-        reason = str(error).strip().splitlines() or [""]
-        raise RecipeError(
-            f"`cell_args` {config.cell_args!r} does not fit cell {config.cell!r}: "
-            f"{type(error).__name__}: {reason[0]}"
-        ) from None
     if inference:
         return model
     if config.metric == "mse":

@@ -6,8 +6,11 @@ def validate(self):
     checks.fraction(self, "dropout")
 """
 
+import contextlib
+import inspect
 import math
 
+from rnnzoo import layers as rnn_layers
 from rnnzoo.training.config import tomllib
 from rnnzoo.training.errors import RecipeError
 
@@ -57,6 +60,48 @@ def seed(config, name="seed"):
     value = getattr(config, name)
     if not 0 <= value < 2**31:
         raise RecipeError(f"`{name}` must lie in [0, 2**31), received {value!r}.")
+
+
+# The recurrent layers' arguments every recipe sets itself: `cell_args` may not.
+RECIPE_LAYER_ARGUMENTS = (
+    *("units", "return_sequences", "return_state", "go_backwards", "stateful", "name"),
+    "seed",
+)
+
+
+def cell_args(config, cell_names, refused=RECIPE_LAYER_ARGUMENTS):
+    """`config.cell_args` as a dict of more arguments of each recurrent layer: TOML pairs
+    (`keyword_arguments`), none `refused`, each a named argument of the layer of every cell
+    in `cell_names`. The names only, by the layers' signatures (building a layer here would
+    start TensorFlow before `--devices` could split the CPU); `cell_args_values` catches a
+    value the layer can't take, when the model is built."""
+    arguments = keyword_arguments(config, "cell_args", refused)
+    for name in cell_names:
+        layer_class = rnn_layers.get(name)
+        accepted = inspect.signature(layer_class).parameters
+        unknown = [key for key in arguments if key not in accepted or key == "kwargs"]
+        if unknown:
+            raise RecipeError(
+                f"`cell_args` {config.cell_args!r} does not fit cell {name!r}: its layer "
+                f"{layer_class.__name__} has no argument {', '.join(unknown)}."
+            )
+    return arguments
+
+
+@contextlib.contextmanager
+def cell_args_values(config):
+    """Building a model inside: a TypeError or ValueError there, where `config.cell_args` is
+    set, becomes one `RecipeError` line naming it (others pass as they are)."""
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        if not config.cell_args:
+            raise
+        reason = str(error).strip().splitlines() or [""]
+        raise RecipeError(
+            f"`cell_args` {config.cell_args!r} does not fit cell {config.cell!r}: "
+            f"{type(error).__name__}: {reason[0]}"
+        ) from None
 
 
 def keyword_arguments(config, name, refused=()):

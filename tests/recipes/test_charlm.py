@@ -176,6 +176,34 @@ def test_split_fractions_apply_to_a_data_file_and_bad_ones_are_one_line_errors(
     assert not (tmp_path / "run").exists()
 
 
+def test_cell_args_reach_the_trained_and_the_exported_layers(tmp_path, capsys, small_text):
+    """--cell-args: each recurrent layer of the stateful training model and of model.keras
+    gets it; a wrong name, a key the recipe sets and a value the layer can't take are one-line
+    errors (the first two before any run directory exists)."""
+    run_dir = tmp_path / "run"
+    args = ["--cell", "layernorm_lstm", "--layers", "2", "--cell-args", "norm_epsilon = 0.5"]
+    status, _, err = run_main([*TINY, "--data", small_text, *args, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    assert 'cell_args = "norm_epsilon = 0.5"' in (run_dir / "config.toml").read_text()
+    trained = checkpoints.load(run_dir / "checkpoints" / "last.ckpt")
+    assert trained.state["config"]["cell_args"] == "norm_epsilon = 0.5"
+    exported = keras.saving.load_model(run_dir / "model.keras", safe_mode=False)
+    assert [exported.get_layer(f"rnn_{i}").cell.norm_epsilon for i in (1, 2)] == [0.5, 0.5]
+    for cell_args, fragments in (
+        ("norm_epsilon = 1.0", ["does not fit cell 'lstm'", "LSTM has no argument norm_epsilon"]),
+        ("stateful = false", ["`cell_args` may not set 'stateful': the recipe sets it"]),
+    ):
+        flags = ["--cell-args", cell_args, "--run-dir", tmp_path / "refused"]
+        status, _, err = run_main([*TINY, "--data", small_text, *flags], capsys)
+        assert_one_line_error(status, err, *fragments)
+        assert not (tmp_path / "refused").exists()
+    flags = ["--cell", "layernorm_lstm", "--cell-args", "norm_epsilon = 'x'"]
+    status, _, err = run_main(
+        [*TINY, "--data", small_text, *flags, "--run-dir", tmp_path / "x"], capsys
+    )
+    assert_one_line_error(status, err, "does not fit cell 'layernorm_lstm'", "could not convert")
+
+
 # ------------------------------------------------------------------------------- train
 def test_cli_trains_reports_and_fills_the_run_directory(trained_run):
     run_dir, result = trained_run
