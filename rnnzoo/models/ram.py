@@ -88,6 +88,9 @@ class RecurrentAttentionModel(keras.Model):
         cell: The core network: any name `rnnzoo.cells.get` knows ("irnn" is
             the paper's ReLU RNN, with identity initialisation).
         units: Units of the core network.
+        cell_args: None, or a dict of more arguments of the core cell (e.g.
+            `{"identity_scale": 0.5}` for "irnn"); an initializer given here
+            replaces the seeded default.
         glimpse_units: h_g, the retina's hidden layer.
         location_units: h_l, the location's hidden layer; g has
             `glimpse_units + location_units` units (the paper: 128 + 128 = 256).
@@ -108,6 +111,7 @@ class RecurrentAttentionModel(keras.Model):
         scale=2,
         cell="irnn",
         units=256,
+        cell_args=None,
         glimpse_units=128,
         location_units=128,
         location_std=0.15,
@@ -136,6 +140,7 @@ class RecurrentAttentionModel(keras.Model):
             )
         self.location_std = float(location_std)
         self.cell_name = cell
+        self.cell_args = dict(cell_args or {})
         self.seed = seed
         seeds = seed_stream(seed)
 
@@ -155,9 +160,8 @@ class RecurrentAttentionModel(keras.Model):
         self.what_layer = dense(width, "what")
         self.where_layer = dense(width, "where", use_bias=False)
         cell_class = cells.get(cell)
-        self.core = cell_class(
-            self.units, seed=next(seeds), name="core", **seeded_cell_options(cell_class, seeds)
-        )
+        seeded = {"seed": next(seeds), **seeded_cell_options(cell_class, seeds)}
+        self.core = cell_class(self.units, name="core", **{**seeded, **self.cell_args})
         self.locator = dense(2, "locator", "tanh")
         # Soft attention has no policy to baseline.
         self.baseline_layer = dense(1, "baseline") if attention == "hard" else None
@@ -373,6 +377,7 @@ class RecurrentAttentionModel(keras.Model):
             scale=self.sensor.scale,
             cell=self.cell_name,
             units=self.units,
+            cell_args=self.cell_args,
             glimpse_units=self.glimpse_units,
             location_units=self.location_units,
             location_std=self.location_std,

@@ -95,6 +95,11 @@ class GlimpseConfig:
     scale: int = option(2, "width ratio of consecutive patches")
     cell: str = option("irnn", "core network, any name rnnzoo.cells.get knows (irnn: ReLU RNN)")
     units: int = option(256, "units of the core network")
+    cell_args: str = option(
+        "",
+        "more arguments of the core cell, TOML `key = value` pairs separated by commas, "
+        "e.g. 'identity_scale = 0.5' (irnn); empty: the cell's defaults",
+    )
     glimpse_units: int = option(128, "hidden units reading the retina (h_g)")
     location_units: int = option(128, "hidden units reading the location (h_l)")
     loc_std: float = option(0.15, "standard deviation of the location policy (hard attention)")
@@ -145,8 +150,8 @@ class GlimpseConfig:
         checks.positive_number(self, "lr", "loc_std")
         checks.factor(self, "lr_decay")
         checks.seed(self)
-        if self.compare:
-            parse_names(self.compare, cells.names())
+        names = parse_names(self.compare, cells.names()) if self.compare else [self.cell]
+        checks.cell_args(self, names, refused=("units", "name", "seed"), of=cells.get)
         # The library's errors name its own arguments; say which flags set them.
         flags = f"--dataset {self.dataset} --size {self.size}"
         if self.dataset == "cluttered":
@@ -233,24 +238,26 @@ def describe_dataset(config):
 def build_model(config, vocabulary=None, inference=False):
     """The RAM, built for the dataset's images; compiled (its own hybrid loss) unless for
     `inference` (model.keras)."""
-    model = RecurrentAttentionModel(
-        num_classes=10,
-        glimpses=config.glimpses,
-        patch_size=config.patch,
-        num_scales=config.scales,
-        scale=config.scale,
-        cell=config.cell,
-        units=config.units,
-        glimpse_units=config.glimpse_units,
-        location_units=config.location_units,
-        location_std=config.loc_std,
-        attention=config.attention,
-        samples=config.samples,
-        eval_samples=config.eval_samples,
-        seed=config.seed,
-        name="ram",
-    )
-    model.build((None, config.image_side(), config.image_side()))
+    with checks.cell_args_values(config):
+        model = RecurrentAttentionModel(
+            num_classes=10,
+            glimpses=config.glimpses,
+            patch_size=config.patch,
+            num_scales=config.scales,
+            scale=config.scale,
+            cell=config.cell,
+            units=config.units,
+            cell_args=checks.keyword_arguments(config, "cell_args"),
+            glimpse_units=config.glimpse_units,
+            location_units=config.location_units,
+            location_std=config.loc_std,
+            attention=config.attention,
+            samples=config.samples,
+            eval_samples=config.eval_samples,
+            seed=config.seed,
+            name="ram",
+        )
+        model.build((None, config.image_side(), config.image_side()))
     if not inference:
         model.compile(
             optimizer=optimizers.make_optimizer(config.optimizer, config.lr, config.clip_norm)

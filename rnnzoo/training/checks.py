@@ -69,21 +69,22 @@ RECIPE_LAYER_ARGUMENTS = (
 )
 
 
-def cell_args(config, cell_names, refused=RECIPE_LAYER_ARGUMENTS):
-    """`config.cell_args` as a dict of more arguments of each recurrent layer: TOML pairs
-    (`keyword_arguments`), none `refused`, each a named argument of the layer of every cell
-    in `cell_names`. The names only, by the layers' signatures (building a layer here would
-    start TensorFlow before `--devices` could split the CPU); `cell_args_values` catches a
-    value the layer can't take, when the model is built."""
+def cell_args(config, cell_names, refused=RECIPE_LAYER_ARGUMENTS, of=rnn_layers.get):
+    """`config.cell_args` as a dict of more arguments of each recurrent layer (or, with
+    `of=rnnzoo.cells.get`, of each cell): TOML pairs (`keyword_arguments`), none `refused`,
+    each a named argument of the class `of(name)` for every cell in `cell_names`. The names
+    only, by the classes' signatures (building a layer here would start TensorFlow before
+    `--devices` could split the CPU); `cell_args_values` catches a value the class can't take,
+    when the model is built."""
     arguments = keyword_arguments(config, "cell_args", refused)
     for name in cell_names:
-        layer_class = rnn_layers.get(name)
-        accepted = inspect.signature(layer_class).parameters
+        target = of(name)
+        accepted = inspect.signature(target).parameters
         unknown = [key for key in arguments if key not in accepted or key == "kwargs"]
         if unknown:
             raise RecipeError(
-                f"`cell_args` {config.cell_args!r} does not fit cell {name!r}: its layer "
-                f"{layer_class.__name__} has no argument {', '.join(unknown)}."
+                f"`cell_args` {config.cell_args!r} does not fit cell {name!r}: "
+                f"{target.__name__} has no argument {', '.join(unknown)}."
             )
     return arguments
 

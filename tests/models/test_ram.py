@@ -167,3 +167,24 @@ def test_saves_and_loads_in_a_fresh_process(tmp_path):
         hard.episodes(hard.prepare(images), sample=False)["logits"],
         rtol=1e-6,
     )
+
+
+def test_cell_args_reach_the_core_and_its_config():
+    """`cell_args` go to the core cell (an initializer among them replaces the seeded one)
+    and into `get_config`, so a clone (and model.keras) has them too."""
+    images, _ = side_images(2, np.random.default_rng(5))
+    model = small_model(cell="irnn", cell_args={"identity_scale": 0.5})
+    model(images)
+    recurrent = model.core.recurrent_kernel.numpy()
+    np.testing.assert_array_equal(recurrent, 0.5 * np.eye(recurrent.shape[0]))
+    clone = RecurrentAttentionModel.from_config(model.get_config())
+    clone(images)
+    assert clone.core.identity_scale == 0.5 and clone.cell_args == {"identity_scale": 0.5}
+    ones = small_model(cell="lstm", cell_args={"kernel_initializer": "ones"})
+    ones(images)
+    np.testing.assert_array_equal(ones.core.kernel.numpy(), 1.0)
+    plain = small_model(cell="lstm")
+    plain(images)
+    np.testing.assert_array_equal(
+        ones.core.recurrent_kernel.numpy(), plain.core.recurrent_kernel.numpy()
+    )

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from cli_checks import (
@@ -298,6 +299,11 @@ def test_the_learning_rate_decays_after_lr_decay_after_epochs(mnist_dir, tmp_pat
         (lambda d: ["--mnist-dir", d], ["lacks train-images-idx3-ubyte.gz"]),
         (lambda d: ["--glimpses", "0"], ["`glimpses` must be at least 1"]),
         (lambda d: ["--lr-decay", "1.5"], ["`lr_decay` must lie in (0, 1]", "1.5"]),
+        (
+            lambda d: ["--cell-args", "norm_epsilon = 1.0"],
+            ["`cell_args` 'norm_epsilon = 1.0' does not fit cell 'irnn'", "IRNNCell has no"],
+        ),
+        (lambda d: ["--cell-args", "units = 3"], ["`cell_args` may not set 'units'"]),
     ],
     ids=[
         "dataset",
@@ -309,6 +315,8 @@ def test_the_learning_rate_decays_after_lr_decay_after_epochs(mnist_dir, tmp_pat
         "mnist-files",
         "glimpses",
         "lr-decay",
+        "cell-args-name",
+        "cell-args-recipe-key",
     ],
 )
 def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
@@ -354,6 +362,16 @@ def test_the_figure_script_draws_a_finished_run(mnist_dir, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- export
+def test_cell_args_reach_the_core_of_the_run_and_of_model_keras(mnist_dir, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    flags = ["--mnist-dir", mnist_dir, "--cell-args", "identity_scale = 0.5"]
+    status, _, err = run_main([*TINY, *flags, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    assert 'cell_args = "identity_scale = 0.5"' in (run_dir / "config.toml").read_text()
+    exported = keras.saving.load_model(run_dir / "model.keras", safe_mode=False)
+    assert exported.core.identity_scale == 0.5
+
+
 def test_smoke_run_exports_the_attention_model_that_loads_in_a_fresh_process(
     mnist_dir, tmp_path, capsys
 ):
