@@ -67,7 +67,8 @@ def non_finite_loss_error(name, value, where, checkpoint=None, first_updates=Fal
         advice += (
             " If it stops this early at any rate, the first gradients themselves overflow on "
             "this data, which neither fixes (e.g. layernorm_lstm over a long run of zero "
-            "inputs): try another --cell."
+            "inputs): try another --cell or, for a layer-normalised cell, a larger epsilon "
+            "(--cell-args 'norm_epsilon = 1.0')."
         )
     return NonFiniteLossError(
         f"the {name} loss became {float(value)} at {where}; training stopped and {kept}. {advice}"

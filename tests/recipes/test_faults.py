@@ -84,7 +84,8 @@ def tmpfs(tmp_path):
 # ------------------------------------------------------------------ gradients that overflow
 def test_gradients_that_overflow_at_the_start_get_their_own_advice(tmp_path, capsys):
     """layernorm_lstm over images whose first 6 rows are blank (168 zero steps, as real MNIST
-    starts): nan at the second step at any rate, and the error says what that means."""
+    starts): nan at the second step at any rate, and the error says what that means and what
+    to try (its advice, norm_epsilon 1, trains)."""
     rng = np.random.default_rng(0)
 
     def images(count):
@@ -107,9 +108,13 @@ def test_gradients_that_overflow_at_the_start_get_their_own_advice(tmp_path, cap
             "no checkpoint was written",
             "the first gradients themselves overflow",
             "try another --cell",
+            "--cell-args 'norm_epsilon = 1.0'",
         )
-    # The same images with the plain LSTM train.
+    # The same images train with the plain LSTM, and with the advice's larger epsilon.
     status, _, err = run_main([*argv, "--cell", "lstm", "--run-dir", tmp_path / "lstm"], capsys)
+    assert status == 0, err[-2000:]
+    epsilon = ["--cell-args", "norm_epsilon = 1.0", "--run-dir", tmp_path / "epsilon"]
+    status, _, err = run_main([*argv, *epsilon], capsys)
     assert status == 0, err[-2000:]
 
 
