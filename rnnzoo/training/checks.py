@@ -79,8 +79,11 @@ def cell_args(config, cell_names, refused=RECIPE_LAYER_ARGUMENTS, of=rnn_layers.
     arguments = keyword_arguments(config, "cell_args", refused)
     for name in cell_names:
         target = of(name)
-        accepted = inspect.signature(target).parameters
-        unknown = [key for key in arguments if key not in accepted or key == "kwargs"]
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        accepted = [
+            p.name for p in inspect.signature(target).parameters.values() if p.kind in named
+        ]
+        unknown = [key for key in arguments if key not in accepted]
         if unknown:
             raise RecipeError(
                 f"`cell_args` {config.cell_args!r} does not fit cell {name!r}: "
