@@ -50,7 +50,7 @@ from rnnzoo.models import StreamEvaluator, beam_search, build_char_lm, generate
 from rnnzoo.tensorboard import default_callbacks, interpretable
 from rnnzoo.training import checkpoints, checks, cli, distribute, optimizers, runner
 from rnnzoo.training import config as config_io
-from rnnzoo.training.compare import parse_names
+from rnnzoo.training.compare import cell_names
 from rnnzoo.training.config import option
 from rnnzoo.training.errors import RecipeError
 from rnnzoo.training.rundir import RECURRENT_VIEWS, VOCABULARY_FILE, RunDirectory
@@ -114,9 +114,7 @@ class CharLMConfig:
         checks.positive_number(self, "lr")
         checks.factor(self, "lr_decay")
         checks.seed(self)
-        checks.cell_args(
-            self, parse_names(self.compare, cells.names()) if self.compare else [self.cell]
-        )
+        checks.cell_args(self, cell_names(self))
 
     def split_fractions(self):
         """(train, validation, test) shares of a --data file; a RecipeError unless both lie in

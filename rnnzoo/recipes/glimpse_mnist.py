@@ -53,7 +53,7 @@ from rnnzoo.tensorboard import RecurrentTensorBoard
 from rnnzoo.tensorboard.attention import GlimpseViews
 from rnnzoo.training import checks, cli, optimizers, runner
 from rnnzoo.training.batches import ShuffledBatches
-from rnnzoo.training.compare import parse_names
+from rnnzoo.training.compare import cell_names
 from rnnzoo.training.config import option
 from rnnzoo.training.errors import RecipeError
 from rnnzoo.training.resume import fingerprint
@@ -150,8 +150,7 @@ class GlimpseConfig:
         checks.positive_number(self, "lr", "loc_std")
         checks.factor(self, "lr_decay")
         checks.seed(self)
-        names = parse_names(self.compare, cells.names()) if self.compare else [self.cell]
-        checks.cell_args(self, names, refused=("units", "name", "seed"), of=cells.get)
+        checks.cell_args(self, cell_names(self), refused=("units", "name", "seed"), of=cells.get)
         # The library's errors name its own arguments; say which flags set them.
         flags = f"--dataset {self.dataset} --size {self.size}"
         if self.dataset == "cluttered":

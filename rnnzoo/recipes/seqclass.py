@@ -65,7 +65,7 @@ from rnnzoo.models.classifier import build_sequence_classifier
 from rnnzoo.tensorboard import RecurrentTensorBoard
 from rnnzoo.training import checks, cli, optimizers, runner
 from rnnzoo.training.batches import ShuffledBatches
-from rnnzoo.training.compare import parse_names
+from rnnzoo.training.compare import cell_names
 from rnnzoo.training.config import option
 from rnnzoo.training.errors import RecipeError
 from rnnzoo.training.resume import fingerprint
@@ -198,7 +198,7 @@ class SeqClassConfig:
         checks.positive_number(self, "lr")
         checks.factor(self, "lr_decay")
         checks.seed(self)
-        names = parse_names(self.compare, cells.names()) if self.compare else [self.cell]
+        names = cell_names(self)
         if self.chrono_timescale:
             for name in names:
                 cell = cells.get(name)

@@ -49,6 +49,11 @@ def parse_names(text, known, what="cell"):
     return names
 
 
+def cell_names(config):
+    """The cells a run of `config` trains: those `--compare` lists (checked), else `--cell`."""
+    return parse_names(config.compare, cells.names()) if config.compare else [config.cell]
+
+
 def compare(recipe, config, run_dir=None, resume=False, log=print, verbose=1, distribution=None):
     """Train every cell of `config.compare` on the same data; returns their results dicts.
     Every cell trains under `distribution` (a `distribute.Distribution`); in a multi-worker
