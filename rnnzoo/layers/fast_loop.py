@@ -37,7 +37,12 @@ CPU code for the gates was slower than TensorFlow's kernels here); chunks of
 to 4 units, added to z_t or to x_t W + b (the wide ops cost more than the
 small ones they replace); a DynamicStitch for the chunk's rows or for the
 GRU's and coupled LSTM's 3 blocks, and gathering the outputs batch-major from
-the TensorArray (no measurable gain).
+the TensorArray (no measurable gain); the layer-normalised cells' norm of x_t W
+(it reads no state) run on a chunk's rows at once before its steps, forward and
+backward, its saved tensors written and read a chunk at a time (LayerNormLSTM
+3-4% slower than with the norm inside each step, in three runs of
+`layer_speed.py`, 2026-12-01: the per-step norm already runs off the
+recurrent path, and the chunk's (10 batch, 4 units) tensors leave the cache).
 
 The loop runs the cell's own `pointwise` (see `rnnzoo.cells.base`) and its
 `StepDerivative` (`rnnzoo.cells.derivatives`): the hand-written derivative the
