@@ -40,9 +40,10 @@ GRU's and coupled LSTM's 3 blocks, and gathering the outputs batch-major from
 the TensorArray (no measurable gain); the layer-normalised cells' norm of x_t W
 (it reads no state) run on a chunk's rows at once before its steps, forward and
 backward, its saved tensors written and read a chunk at a time (LayerNormLSTM
-3-4% slower than with the norm inside each step, in three runs of
-`layer_speed.py`, 2026-12-01: the per-step norm already runs off the
-recurrent path, and the chunk's (10 batch, 4 units) tensors leave the cache).
+and LayerNormGRU 3-4% slower than with the norm inside each step in two runs
+of `layer_speed.py` on an otherwise idle machine, 2-3% faster in one beside a
+training run, 2026-12-01: no gain; the per-step norm already runs off the
+recurrent path).
 
 The loop runs the cell's own `pointwise` (see `rnnzoo.cells.base`) and its
 `StepDerivative` (`rnnzoo.cells.derivatives`): the hand-written derivative the
