@@ -151,15 +151,20 @@ def check_data(state, fingerprint):
         )
 
 
+def out_of_time(state, max_minutes):
+    """Whether a run at `state` has spent `max_minutes` (the run's total; 0: no limit).
+
+    However the run ended (its budget stopped it, or it ran its epochs under a
+    larger `--max-minutes` given to an earlier resume), it has time again only
+    when `max_minutes` is 0 or more than it has spent.
+    """
+    return bool(max_minutes) and state.seconds >= 60.0 * max_minutes
+
+
 def work_left(state, epochs, max_minutes):
     """Whether a run at `state` (a `TrainerState`) has training left under `epochs` and
-    `max_minutes`.
-
-    A run its time budget stopped has time again when `max_minutes` is 0 (no
-    limit) or more than it has spent.
-    """
-    out_of_time = state.budget_exhausted and max_minutes and state.seconds >= 60.0 * max_minutes
-    return state.epoch < epochs and not out_of_time
+    `max_minutes`."""
+    return state.epoch < epochs and not out_of_time(state, max_minutes)
 
 
 def _values(config):

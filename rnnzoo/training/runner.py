@@ -170,6 +170,14 @@ def train(
             if keep_finished:
                 log(f"{run.path}: finished before; its results are kept")
                 return run.read_json(RESULTS_FILE)
+            if start.state.epoch < config.epochs:  # epochs left, but no time
+                spent = start.state.seconds / 60
+                raise RecipeError(
+                    f"--resume: the run in {str(run.path)!r} has trained {spent:.1f} minutes, "
+                    f"all of --max-minutes {config.max_minutes:g} (the run's total, not this "
+                    f"call's); pass --max-minutes above {spent:.1f} (or 0: no limit) to train "
+                    "it further."
+                )
             raise RecipeError(
                 f"--resume: the run in {str(run.path)!r} already finished ({start.state.epoch} "
                 f"epochs, {start.state.seconds / 60:.1f} minutes); pass a larger --epochs or "

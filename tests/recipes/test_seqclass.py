@@ -405,6 +405,14 @@ def test_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path
 
     status, _, err = run_main(["--resume", "--run-dir", tmp_path / "cut"], capsys)
     assert_one_line_error(status, err, "already finished", "--epochs")
+    # More epochs, but the run's whole budget is spent (it trained past a smaller
+    # --max-minutes): refused before a step is taken, its checkpoints and results untouched.
+    before = {p: p.read_bytes() for p in (tmp_path / "cut").rglob("*") if p.is_file()}
+    more = ["--resume", "--run-dir", tmp_path / "cut", "--epochs", "3", "--max-minutes", "1e-4"]
+    status, _, err = run_main(more, capsys)
+    assert_one_line_error(status, err, "has trained", "pass --max-minutes above")
+    after = {p: p.read_bytes() for p in (tmp_path / "cut").rglob("*") if p.is_file()}
+    assert after == before
     status, _, err = run_main(["--resume", "--run-dir", tmp_path / "cut", "--units", "8"], capsys)
     assert_one_line_error(status, err, "--units cannot change mid-run")
 
