@@ -591,3 +591,43 @@ def test_each_kind_of_cell_trains_a_few_steps(tmp_path, capsys, small_text):
     status, _, err = run_main(argv, capsys)
     assert status == 0, err[-3000:]
     assert_every_cell_trained(run_dir, names)
+
+
+def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, capsys, small_text):
+    """`benchmarks/charlm_grid.py` puts each finished run's test loss in its cell, depth and
+    width's place, names a run without results, and refuses a folder that is not a run."""
+    run_dirs = []
+    for cell, layers in (("lstm", 1), ("gru", 2)):
+        run_dir = tmp_path / f"{cell}_{layers}"
+        argv = [*SHORT_RUN, "--cell", cell, "--layers", layers, "--data", small_text]
+        status, _, err = run_main([*argv, "--run-dir", run_dir], capsys)
+        assert status == 0, err[-3000:]
+        run_dirs.append(run_dir)
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run_dirs[0], unfinished)
+    (unfinished / "results.json").unlink()
+
+    def grid(*folders):
+        script = REPO_ROOT / "benchmarks" / "charlm_grid.py"
+        command = [sys.executable, script, *folders]
+        return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
+
+    result = grid(*run_dirs, unfinished)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert f"{unfinished}: not finished (no results.json), left out" in lines
+    lstm, gru = (json.loads((d / "results.json").read_text()) for d in run_dirs)
+    # One column (8 units); the LSTM row first, each entry the test loss (epochs trained).
+    assert "| cell, layers | 8 units |" in lines
+    rows = [line for line in lines if line.startswith(("| LSTM, ", "| GRU, "))]
+    assert rows == [
+        f"| LSTM, 1 | {lstm['test_loss']:.4f} (1) |",
+        f"| GRU, 2 | {gru['test_loss']:.4f} (1) |",
+    ]
+    assert f"| GRU 2×8 | {gru['parameters']:,} | –, –, – |" in result.stdout
+
+    result = grid(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {tmp_path} is not a run directory (no config.toml); give charlm runs"
+    )
