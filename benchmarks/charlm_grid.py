@@ -28,7 +28,12 @@ CURVE_EPOCHS = (10, 20, 25)
 
 
 def read_run(run_dir):
-    """A finished run's grid entry, or None if it has no results.json yet."""
+    """A finished run's grid entry, or None if it has no results.json yet.
+
+    Raises ValueError, saying why, for a folder that is not a charlm run directory.
+    """
+    if not (run_dir / "config.toml").exists():
+        raise ValueError(f"{run_dir} is not a run directory (no config.toml)")
     results_path = run_dir / "results.json"
     if not results_path.exists():
         return None
@@ -107,16 +112,10 @@ def main(argv=None):
 
     runs = []
     for run_dir in args.run_dirs:
-        if not (run_dir / "config.toml").exists():
-            print(
-                f"error: {run_dir} is not a run directory (no config.toml); give charlm runs",
-                file=sys.stderr,
-            )
-            return 2
         try:
             run = read_run(run_dir)
         except ValueError as error:
-            print(f"error: {error}; give charlm run directories", file=sys.stderr)
+            print(f"error: {error}; give charlm runs", file=sys.stderr)
             return 2
         if run is None:
             print(f"{run_dir}: not finished (no results.json), left out")
