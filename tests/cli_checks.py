@@ -51,17 +51,18 @@ def damage_checkpoint(path):
 
 
 def one_cell_of_each_kind():
-    """The first registered cell of each module and state structure, by name: cells of one
-    module (the LSTM variants, say) share their path through a recipe, and one whose state
-    differs (the FGR's third state) takes another. The costly recipes (RAM, charlm) train these;
-    seqclass trains every registered cell, so each still runs in a recipe."""
+    """The first registered cell of each state structure, by name (one state, an (h, c) pair,
+    the FGR's three): a recipe's code never asks which cell it runs, only carries, resets,
+    splits and checkpoints its states, so cells of one structure share their path through it.
+    The costly recipes (RAM, charlm) train these; seqclass trains every registered cell, and
+    tests/cells check each cell's step, gradients, seeding and saved model on their own."""
     import rnnzoo
 
     kinds = {}
     for cell_class in rnnzoo.cells.registry.classes():
         state_size = cell_class(8).state_size
         structure = tuple(state_size) if isinstance(state_size, (list, tuple)) else state_size
-        kinds.setdefault((cell_class.__module__, structure), cell_class.names[0])
+        kinds.setdefault(structure, cell_class.names[0])
     return list(kinds.values())
 
 

@@ -239,20 +239,22 @@ class Replicas:
 
     # ------------------------------------------------------------------- models
     def prepare_model(self, model):
-        """Ready `model` (built and compiled in `scope()`) to train under the strategy.
+        """Ready `model` (built and compiled in `scope()`) to train, under the strategy if any.
 
-        Its optimizer's variables are made now, in the scope (else the first step would make
-        them inside a replica). Then the model forgets the strategy it was built under:
+        Its optimizer's variables are made now, in the scope: else the first step would make
+        them inside a replica, and on one device Keras's `fit` would make them while tracing
+        the train step, then trace it all again without them (a tiny recipe run spent half
+        its time tracing). Under a strategy, the model then forgets the one it was built under:
         Keras 3.15's `fit` then takes it from the scope the `Trainer` enters, and skips its
         `_maybe_symbolic_build`, which reduces the first batch with `strategy.reduce` and
         fails under `MultiWorkerMirroredStrategy` on an (inputs, targets) pair. Evaluation
         (outside the scope) runs on one device.
         """
-        if self.strategy is None:
-            return model
         with self.scope():
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
+        if self.strategy is None:
+            return model
         model._distribute_strategy = None
         return model
 

@@ -7,6 +7,7 @@ import pytest
 from rnnzoo.data import TextStreams
 from rnnzoo.models import build_char_lm
 from rnnzoo.training import checkpoints
+from rnnzoo.training.distribute import Replicas
 from rnnzoo.training.errors import NonFiniteLossError, RecipeError
 from rnnzoo.training.loop import Trainer, TrainerState
 from rnnzoo.training.rundir import RunDirectory
@@ -101,6 +102,25 @@ def test_resumed_mid_epoch_equals_uninterrupted(tmp_path):
         [h["train_loss"] for h in b.state["history"]], abs=1e-6
     )
     assert a.state["best_epoch"] == b.state["best_epoch"]
+
+
+@pytest.mark.parametrize("prepared, traces", [(True, 1), (False, 2)])
+def test_a_prepared_model_traces_its_train_step_once(prepared, traces, tmp_path):
+    """`Replicas.prepare_model` makes the optimizer's variables before `fit`: Keras's `fit`
+    on one device would make them while tracing the train step, then trace it again."""
+    model = compiled(seed=3)
+    if prepared:
+        Replicas().prepare_model(model)
+    calls = []
+    train_step = model.train_step
+
+    def counting_train_step(data):
+        calls.append(1)  # runs once per trace, not per step
+        return train_step(data)
+
+    model.train_step = counting_train_step
+    make_trainer(model, tmp_path, epochs=1).run()
+    assert len(calls) == traces
 
 
 def test_best_checkpoint_follows_the_lowest_validation_loss(tmp_path):
