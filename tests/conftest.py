@@ -9,6 +9,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# One thread per operation: pytest-xdist runs a test process per core, and many tests start
+# subprocesses of their own; TensorFlow's default pool per process oversubscribed the cores.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import keras  # noqa: E402  (must come after the environment above)
 import numpy as np  # noqa: E402
