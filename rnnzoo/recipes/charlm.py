@@ -455,9 +455,9 @@ def add_commands(commands):
         "inspect",
         help="find interpretable cells and write an HTML page of them",
         description="Run the model over a text, rank every cell by its correlation with "
-        "properties of the text (inside quotes, position in line, bracket and indentation "
-        "depth, inside a comment), write cells.html into the run directory and the top "
-        "cells to TensorBoard.",
+        "properties of the text (inside quotes, position in line, bracket depth (all, "
+        "expression, block), indentation, inside a comment), write cells.html into the run "
+        "directory and the top cells to TensorBoard.",
     )
     flag = parser.add_argument
     flag("--run-dir", metavar="DIR", required=True, help="the run to inspect")

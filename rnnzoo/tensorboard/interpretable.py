@@ -45,6 +45,10 @@ PROPERTIES = {
     "mean is taken out of the position and of the cell, so a cell that ramps along every line "
     "and resets at the newline scores high whatever its level from line to line.",
     "bracket_depth": "Nesting depth of (), [] and {} outside strings and comments.",
+    "expression_depth": "Nesting depth of () and [] alone, outside strings and comments: the "
+    "depth of an expression (Karpathy's 2015 blog post on char-rnn shows a cell that follows it).",
+    "block_depth": "Nesting depth of {} alone, outside strings and comments: the depth of a "
+    "block (a function's body is 1, an `if` in it 2).",
     "indentation": "Leading whitespace of the current line read so far (a tab counts 8).",
     "inside_comment": "Inside a C comment, /* ... */ or // to the end of the line.",
 }
@@ -61,6 +65,8 @@ def text_properties(text):
     in_quote = escaped = in_block = in_line = False
     in_indent = blank_line = True
     column = depth = indent = block_start = 0
+    depths = {"(": 0, "{": 0}  # expression and block depth: "[" counts with "("
+    opening = {"(": "(", "[": "(", "{": "{", ")": "(", "]": "(", "}": "{"}
     previous = ""
     for t, char in enumerate(text):
         if in_quote:
@@ -85,8 +91,10 @@ def text_properties(text):
             in_line = True
         elif char in "([{":
             depth += 1
+            depths[opening[char]] += 1
         elif char in ")]}":
             depth = max(0, depth - 1)
+            depths[opening[char]] = max(0, depths[opening[char]] - 1)
         if char == "\n":
             if blank_line:  # a paragraph break: no quotation stays open across it
                 in_quote = escaped = False
@@ -105,6 +113,8 @@ def text_properties(text):
         values["position_in_line"][t] = column
         values["line_ramp"][t] = column
         values["bracket_depth"][t] = depth
+        values["expression_depth"][t] = depths["("]
+        values["block_depth"][t] = depths["{"]
         values["indentation"][t] = indent
         values["inside_comment"][t] = in_block or in_line
         previous = char

@@ -28,6 +28,16 @@ def test_text_properties_are_the_state_after_each_character():
     assert list(properties["indentation"][35:]) == [0, 1, 2, 10, 10]  # a tab counts 8
 
 
+def test_expression_and_block_depth_count_their_own_brackets():
+    """Expression depth counts () and [], block depth {}, bracket depth all three; none
+    counts a bracket in a comment or a string, or goes below 0 at a stray closing one."""
+    text = 'f(a{b[c]}d) { if (x) { y(); } } /* ( */ "{" )'
+    properties = interpretable.text_properties(text)
+    assert digits(properties["bracket_depth"]) == "011223321100111112211222322211000000000000000"
+    assert digits(properties["expression_depth"]) == "011112211100000001100000100000000000000000000"
+    assert digits(properties["block_depth"]) == "000111110000111111111222222211000000000000000"
+
+
 def test_a_text_cut_mid_quote_reads_right_from_its_first_paragraph():
     """War and Peace's validation split starts inside a quotation. Read from there, the closing
     quote opens one and the tracker is inverted until the paragraph ends (a blank line now ends
