@@ -54,9 +54,9 @@ def one_cell_of_each_kind():
     """The first registered cell of each state structure, by name (one state, an (h, c) pair,
     the FGR's three): a recipe's code never asks which cell it runs, only carries, resets,
     splits and checkpoints its states, so cells of one structure share their path through it.
-    The costly recipes (RAM, charlm) train these; seqclass trains every registered cell (its
-    seeded initialisers included), and tests/cells check each cell's step, gradients and saved
-    model on their own."""
+    The recipes' every-cell tests train these; tests/models/test_classifier.py builds every
+    registered cell with seeded initialisers (as the recipes do), and tests/cells check each
+    cell's step, gradients and saved model on their own."""
     import rnnzoo
 
     kinds = {}
