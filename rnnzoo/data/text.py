@@ -129,8 +129,9 @@ class Vocabulary:
 
 
 # ---------------------------------------------------------------------- sources
-def read_text(path):
-    """The UTF-8 text in `path`; DataError if unusable.
+def read_text(path, flag="--data"):
+    """The UTF-8 text in `path`; DataError if unusable, naming the command-line `flag` that
+    gave the path.
 
     A leading byte-order mark (U+FEFF) is dropped and every CRLF or lone CR becomes "\n", so a
     file saved on Windows (War and Peace: a BOM and 62,014 CRLFs) gives the same characters,
@@ -138,22 +139,22 @@ def read_text(path):
     """
     path = Path(path)
     if not path.exists():
-        raise DataError(f"--data file {str(path)!r} does not exist; pass a UTF-8 text file.")
+        raise DataError(f"{flag} file {str(path)!r} does not exist; pass a UTF-8 text file.")
     if not path.is_file():
-        raise DataError(f"--data {str(path)!r} is not a file; pass a UTF-8 text file.")
+        raise DataError(f"{flag} {str(path)!r} is not a file; pass a UTF-8 text file.")
     data = path.read_bytes()
     if not data.strip():
-        raise DataError(f"--data file {str(path)!r} is empty; pass a file with text in it.")
+        raise DataError(f"{flag} file {str(path)!r} is empty; pass a file with text in it.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise DataError(
-            f"--data file {str(path)!r} is not UTF-8 text (byte {error.start}: "
+            f"{flag} file {str(path)!r} is not UTF-8 text (byte {error.start}: "
             f"{data[error.start : error.start + 1]!r}); pass a text file, not a binary one."
         ) from None
     if "\x00" in text:
         raise DataError(
-            f"--data file {str(path)!r} holds NUL bytes, so it looks binary; pass a text file."
+            f"{flag} file {str(path)!r} holds NUL bytes, so it looks binary; pass a text file."
         )
     return text.replace("\r\n", "\n").replace("\r", "\n")
 

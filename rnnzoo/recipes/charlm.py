@@ -371,7 +371,7 @@ def inspect(args, log=print):
         raise RecipeError("--max-chars and --top must be >= 1.")
     config, vocabulary, model = load_for_sampling(args.run_dir, args.checkpoint, "inspect")
     if args.text:
-        text = read_text(args.text)
+        text = read_text(args.text, flag="--text")
     else:
         corpus = load_corpus(config.data or None, log=log, fractions=config.split_fractions())
         text = corpus.split("validation")

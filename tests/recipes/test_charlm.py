@@ -496,6 +496,10 @@ def test_inspect_refuses_text_outside_the_vocabulary(trained_run, tmp_path, caps
     status, _, err = run_main(["inspect", "--run-dir", run_dir, "--text", text], capsys)
     # Vocabulary.encode refuses it, as for --prime.
     assert_one_line_error(status, err, "outside the vocabulary")
+    # A --text file that is not there is named by its flag (read_text checks --data's too).
+    missing = ["inspect", "--run-dir", run_dir, "--text", tmp_path / "missing.txt"]
+    status, _, err = run_main(missing, capsys)
+    assert_one_line_error(status, err, "--text file", "missing.txt' does not exist")
 
 
 # ---------------------------------------------------------------------------- export
