@@ -39,6 +39,8 @@ _WHAT_TO_DO = {
     errno.EACCES: "permission denied: make it writable for you, or pass another --run-dir",
     errno.EPERM: "not permitted: make it writable for you, or pass another --run-dir",
     errno.EIO: f"the device reported an I/O error: check the disk ({KEPT})",
+    errno.EEXIST: "a file is there where a folder must go: move it, or pass another --run-dir",
+    errno.ENOTDIR: "part of that path is a file, not a folder: pass another --run-dir",
 }
 
 
