@@ -27,6 +27,7 @@ type (a string where an int is expected, `true` for a float, ...) is a
 
 import argparse
 import dataclasses
+import difflib
 import json
 import math
 import sys
@@ -88,8 +89,13 @@ def from_mapping(config_class, mapping, source, base=None):
     fields = {field.name: field for field in _fields(config_class)}
     unknown = sorted(set(mapping) - set(fields))
     if unknown:
+        close = {key: difflib.get_close_matches(key, fields, n=1) for key in unknown}
+        meant = [f"{match[0]!r} for {key!r}" for key, match in close.items() if match]
+        if len(unknown) == 1:  # (did you mean 'units'?)
+            meant = [repr(match[0]) for match in close.values() if match]
+        hint = f" (did you mean {', '.join(meant)}?)" if meant else ""
         raise RecipeError(
-            f"{source}: unknown config key(s) {', '.join(map(repr, unknown))}; "
+            f"{source}: unknown config key(s) {', '.join(map(repr, unknown))}{hint}; "
             f"known keys: {', '.join(fields)}."
         )
     values = {name: coerce(fields[name], value, source) for name, value in mapping.items()}

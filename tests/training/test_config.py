@@ -36,12 +36,16 @@ def test_layers_apply_in_order(tmp_path):
     assert isinstance(config.rate, float)
 
 
-def test_unknown_key_names_the_file_and_the_known_keys(tmp_path):
-    path = write(tmp_path, "unitz = 3\n")
-    with pytest.raises(
-        RecipeError, match=r"c.toml: unknown config key\(s\) 'unitz'; known keys: name, units"
-    ):
+def test_unknown_key_names_the_file_the_likely_key_and_the_known_keys(tmp_path):
+    path = write(tmp_path, "unitz = 3\nwidth = 2\n")
+    with pytest.raises(RecipeError) as raised:
         config_io.load(Example, path)
+    assert str(raised.value) == (
+        f"{path}: unknown config key(s) 'unitz', 'width' (did you mean 'units' for 'unitz'?); "
+        "known keys: name, units, rate, flag."
+    )
+    with pytest.raises(RecipeError, match=r"key\(s\) 'nmae' \(did you mean 'name'\?\); known"):
+        config_io.load(Example, write(tmp_path, 'nmae = "gru"\n', "d.toml"))
 
 
 @pytest.mark.parametrize(
