@@ -66,7 +66,7 @@ def text_properties(text):
     in_indent = blank_line = True
     column = depth = indent = block_start = 0
     depths = {"(": 0, "{": 0}  # expression and block depth: "[" counts with "("
-    opening = {"(": "(", "[": "(", "{": "{", ")": "(", "]": "(", "}": "{"}
+    kind = {"(": "(", "[": "(", "{": "{", ")": "(", "]": "(", "}": "{"}  # each bracket's counter
     previous = ""
     for t, char in enumerate(text):
         if in_quote:
@@ -91,10 +91,10 @@ def text_properties(text):
             in_line = True
         elif char in "([{":
             depth += 1
-            depths[opening[char]] += 1
+            depths[kind[char]] += 1
         elif char in ")]}":
             depth = max(0, depth - 1)
-            depths[opening[char]] = max(0, depths[opening[char]] - 1)
+            depths[kind[char]] = max(0, depths[kind[char]] - 1)
         if char == "\n":
             if blank_line:  # a paragraph break: no quotation stays open across it
                 in_quote = escaped = False
