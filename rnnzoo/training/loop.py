@@ -197,13 +197,16 @@ class Trainer:
         )
 
     def save(self, best=False):
-        """Write `last.ckpt` (and `best.ckpt` when `best`), each atomically."""
+        """Write `last.ckpt` (and first `best.ckpt` when `best`), each atomically. Killed
+        between the two, the run has a best.ckpt newer than its last.ckpt, which `--resume`
+        then continues from; the other order would leave a last.ckpt naming a best epoch
+        whose weights best.ckpt does not hold."""
         snapshot = self.checkpoint()
         if not self.run_directory.writes:
             return
-        checkpoints.save(snapshot, self.last_path)
         if best:
             checkpoints.save(snapshot, self.best_path)
+        checkpoints.save(snapshot, self.last_path)
 
     def resume(self, checkpoint):
         """Continue from `checkpoint`: restore model, optimizer, carried states and state."""

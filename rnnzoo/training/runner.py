@@ -291,10 +291,22 @@ def _resume_point(run, config, which, log):
             f"(--checkpoint {'best' if which == 'last' else 'last'})."
         )
     checkpoint = checkpoints.load(path)
-    state = TrainerState.from_json(checkpoint.state, source=str(path))
+    if which == "last":
+        checkpoint = _newest(checkpoint, run.checkpoint_path("best"))
+    state = TrainerState.from_json(checkpoint.state, source=str(checkpoint.path))
     check_unchanged(run, state, config)
     saved = run.file(VOCABULARY_FILE)
     return _Resumed(checkpoint, state, run.read_json(VOCABULARY_FILE) if saved.exists() else None)
+
+
+def _newest(last, best_path):
+    """`last`, or the run's best.ckpt where that is newer: a run killed after writing
+    best.ckpt and before last.ckpt (`Trainer.save` writes them in that order)."""
+    try:
+        best = checkpoints.load(best_path) if best_path.exists() else last
+    except RecipeError:  # damaged: last.ckpt is where the run stands
+        return last
+    return best if best.state.get("global_step", 0) > last.state.get("global_step", 0) else last
 
 
 def _scored_at(run, state):

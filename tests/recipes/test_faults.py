@@ -421,7 +421,9 @@ def test_a_finished_run_continued_then_killed_is_scored_anew_not_by_its_old_resu
     finally:
         going.kill()
         going.wait()
-    state = checkpoints.load(last).state
+    # Killed between an improving epoch's best.ckpt and last.ckpt, best.ckpt is the newer.
+    kept = [checkpoints.load(last.with_name(f"{which}.ckpt")).state for which in ("last", "best")]
+    state = max(kept, key=lambda kept_state: kept_state["global_step"])
     assert state["global_step"] > old["steps"]
     argv = ["--resume", "--run-dir", run_copy, "--epochs", str(state["epoch"])]
     status, out, err = run_main(argv, capsys)
@@ -435,6 +437,47 @@ def test_a_finished_run_continued_then_killed_is_scored_anew_not_by_its_old_resu
     )
     status, _, err = run_main(argv, capsys)  # scored now: finished, as before
     assert_one_line_error(status, err, "already finished", "--epochs")
+
+
+# Run in a process of its own: seqclass, killed (SIGKILL) just after the first checkpoint file
+# that the end of epoch 2 writes, before the second.
+KILLED_BETWEEN_CHECKPOINT_WRITES = """
+import os, signal, sys
+from rnnzoo.recipes import seqclass
+from rnnzoo.training import checkpoints
+save = checkpoints.save
+def save_then_die(checkpoint, path):
+    save(checkpoint, path)
+    if (checkpoint.state["epoch"], checkpoint.state["step"]) == (2, 0):
+        os.kill(os.getpid(), signal.SIGKILL)
+checkpoints.save = save_then_die
+sys.exit(seqclass.main(sys.argv[1:]))
+"""
+
+
+def test_a_run_killed_between_its_two_checkpoint_writes_resumes_to_the_uninterrupted_results(
+    tmp_path, capsys
+):
+    """The end of an epoch that improves writes best.ckpt and last.ckpt. Killed between the
+    two, the run must still score, on resume, the weights of the epoch it names as best."""
+    argv = [*TINY, "--epochs", "2"]
+    assert run_main([*argv, "--run-dir", tmp_path / "whole"], capsys)[0] == 0
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text(encoding="utf-8"))
+    assert whole["best_epoch"] == 2  # else epoch 2 writes no best.ckpt: nothing to test
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-c", KILLED_BETWEEN_CHECKPOINT_WRITES, *map(str, argv)]
+    done = subprocess.run(
+        [*command, "--run-dir", str(killed)], env=subprocess_env(), cwd=REPO_ROOT, timeout=300
+    )
+    assert done.returncode == -signal.SIGKILL
+    assert not (killed / "results.json").exists()
+    status, out, err = run_main(["--resume", "--run-dir", killed, *argv[-2:]], capsys)
+    assert status == 0, err[-2000:]
+    results = json.loads((killed / "results.json").read_text(encoding="utf-8"))
+    assert (results["epochs"], results["best_epoch"]) == (2, 2)
+    assert results["test_mse"] == pytest.approx(whole["test_mse"], rel=1e-6)
+    best = checkpoints.load(killed / "checkpoints" / "best.ckpt").state
+    assert best["best_epoch"] == 2
 
 
 # ---------------------------------------------------- (j) last.ckpt damaged, best.ckpt kept
