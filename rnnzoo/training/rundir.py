@@ -36,6 +36,7 @@ steps) go to a temporary folder of their own, removed by `close`.
 
 import contextlib
 import datetime
+import errno
 import fcntl
 import json
 import os
@@ -152,6 +153,16 @@ class RunDirectory:
         return self.file(RESULTS_FILE).exists() and self.file(MODEL_FILE).exists()
 
     # ------------------------------------------------------------ lifecycle
+    def check_place(self):
+        """Raise the error `open` would for a path that is a file or runs through one: before
+        a run prepares its data, not after. Creates nothing."""
+        for folder in (self.path, *self.path.parents):
+            if folder.is_dir():
+                return
+            if folder.exists():
+                code = errno.EEXIST if folder == self.path else errno.ENOTDIR
+                raise os_error_at(OSError(code, os.strerror(code)), self.path)
+
     def open(self, log=print):
         """Take this directory for this process (creating it): lock it, then remove the
         temporary files a killed run left. Pair with `close`. (A reader takes nothing.)"""

@@ -164,6 +164,8 @@ def train(
     replicas.check_batch(config.batch_size)
     keras.utils.set_random_seed(config.seed)
     run = run_dir if isinstance(run_dir, RunDirectory) else run_directory(recipe, run_dir, replicas)
+    if not resume and run.writes:
+        run.check_place()
     try:
         start = _resume_point(run, config, checkpoint, log) if resume else None
         if start is not None and _done(start.state, config) and _scored_at(run, start.state):

@@ -193,13 +193,16 @@ def test_a_read_only_file_system_is_one_line_and_changes_nothing(tmpfs, capsys):
 
 
 def test_a_run_dir_that_is_a_file_is_one_line(tmp_path, capsys):
-    """A --run-dir that names a file, or a path through one, gets one line saying so."""
+    """A --run-dir that names a file, or a path through one, gets one line saying so, before
+    the run prepares its data."""
     path = tmp_path / "notes.txt"
     path.write_text("mine\n")
-    status, _, err = run_main([*TINY, "--run-dir", path], capsys)
+    status, out, err = run_main([*TINY, "--run-dir", path], capsys)
     assert_one_line_error(status, err, str(path), "(EEXIST)", "a file is there", "--run-dir")
-    status, _, err = run_main([*TINY, "--run-dir", path / "run"], capsys)
+    assert "data:" not in out
+    status, out, err = run_main([*TINY, "--run-dir", path / "run" / "deeper"], capsys)
     assert_one_line_error(status, err, "(ENOTDIR)", "is a file, not a folder", "--run-dir")
+    assert "data:" not in out
     assert path.read_text() == "mine\n"
 
 
