@@ -45,8 +45,10 @@ PROPERTIES = {
     "mean is taken out of the position and of the cell, so a cell that ramps along every line "
     "and resets at the newline scores high whatever its level from line to line.",
     "bracket_depth": "Nesting depth of (), [] and {} outside strings and comments.",
-    "expression_depth": "Nesting depth of () and [] alone, outside strings and comments: the "
-    "depth of an expression (Karpathy's 2015 blog post on char-rnn shows a cell that follows it).",
+    "expression_depth": "Nesting depth of () and [] alone, outside strings: the depth of an "
+    "expression (Karpathy's 2015 blog post on char-rnn shows a cell that follows it). Unlike "
+    "the other depths it counts them in comments too: the Linux kernel models' expression "
+    "cells follow those as well (r -0.83 against -0.76 without, README).",
     "block_depth": "Nesting depth of {} alone, outside strings and comments: the depth of a "
     "block (a function's body is 1, an `if` in it 2).",
     "indentation": "Leading whitespace of the current line read so far (a tab counts 8).",
@@ -76,13 +78,16 @@ def text_properties(text):
                 escaped = True
             elif char == '"':
                 in_quote = False
-        elif in_block:
+        elif in_block or in_line:
             # t > block_start + 1: the "*" that opened the comment cannot close it ("/*/").
-            if previous == "*" and char == "/" and t > block_start + 1:
+            if in_block and previous == "*" and char == "/" and t > block_start + 1:
                 in_block = False
                 char = ""  # this "/" starts nothing: "*/*" is not a new comment
-        elif in_line:
-            in_line = char != "\n"
+            in_line = in_line and char != "\n"
+            if char and char in "([":  # a comment's nest as code's do (see PROPERTIES)
+                depths["("] += 1
+            elif char and char in ")]":
+                depths["("] = max(0, depths["("] - 1)
         elif char == '"':
             in_quote = True
         elif previous == "/" and char == "*":

@@ -30,11 +30,14 @@ def test_text_properties_are_the_state_after_each_character():
 
 def test_expression_and_block_depth_count_their_own_brackets():
     """Expression depth counts () and [], block depth {}, bracket depth all three; none
-    counts a bracket in a comment or a string, or goes below 0 at a stray closing one."""
+    counts a bracket in a string, or goes below 0 at a stray closing one. Only expression
+    depth counts a comment's: the "(" in the comment opens one that the last ")" closes."""
     text = 'f(a{b[c]}d) { if (x) { y(); } } /* ( */ "{" )'
     properties = interpretable.text_properties(text)
     assert digits(properties["bracket_depth"]) == "011223321100111112211222322211000000000000000"
-    assert digits(properties["expression_depth"]) == "011112211100000001100000100000000000000000000"
+    assert digits(properties["expression_depth"]) == "011112211100000001100000100000000001111111110"
+    line_comment = interpretable.text_properties("a // [x ( ]\n)(")["expression_depth"]
+    assert digits(line_comment) == "00000111221101"  # the newline ends the comment, not the depth
     assert digits(properties["block_depth"]) == "000111110000111111111222222211000000000000000"
 
 
