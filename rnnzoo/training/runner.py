@@ -287,6 +287,8 @@ def _resume_point(run, config, which, log):
     if not run.has_checkpoint():
         log(f"--resume: {run.path} has no checkpoint yet: starting its run from its config.toml")
         return None
+    if which == "last" and not path.exists() and run.checkpoint_path("best").exists():
+        path = run.checkpoint_path("best")  # killed between its first best.ckpt and last.ckpt
     if not path.exists():
         raise RecipeError(
             f"--resume: {str(path)!r} does not exist; resume from the run's other checkpoint "

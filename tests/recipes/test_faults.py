@@ -443,7 +443,7 @@ def test_a_finished_run_continued_then_killed_is_scored_anew_not_by_its_old_resu
 
 
 # Run in a process of its own: seqclass, killed (SIGKILL) just after the first checkpoint file
-# that the end of epoch 2 writes, before the second.
+# that the end of its last epoch (its last argument) writes, before the second.
 KILLED_BETWEEN_CHECKPOINT_WRITES = """
 import os, signal, sys
 from rnnzoo.recipes import seqclass
@@ -451,36 +451,38 @@ from rnnzoo.training import checkpoints
 save = checkpoints.save
 def save_then_die(checkpoint, path):
     save(checkpoint, path)
-    if (checkpoint.state["epoch"], checkpoint.state["step"]) == (2, 0):
+    if checkpoint.state["step"] == 0 and checkpoint.state["epoch"] == int(sys.argv[-1]):
         os.kill(os.getpid(), signal.SIGKILL)
 checkpoints.save = save_then_die
 sys.exit(seqclass.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.parametrize("epochs", [1, 2])
 def test_a_run_killed_between_its_two_checkpoint_writes_resumes_to_the_uninterrupted_results(
-    tmp_path, capsys
+    epochs, tmp_path, capsys
 ):
     """The end of an epoch that improves writes best.ckpt and last.ckpt. Killed between the
-    two, the run must still score, on resume, the weights of the epoch it names as best."""
-    argv = [*TINY, "--epochs", "2"]
+    two, the run must still score, on resume, the weights of the epoch it names as best (at
+    the end of epoch 1, with no checkpoint within it, best.ckpt is the only one)."""
+    argv = [*TINY, "--checkpoint-every", "0", "--epochs", str(epochs)]
     assert run_main([*argv, "--run-dir", tmp_path / "whole"], capsys)[0] == 0
     whole = json.loads((tmp_path / "whole" / "results.json").read_text(encoding="utf-8"))
-    assert whole["best_epoch"] == 2  # else epoch 2 writes no best.ckpt: nothing to test
+    assert whole["best_epoch"] == epochs  # else its last epoch writes no best.ckpt
     killed = tmp_path / "killed"
-    command = [sys.executable, "-c", KILLED_BETWEEN_CHECKPOINT_WRITES, *map(str, argv)]
-    done = subprocess.run(
-        [*command, "--run-dir", str(killed)], env=subprocess_env(), cwd=REPO_ROOT, timeout=300
+    command = [sys.executable, "-c", KILLED_BETWEEN_CHECKPOINT_WRITES, "--run-dir", str(killed)]
+    done = subprocess.run(  # (argv ends in the epoch to die at)
+        [*command, *map(str, argv)], env=subprocess_env(), cwd=REPO_ROOT, timeout=300
     )
     assert done.returncode == -signal.SIGKILL
     assert not (killed / "results.json").exists()
     status, out, err = run_main(["--resume", "--run-dir", killed, *argv[-2:]], capsys)
     assert status == 0, err[-2000:]
     results = json.loads((killed / "results.json").read_text(encoding="utf-8"))
-    assert (results["epochs"], results["best_epoch"]) == (2, 2)
+    assert (results["epochs"], results["best_epoch"]) == (epochs, epochs)
     assert results["test_mse"] == pytest.approx(whole["test_mse"], rel=1e-6)
     best = checkpoints.load(killed / "checkpoints" / "best.ckpt").state
-    assert best["best_epoch"] == 2
+    assert best["best_epoch"] == epochs
 
 
 # ---------------------------------------------------- (j) last.ckpt damaged, best.ckpt kept
