@@ -287,28 +287,32 @@ def _resume_point(run, config, which, log):
     if not run.has_checkpoint():
         log(f"--resume: {run.path} has no checkpoint yet: starting its run from its config.toml")
         return None
-    if which == "last" and not path.exists() and run.checkpoint_path("best").exists():
-        path = run.checkpoint_path("best")  # killed between its first best.ckpt and last.ckpt
-    if not path.exists():
+    if which == "last":
+        checkpoint = _newest(run)
+    elif not path.exists():
         raise RecipeError(
             f"--resume: {str(path)!r} does not exist; resume from the run's other checkpoint "
-            f"(--checkpoint {'best' if which == 'last' else 'last'})."
+            "(--checkpoint last)."
         )
-    checkpoint = checkpoints.load(path)
-    if which == "last":
-        checkpoint = _newest(checkpoint, run.checkpoint_path("best"))
+    else:
+        checkpoint = checkpoints.load(path)
     state = TrainerState.from_json(checkpoint.state, source=str(checkpoint.path))
     check_unchanged(run, state, config)
     saved = run.file(VOCABULARY_FILE)
     return _Resumed(checkpoint, state, run.read_json(VOCABULARY_FILE) if saved.exists() else None)
 
 
-def _newest(last, best_path):
-    """`last`, or the run's best.ckpt where that is newer: a run killed after writing
-    best.ckpt and before last.ckpt (`Trainer.save` writes them in that order)."""
+def _newest(run):
+    """The newer (by global step) of the run's last.ckpt and best.ckpt. `Trainer.save` writes
+    best.ckpt first, so a kill between the two writes leaves best.ckpt the newer, or the only
+    one; a damaged best.ckpt is passed over (last.ckpt is where the run stands)."""
+    last_path, best_path = run.checkpoint_path("last"), run.checkpoint_path("best")
+    if not last_path.exists():
+        return checkpoints.load(best_path)
+    last = checkpoints.load(last_path)
     try:
         best = checkpoints.load(best_path) if best_path.exists() else last
-    except RecipeError:  # damaged: last.ckpt is where the run stands
+    except RecipeError:
         return last
     return best if best.state.get("global_step", 0) > last.state.get("global_step", 0) else last
 
