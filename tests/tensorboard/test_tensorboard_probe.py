@@ -127,6 +127,47 @@ def test_loss_at_last_uses_only_the_last_step(rng):
         probe_loss(loss_fn, y, predictions, loss_at="first")
 
 
+def test_graph_loop_and_eager_loop_record_the_same_steps(rng):
+    """Out of training the probe runs its loop as one graph; in training (dropout masks) eagerly."""
+    ids = keras.Input((12,), dtype="int32")
+    embedded = keras.layers.Embedding(7, 4, mask_zero=True)(ids)
+    hidden = rnnzoo.layers.PeepholeLSTM(5, return_sequences=True)(embedded)
+    hidden = keras.layers.Bidirectional(rnnzoo.layers.GRU(3, return_sequences=True))(hidden)
+    model = keras.Model(ids, keras.layers.Dense(7)(hidden))
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = rng.integers(1, 7, (3, 12))
+    x[1, 8:] = 0
+    graph, graph_loss = probe(model, x, x, loss_at="every")
+    eager, eager_loss = probe(model, x, x, loss_at="every", training=True)  # no dropout here
+    assert graph_loss == pytest.approx(eager_loss, rel=1e-6)
+    for g, e in zip(graph, eager, strict=True):
+        assert g.name == e.name and set(g.gates) == set(e.gates) == set(g.gate_names)
+        for name in g.states:
+            np.testing.assert_allclose(g.states[name], e.states[name], atol=1e-6)
+        for name in g.gates:
+            np.testing.assert_allclose(g.gates[name], e.gates[name], atol=1e-6)
+        np.testing.assert_allclose(g.gradient_norms, e.gradient_norms, rtol=1e-5, atol=1e-9)
+    # Sequence 1's masked steps carry its state through (forwards) or leave it at zero (backwards).
+    h = graph[0].states["h"][1]
+    np.testing.assert_array_equal(h[8:], h[7:8].repeat(4, 0))
+    assert graph[2].name.startswith("backward") and not graph[2].states["h"][1, 8:].any()
+
+
+def test_training_probe_draws_one_dropout_mask_per_sequence():
+    layer = rnnzoo.layers.VanillaRNN(6, dropout=0.5, return_sequences=True)
+    model = keras.Sequential([keras.Input((5, 4)), layer])
+    # No recurrence: h_t = tanh(dropout(x_t) W + b), so with the same x at every
+    # step, one mask for the sequence gives the same h at every step.
+    layer.cell.recurrent_kernel.assign(np.zeros((6, 6), "float32"))
+    x = np.ones((2, 5, 4), "float32")
+    (off,), _ = probe(model, x)
+    (on,), _ = probe(model, x, training=True)
+    (again,), _ = probe(model, x, training=True)
+    assert not np.allclose(off.states["h"], on.states["h"])  # dropout is on
+    np.testing.assert_allclose(on.states["h"], on.states["h"][:, :1].repeat(5, 1), atol=1e-6)
+    assert not np.allclose(on.states["h"], again.states["h"])  # a new mask per call
+
+
 class ScaledTanhCell(keras.layers.Layer):
     """Not an rnnzoo cell: h_t = a_t * tanh(x_t W + h_{t-1}), with a gate a_t = sigmoid(x_t V)."""
 
@@ -183,16 +224,17 @@ def test_tanh_rnn_gradient_vanishes_and_lstm_holds_in_tensorboard(tmp_path, rng)
     x = rng.uniform(0, 1, (4, steps, 2)).astype("float32")
     y = np.zeros((4, 1), "float32")
     ratios, curves = {}, {}
-    for name, layer in (
-        (
-            "vanilla",
-            rnnzoo.layers.VanillaRNN(
-                units, recurrent_initializer=keras.initializers.Orthogonal(gain=0.8), name="rnn"
-            ),
+    layers = {
+        "vanilla": lambda: rnnzoo.layers.VanillaRNN(
+            units, recurrent_initializer=keras.initializers.Orthogonal(gain=0.8), name="rnn"
         ),
-        ("lstm", rnnzoo.layers.LSTM(units, name="rnn")),
-    ):
+        "lstm": lambda: rnnzoo.layers.LSTM(units, name="rnn"),
+    }
+    for name, make_layer in layers.items():
+        # Seeded before the layer is made: its initializers draw their seeds when made,
+        # so the weights (and the LSTM's ratio) would otherwise depend on the tests before.
         keras.utils.set_random_seed(0)
+        layer = make_layer()
         model = keras.Sequential([keras.Input((steps, 2)), layer, keras.layers.Dense(1)])
         model.compile(keras.optimizers.SGD(0.0), "mse")
         if name == "lstm":
