@@ -309,15 +309,21 @@ def load_for_sampling(run_dir, which=None, command="sample"):
     run = RunDirectory(run_dir).require(command)
     config = config_io.load(CharLMConfig, run.config_path)
     saved = run.read_json(VOCABULARY_FILE)
-    paths = [run.checkpoint_path(name) for name in ([which] if which else ["best", "last"])]
-    existing = [path for path in paths if path.exists()]
+    paths = {name: run.checkpoint_path(name) for name in ([which] if which else ["best", "last"])}
+    # "last" is where the run stands: best.ckpt where a kill left it the newer (read_checkpoint).
+    existing = [
+        name
+        for name, path in paths.items()
+        if path.exists() or name == "last" and run.has_checkpoint()
+    ]
     if not existing:
         raise RecipeError(
-            f"run directory {str(run.path)!r} has no {' or '.join(p.name for p in paths)} "
+            f"run directory {str(run.path)!r} has no {' or '.join(p.name for p in paths.values())} "
             "checkpoint yet; train it (or let it reach its first checkpoint) first."
         )
     model = build_model(config, saved, inference=True)
-    checkpoints.restore(checkpoints.load(existing[0]), model, carry=False, rng=False)
+    checkpoint = runner.read_checkpoint(run, existing[0])
+    checkpoints.restore(checkpoint, model, carry=False, rng=False)
     return config, Vocabulary.from_json(saved, source=VOCABULARY_FILE), model
 
 

@@ -476,6 +476,16 @@ def test_a_run_killed_between_its_two_checkpoint_writes_resumes_to_the_uninterru
     )
     assert done.returncode == -signal.SIGKILL
     assert not (killed / "results.json").exists()
+    # Until then, the "last" checkpoint (where the run stands) is best.ckpt, the newer.
+    exported = {}
+    for which in ("last", "best"):
+        output = tmp_path / f"{which}.keras"
+        argv_export = ["export", "--run-dir", killed, "--checkpoint", which, "--output", output]
+        status, _, err = run_main(argv_export, capsys)
+        assert status == 0, err[-2000:]
+        exported[which] = keras.saving.load_model(output).get_weights()
+    for last, best in zip(exported["last"], exported["best"], strict=True):
+        np.testing.assert_array_equal(last, best)
     status, out, err = run_main(["--resume", "--run-dir", killed, *argv[-2:]], capsys)
     assert status == 0, err[-2000:]
     results = json.loads((killed / "results.json").read_text(encoding="utf-8"))
