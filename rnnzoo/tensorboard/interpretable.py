@@ -355,7 +355,7 @@ def write_top_cell_images(text, activations, ranking, step=0, k=1, max_chars=800
 
 
 def inspect(
-    model, vocabulary, text, html_path, log_dir=None, step=0, k=3, max_chars=10000, image_dir=None
+    model, vocabulary, text, html_path, log_dir=None, step=0, k=3, max_chars=20000, image_dir=None
 ):
     """Everything `charlm inspect` does: activations, ranking, HTML page and TensorBoard images.
 
