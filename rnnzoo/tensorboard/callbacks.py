@@ -39,8 +39,8 @@ from rnnzoo.tensorboard.gradients import (
 from rnnzoo.tensorboard.probe import LOSS_AT, probe
 
 # Default frequencies, in training steps. Scalars are nearly free; the probe
-# views unroll the model in Python and cost about a few training steps each,
-# so they run rarely (see benchmarks/tensorboard_overhead.py).
+# views run the probe batch once more, recording every step of every layer
+# (and its gradient), so they run rarely (see benchmarks/tensorboard_overhead.py).
 DEFAULT_EVERY = {
     "scalars_every": 10,
     "histograms_every": 100,
