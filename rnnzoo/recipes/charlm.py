@@ -309,20 +309,16 @@ def load_for_sampling(run_dir, which=None, command="sample"):
     run = RunDirectory(run_dir).require(command)
     config = config_io.load(CharLMConfig, run.config_path)
     saved = run.read_json(VOCABULARY_FILE)
-    paths = {name: run.checkpoint_path(name) for name in ([which] if which else ["best", "last"])}
-    # "last" is where the run stands: best.ckpt where a kill left it the newer (read_checkpoint).
-    existing = [
-        name
-        for name, path in paths.items()
-        if path.exists() or name == "last" and run.has_checkpoint()
-    ]
-    if not existing:
+    names = [which] if which else ["best", "last"]
+    found = (runner.read_checkpoint(run, name) for name in names)
+    checkpoint = next((checkpoint for checkpoint in found if checkpoint is not None), None)
+    if checkpoint is None:
+        files = " or ".join(run.checkpoint_path(name).name for name in names)
         raise RecipeError(
-            f"run directory {str(run.path)!r} has no {' or '.join(p.name for p in paths.values())} "
-            "checkpoint yet; train it (or let it reach its first checkpoint) first."
+            f"run directory {str(run.path)!r} has no {files} checkpoint yet; train it (or let "
+            "it reach its first checkpoint) first."
         )
     model = build_model(config, saved, inference=True)
-    checkpoint = runner.read_checkpoint(run, existing[0])
     checkpoints.restore(checkpoint, model, carry=False, rng=False)
     return config, Vocabulary.from_json(saved, source=VOCABULARY_FILE), model
 

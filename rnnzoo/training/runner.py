@@ -287,12 +287,12 @@ def _resume_point(run, config, which, log):
     if not run.has_checkpoint():
         log(f"--resume: {run.path} has no checkpoint yet: starting its run from its config.toml")
         return None
-    if which == "best" and not path.exists():
+    checkpoint = read_checkpoint(run, which)
+    if checkpoint is None:
         raise RecipeError(
             f"--resume: {str(path)!r} does not exist; resume from the run's other checkpoint "
             "(--checkpoint last)."
         )
-    checkpoint = read_checkpoint(run, which)
     state = TrainerState.from_json(checkpoint.state, source=str(checkpoint.path))
     check_unchanged(run, state, config)
     saved = run.file(VOCABULARY_FILE)
@@ -303,10 +303,11 @@ def read_checkpoint(run, which):
     """The run's `which` checkpoint, loaded: "best" is best.ckpt; "last" is where the run
     stands, the newer (by global step) of last.ckpt and best.ckpt. `Trainer.save` writes
     best.ckpt first, so a kill between the two writes leaves best.ckpt the newer, or the only
-    one; for "last", a damaged best.ckpt is passed over (last.ckpt is where the run stands)."""
+    one; for "last", a damaged best.ckpt is passed over (last.ckpt is where the run stands).
+    None where the run has no such checkpoint."""
     last_path, best_path = run.checkpoint_path("last"), run.checkpoint_path("best")
     if which == "best" or not last_path.exists():
-        return checkpoints.load(best_path)
+        return checkpoints.load(best_path) if best_path.exists() else None
     last = checkpoints.load(last_path)
     try:
         best = checkpoints.load(best_path) if best_path.exists() else last
@@ -434,13 +435,13 @@ def export(recipe, run_dir, which="best", output=None, log=print):
     if output.suffix != ".keras":
         raise RecipeError(f"--output {str(output)!r} must end in .keras (Keras's own format).")
     config = config_io.load(recipe.config_class, run.config_path)
-    path = run.checkpoint_path(which)
-    if not (path.exists() or run.has_checkpoint() and which == "last"):
-        raise RecipeError(
-            f"{str(path)!r} does not exist: the run has no {which} checkpoint yet; train it "
-            f"further, or pass --checkpoint {'last' if which == 'best' else 'best'}."
-        )
     checkpoint = read_checkpoint(run, which)
+    if checkpoint is None:
+        raise RecipeError(
+            f"{str(run.checkpoint_path(which))!r} does not exist: the run has no {which} "
+            f"checkpoint yet; train it further, or pass --checkpoint "
+            f"{'last' if which == 'best' else 'best'}."
+        )
     saved = run.file(VOCABULARY_FILE)
     vocabulary = run.read_json(VOCABULARY_FILE) if saved.exists() else None
     inside = output.resolve().parent == run.path.resolve()
