@@ -22,6 +22,7 @@ time spent inside the callback's per-batch hook.
 
     python benchmarks/tensorboard_overhead.py              # 3 rounds of 200 steps
     python benchmarks/tensorboard_overhead.py --rounds 2 --steps 100 --chunk 50
+    python benchmarks/tensorboard_overhead.py --no-probe-views  # what the probe views cost
 """
 
 import argparse
@@ -85,6 +86,12 @@ def main():
     parser.add_argument("--steps", type=int, default=200, help="training steps per round")
     parser.add_argument("--chunk", type=int, default=25, help="steps per fit call")
     parser.add_argument("--warmup-steps", type=int, default=5, help="untimed steps first")
+    parser.add_argument(
+        "--probe-views",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with the probe views (default); --no-probe-views: scalars and histograms only",
+    )
     args = parser.parse_args()
     if args.steps % args.chunk:
         parser.error("--steps must be a multiple of --chunk")
@@ -97,8 +104,11 @@ def main():
         # default_callbacks(log_dir, probe_batch) is [RecurrentTensorBoard(log_dir, probe_batch)];
         # the timed subclass is the same callback with a stopwatch.
         (views,) = default_callbacks(log_dir, probe_batch=(x[:BATCH], y[:BATCH]))
-        timed = TimedViews(log_dir, probe_data=(x[:BATCH], y[:BATCH]))
-        assert type(views) is RecurrentTensorBoard and views.every == timed.every
+        probe_views = ("gradient_over_time_every", "gates_every", "activations_every")
+        off = {} if args.probe_views else dict.fromkeys(probe_views, 0)
+        timed = TimedViews(log_dir, probe_data=(x[:BATCH], y[:BATCH]), **off)
+        assert type(views) is RecurrentTensorBoard
+        assert args.probe_views is False or views.every == timed.every
         contenders = {"plain": (build(), []), "views": (build(), [timed])}
         print(f"defaults: {DEFAULT_EVERY}")
         for name, (model, callbacks) in contenders.items():
