@@ -171,12 +171,12 @@ def _unroll(
     recorders.append(recorder)
 
     # Time-major, in the order the loop visits the steps.
-    inputs = tf.nest.map_structure(_time_major, sequences)
+    inputs = _time_major(sequences)
     keep = None
     if mask is not None:
         keep = ops.expand_dims(ops.cast(_time_major(mask), "bool"), -1)
     if layer.go_backwards:
-        inputs = tf.nest.map_structure(lambda x: tf.reverse(x, [0]), inputs)
+        inputs = tf.reverse(inputs, [0])
         keep = None if keep is None else tf.reverse(keep, [0])
     if tape is not None:
         recorder.probes = tf.zeros((steps, batch_size, cell.output_size), cell.compute_dtype)
@@ -229,12 +229,10 @@ def _run_steps(cell, inputs, states, probes, keep, zero_output_for_mask, trainin
         stacked (time, batch, units), the final states, and each state and
         gate stacked the same way.
     """
-    steps = tf.nest.flatten(inputs)[0].shape[0]
+    steps = inputs.shape[0]
 
     def step(t, states, previous_output):
-        output, new_states, gates = cell.step(
-            tf.nest.map_structure(lambda x: x[t], inputs), states, training=training
-        )
+        output, new_states, gates = cell.step(inputs[t], states, training=training)
         new_states = _as_list(new_states)
         if probes is not None:
             probed = output + probes[t]
