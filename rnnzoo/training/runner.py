@@ -436,11 +436,11 @@ def export(recipe, run_dir, which="best", output=None, log=print):
         raise RecipeError(f"--output {str(output)!r} must end in .keras (Keras's own format).")
     config = config_io.load(recipe.config_class, run.config_path)
     checkpoint = read_checkpoint(run, which)
-    if checkpoint is None:
+    if checkpoint is None:  # "last" is None only where the run has no checkpoint at all
+        other = ", or pass --checkpoint last" if which == "best" and run.has_checkpoint() else ""
         raise RecipeError(
             f"{str(run.checkpoint_path(which))!r} does not exist: the run has no {which} "
-            f"checkpoint yet; train it further, or pass --checkpoint "
-            f"{'last' if which == 'best' else 'best'}."
+            f"checkpoint yet; train it further{other}."
         )
     saved = run.file(VOCABULARY_FILE)
     vocabulary = run.read_json(VOCABULARY_FILE) if saved.exists() else None

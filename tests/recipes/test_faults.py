@@ -359,6 +359,10 @@ def test_a_run_stopped_before_its_first_checkpoint_blocks_nothing(tmp_path, caps
             )
         assert (tmp_path / name / "config.toml").exists()
         assert not (tmp_path / name / "checkpoints" / "last.ckpt").exists()
+    for which in ("last", "best"):  # nothing to export: no other checkpoint to point to
+        argv = ["export", "--run-dir", tmp_path / "resumed", "--checkpoint", which]
+        status, _, err = run_main(argv, capsys)
+        assert_one_line_error(status, err, f"{which}.ckpt' does not exist", "train it further.")
     status, out, err = run_main(["--resume", "--run-dir", tmp_path / "resumed"], capsys)
     assert status == 0, err[-2000:]
     assert "has no checkpoint yet: starting its run from its config.toml" in out
