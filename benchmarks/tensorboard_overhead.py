@@ -18,7 +18,7 @@ round's ratio is plain time / views time summed over its chunks, i.e. the
 throughput ratio views / plain; the figure is the median over rounds, after
 an untimed warm-up (tracing, first writes). Both the wall clock and the
 process's CPU time (steadier on a shared machine) are reported, and the wall
-time spent inside the callback's per-batch hook.
+time spent inside the callback's hooks (per batch, per epoch, per `fit`).
 
     python benchmarks/tensorboard_overhead.py              # 3 rounds of 200 steps
     python benchmarks/tensorboard_overhead.py --rounds 2 --steps 100 --chunk 50
@@ -61,14 +61,26 @@ def build(seed=0):
 
 
 class TimedViews(RecurrentTensorBoard):
-    """`RecurrentTensorBoard` that also adds up the wall time spent in its per-batch work."""
+    """`RecurrentTensorBoard` that also adds up the wall time spent in its hooks."""
 
     seconds = 0.0
 
-    def on_train_batch_end(self, batch, logs=None):
+    def _timed(self, hook, *args):
         start = time.perf_counter()
-        super().on_train_batch_end(batch, logs)
+        getattr(super(), hook)(*args)
         self.seconds += time.perf_counter() - start
+
+    def on_train_begin(self, logs=None):
+        self._timed("on_train_begin", logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._timed("on_train_batch_end", batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._timed("on_epoch_end", epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self._timed("on_train_end", logs)
 
 
 def timed_fit(model, x, y, callbacks):
@@ -146,7 +158,7 @@ def main():
     plain_round = statistics.median(r["plain"][0] for r in rounds)
     per_round = timed.seconds / args.rounds
     print(
-        f"time inside the callback's batch hook: {per_round:.2f} s per round = "
+        f"time inside the callback's hooks: {per_round:.2f} s per round = "
         f"{100 * per_round / plain_round:.1f}% of a plain round's wall time"
     )
 
