@@ -148,6 +148,8 @@ def build_char_lm(
         keras.layers.Dense(
             vocab_size,
             kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+            # Under a mixed policy the logits stay in the weights' precision (float32).
+            dtype=keras.config.dtype_policy().variable_dtype,
             name="logits",
         )
     )

@@ -140,6 +140,8 @@ def build_sequence_classifier(
     outputs = keras.layers.Dense(
         1 if num_classes is None else num_classes,
         kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+        # Under a mixed policy the outputs stay in the weights' precision (float32).
+        dtype=keras.config.dtype_policy().variable_dtype,
         name="head",
     )(x)
     return keras.Model(inputs, outputs, name=name)

@@ -48,7 +48,7 @@ from rnnzoo.data import DataError, TextStreams, Vocabulary, load_corpus, read_te
 from rnnzoo.data.text import check_fractions
 from rnnzoo.models import StreamEvaluator, beam_search, build_char_lm, generate
 from rnnzoo.tensorboard import default_callbacks, interpretable
-from rnnzoo.training import checkpoints, checks, cli, distribute, optimizers, runner
+from rnnzoo.training import checkpoints, checks, cli, distribute, optimizers, precision, runner
 from rnnzoo.training import config as config_io
 from rnnzoo.training.compare import cell_names
 from rnnzoo.training.config import option
@@ -94,6 +94,7 @@ class CharLMConfig:
     epoch_sample_length: int = option(200, "characters sampled to TensorBoard each epoch; 0: none")
     sample_temperature: float = option(0.8, "temperature of the end-of-training sample")
     views: bool = option(True, "write the TensorBoard views (gradients, gates, dL/dh_t, ...)")
+    dtype_policy: str = option("float32", precision.HELP)
     compare: str = option("", "cells to train one after another on the same text, e.g. lstm,gru")
 
     def validate(self):
@@ -115,6 +116,7 @@ class CharLMConfig:
         checks.factor(self, "lr_decay")
         checks.seed(self)
         checks.cell_args(self, cell_names(self))
+        precision.check(self)
 
     def split_fractions(self):
         """(train, validation, test) shares of a --data file; a RecipeError unless both lie in
@@ -199,7 +201,7 @@ def build_model(config, vocabulary, inference=False):
 
 def char_lm(config, vocab_size, batch_size=None):
     """`rnnzoo.models.build_char_lm` as `config` says; stateful when given a `batch_size`."""
-    with checks.cell_args_values(config):
+    with checks.cell_args_values(config), precision.dtype_policy(config.dtype_policy):
         return build_char_lm(
             vocab_size,
             cell=config.cell,

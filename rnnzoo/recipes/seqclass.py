@@ -63,7 +63,7 @@ from rnnzoo.data.mnist import (
 )
 from rnnzoo.models.classifier import build_sequence_classifier
 from rnnzoo.tensorboard import RecurrentTensorBoard
-from rnnzoo.training import checks, cli, optimizers, runner
+from rnnzoo.training import checks, cli, optimizers, precision, runner
 from rnnzoo.training.batches import ShuffledBatches
 from rnnzoo.training.compare import cell_names
 from rnnzoo.training.config import option
@@ -166,6 +166,7 @@ class SeqClassConfig:
     seed: int = option(
         1, "seed of the data (adding, splits, permutation), the weights and the batches"
     )
+    dtype_policy: str = option("float32", precision.HELP)
     compare: str = option(
         "", "cells to train one after another on the same task, e.g. vanilla,irnn,lstm"
     )
@@ -214,6 +215,7 @@ class SeqClassConfig:
                         f"{name!r}."
                     )
         checks.cell_args(self, names, refused=RECIPE_LAYER_ARGUMENTS)
+        precision.check(self)
         if self.task == "text" and not self.data:
             raise RecipeError(
                 "--task text needs --data FILE: a TSV file of `label<TAB>text` lines or a CSV file "
@@ -365,7 +367,7 @@ def model_inputs(config, vocabulary):
 
 def build_model(config, vocabulary=None, inference=False):
     """The classifier (or regressor), compiled unless for `inference` (model.keras)."""
-    with checks.cell_args_values(config):
+    with checks.cell_args_values(config), precision.dtype_policy(config.dtype_policy):
         model = build_sequence_classifier(
             **model_inputs(config, vocabulary),
             embedding_dim=config.embedding_dim,

@@ -114,3 +114,15 @@ def test_bad_arguments_say_what_was_expected():
         build_sequence_classifier(input_features=2, num_classes=1)
     with pytest.raises(ValueError, match="Unknown cell name 'elman'"):
         build_sequence_classifier(input_features=2, cell="elman")
+
+
+def test_under_mixed_bfloat16_the_head_stays_float32(rng):
+    keras.config.set_dtype_policy("mixed_bfloat16")  # conftest restores the policy
+    model = build_sequence_classifier(input_features=3, num_classes=4, units=8, seed=0)
+    assert model.get_layer("rnn_1").compute_dtype == "bfloat16"
+    assert model.get_layer("head").compute_dtype == "float32"
+    outputs = model(rng.normal(size=(2, 5, 3)).astype("float32"))
+    assert outputs.dtype == "float32" and outputs.shape == (2, 4)
+    keras.config.set_dtype_policy("float32")
+    exact = build_sequence_classifier(input_features=3, num_classes=4, units=8, seed=0)
+    assert exact.get_layer("rnn_1").compute_dtype == "float32"

@@ -534,6 +534,63 @@ def test_smoke_run_exports_a_stateless_model_that_loads_in_a_fresh_process(
     assert_one_line_error(status, err, "must end in .keras")
 
 
+def test_mixed_bfloat16_run_computes_in_bfloat16_and_exports_it(tmp_path, capsys, small_text):
+    """--dtype-policy mixed_bfloat16: the recurrent layers compute in bfloat16 on float32
+    weights, the logits stay float32, and model.keras keeps it all in a fresh process; the
+    global policy is float32 again after each build. An unknown policy is a one-line error."""
+    run_dir = tmp_path / "mixed"
+    flags = ["--dtype-policy", "mixed_bfloat16", "--run-dir", run_dir]
+    status, out, err = run_main([*TINY, "--data", small_text, *flags], capsys)
+    assert status == 0, err[-3000:]
+    config = config_io.load(charlm.CharLMConfig, run_dir / "config.toml")
+    assert config.dtype_policy == "mixed_bfloat16"
+    best = checkpoints.load(run_dir / "checkpoints" / "best.ckpt")
+    assert {np.asarray(w).dtype for w in best.weights} == {np.dtype("float32")}
+    vocabulary = json.loads((run_dir / "vocabulary.json").read_text(encoding="utf-8"))
+    model = charlm.build_model(config, vocabulary, inference=True)
+    assert keras.config.dtype_policy().name == "float32"
+    checkpoints.restore(best, model, carry=False, rng=False)
+    rnn, logits = model.get_layer("rnn_1"), model.get_layer("logits")
+    assert (rnn.compute_dtype, rnn.variable_dtype) == ("bfloat16", "float32")
+    assert logits.compute_dtype == "float32"
+    ids = np.random.default_rng(0).integers(0, len(vocabulary["chars"]), (3, 17))
+    mixed = np.asarray(model(ids))
+    assert mixed.dtype == np.float32
+    # The same weights in float32 give other logits, by bfloat16's rounding (8 bits).
+    exact = charlm.build_model(
+        dataclasses.replace(config, dtype_policy="float32"), vocabulary, True
+    )
+    exact.set_weights(model.get_weights())
+    difference = np.abs(mixed - np.asarray(exact(ids))).max()
+    assert 1e-4 < difference < 0.1, difference
+    outputs, _ = keras_file_outputs(run_dir / "model.keras", ids, tmp_path)
+    np.testing.assert_array_equal(outputs, mixed)
+    status, out, err = run_main(["sample", "--run-dir", run_dir, "--length", "30"], capsys)
+    assert status == 0 and len(out.strip()) >= 10, err[-2000:]
+
+    # mixed_float16 scales the loss (Keras's LossScaleOptimizer): its scale is in the
+    # checkpoints, so a run stopped after its first epoch resumes to the same weights.
+    halves, whole = tmp_path / "halves", tmp_path / "whole"
+    for argv in (
+        [*TINY, "--data", small_text, "--dtype-policy", "mixed_float16", "--run-dir", whole],
+        [*TINY, "--data", small_text, "--dtype-policy", "mixed_float16", "--run-dir", halves]
+        + ["--epochs", "1"],
+        ["--resume", "--run-dir", halves, "--epochs", "2", "--quiet"],
+    ):
+        status, _, err = run_main(argv, capsys)
+        assert status == 0, err[-3000:]
+    resumed, straight = (checkpoints.load(r / "checkpoints" / "last.ckpt") for r in (halves, whole))
+    assert resumed.state["global_step"] == straight.state["global_step"] == 20
+    assert len(straight.optimizer) > len(best.optimizer)  # the loss scale's variables
+    for a, b in zip(resumed.weights, straight.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    refused = ["--dtype-policy", "float16", "--run-dir", tmp_path / "refused"]
+    status, _, err = run_main([*TINY, "--data", small_text, *refused], capsys)
+    assert_one_line_error(status, err, "unknown dtype_policy 'float16'", "mixed_bfloat16")
+    assert not (tmp_path / "refused").exists()
+
+
 def test_a_closed_output_pipe_ends_quietly(trained_run, tmp_path):
     run_dir, _ = trained_run
     errors = tmp_path / "stderr.txt"
