@@ -188,14 +188,16 @@ def test_stateful_fast_layer_in_a_graph_with_a_static_batch(batch_size, rng):
     assert_runs_fast(models[0].layers[-1])
 
 
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("case_id", ["lstm", "peephole", "gru"])
-def test_fast_layer_in_mixed_float16(case_id, rng):
-    keras.config.set_dtype_policy("mixed_float16")
+def test_fast_layer_in_mixed_precision(case_id, policy, rng):
+    keras.config.set_dtype_policy(policy)  # conftest restores the policy
     layer, reference = make_pair(case_id, rng, dtype=None, return_sequences=True)
     inputs = random_inputs(rng, time=TIME)
     ours, theirs = layer(inputs), reference(inputs)
-    assert all(keras.backend.standardize_dtype(o.dtype) == "float16" for o in ours)
-    numerics.assert_outputs_close(ours, theirs, atol=1e-2, what="float16 outputs")
+    compute = policy.removeprefix("mixed_")
+    assert all(keras.backend.standardize_dtype(o.dtype) == compute for o in ours)
+    numerics.assert_outputs_close(ours, theirs, atol=1e-2, what=f"{compute} outputs")
     assert_runs_fast(layer)
 
 
