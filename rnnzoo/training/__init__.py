@@ -10,6 +10,7 @@
 - `checkpoints`: single-file checkpoints (weights, optimizer, RNG and carried states);
 - `loop`: `Trainer`, `model.fit` per epoch with evaluation, checkpoints and exact resume;
 - `resume`: the checks between a run's config, vocabulary, data and its checkpoint;
+- `precision`: the `dtype_policy` option (mixed precision) a run's models are built under;
 - `optimizers`, `checks`, `batches`, `callbacks`, `summaries`: the smaller parts;
 - `errors`: `RecipeError` and `run_main`, which turns it (or an OS error) into one line.
 """
