@@ -4,13 +4,14 @@ The workload is the char-LM step of the other benchmarks, two layers deep:
 `Embedding(65, 64) -> layer(256) -> layer(256) -> Dense(65)` (the logits in
 float32 under every policy, as `rnnzoo.models.build_char_lm` keeps them),
 batch 64, 100 steps, Adam with `global_clipnorm`, sparse categorical
-crossentropy from logits, random ids. Each layer (rnnzoo's LSTM and GRU,
-Keras's LSTM and GRU) is built once per policy ("float32",
-"mixed_bfloat16"; `--policies` adds "mixed_float16"), all in this process,
-and the models take turns one training step at a time, in an order that
-alternates round by round, so that a busy machine slows them alike. Each
-figure is the median step time; "speed-up" is float32's time / the policy's,
-and "zoo / Keras" Keras's layer's time / rnnzoo's under the same policy.
+crossentropy from logits, random ids (`--units`, `--length` and `--batch`
+change the shape). Each layer (rnnzoo's LSTM and GRU, Keras's LSTM and GRU)
+is built once per policy ("float32", "mixed_bfloat16"; `--policies` adds
+"mixed_float16"), all in this process, and the models take turns one
+training step at a time, in an order that alternates round by round, so that
+a busy machine slows them alike. Each figure is the median step time;
+"speed-up" is float32's time / the policy's, and "zoo / Keras" Keras's
+layer's time / rnnzoo's under the same policy.
 
 bfloat16 pays off where the CPU multiplies bfloat16 matrices in hardware
 (Intel AMX or AVX512-BF16, printed first from /proc/cpuinfo); elsewhere
@@ -21,6 +22,7 @@ validation loss a run reaches) is `benchmarks/charlm_quality.py
     python benchmarks/mixed_precision.py                 # 5 rounds of 5 steps
     python benchmarks/mixed_precision.py --rounds 3 --layers "rnnzoo LSTM,keras LSTM"
     python benchmarks/mixed_precision.py --policies float32,mixed_bfloat16,mixed_float16
+    python benchmarks/mixed_precision.py --units 128 --length 784 --batch 128  # pixel-MNIST's
 """
 
 import argparse
@@ -60,14 +62,14 @@ def cpu_features():
     return model, [flag for flag in wanted if flag in flags]
 
 
-def build(layer_class, policy):
+def build(layer_class, policy, units, length):
     with precision.dtype_policy(policy):
         keras.utils.set_random_seed(0)
         model = keras.Sequential(
             [
-                keras.Input((LENGTH,), dtype="int32"),
+                keras.Input((length,), dtype="int32"),
                 keras.layers.Embedding(VOCABULARY, EMBEDDING),
-                *(layer_class(UNITS, return_sequences=True) for _ in range(LAYERS)),
+                *(layer_class(units, return_sequences=True) for _ in range(LAYERS)),
                 keras.layers.Dense(VOCABULARY, dtype="float32"),
             ]
         )
@@ -89,6 +91,9 @@ def main():
         "--layers", default=",".join(LAYER_CLASSES), help="comma-separated, from the list above"
     )
     parser.add_argument("--policies", default="float32,mixed_bfloat16", help="comma-separated")
+    parser.add_argument("--units", type=int, default=UNITS, help="units of each layer")
+    parser.add_argument("--length", type=int, default=LENGTH, help="steps per sequence")
+    parser.add_argument("--batch", type=int, default=BATCH, help="sequences per batch")
     args = parser.parse_args()
     layers = [name.strip() for name in args.layers.split(",")]
     policies = [name.strip() for name in args.policies.split(",")]
@@ -103,11 +108,13 @@ def main():
     print(f"{datetime.date.today()}, {model_name}, {os.cpu_count()} CPUs")
     print(f"bfloat16/float16 matrix features: {', '.join(features) or 'none'}")
     print(f"keras {keras.__version__} on {keras.backend.backend()}")
+    print(f"{LAYERS} layers of {args.units} units, batch {args.batch}, {args.length} steps")
     rng = np.random.default_rng(0)
-    x = rng.integers(0, VOCABULARY, (BATCH, LENGTH)).astype("int32")
-    y = rng.integers(0, VOCABULARY, (BATCH, LENGTH)).astype("int32")
+    x, y = rng.integers(0, VOCABULARY, (2, args.batch, args.length)).astype("int32")
     contenders = [(layer, policy) for layer in layers for policy in policies]
-    models = {key: build(LAYER_CLASSES[key[0]], key[1]) for key in contenders}
+    models = {
+        key: build(LAYER_CLASSES[key[0]], key[1], args.units, args.length) for key in contenders
+    }
     for model in models.values():
         for _ in range(args.warmup):
             model.train_on_batch(x, y)
