@@ -28,7 +28,6 @@ validation loss a run reaches) is `benchmarks/charlm_quality.py
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from charlm_quality import cpu_model  # noqa: E402
 
 import rnnzoo  # noqa: E402
 from rnnzoo.training import precision  # noqa: E402
@@ -50,16 +50,15 @@ LAYER_CLASSES = {
 }
 
 
-def cpu_features():
-    """The CPU's model name and its bfloat16 / float16 matrix features, from /proc/cpuinfo."""
+def matrix_features():
+    """The CPU's bfloat16 / float16 matrix features, from /proc/cpuinfo."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return platform.processor() or platform.machine(), []
-    model = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), "")
+        return []
     flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
     wanted = ("amx_bf16", "amx_fp16", "amx_tile", "avx512_bf16", "avx512_fp16")
-    return model, [flag for flag in wanted if flag in flags]
+    return [flag for flag in wanted if flag in flags]
 
 
 def build(layer_class, policy, units, length):
@@ -95,18 +94,16 @@ def main():
     parser.add_argument("--length", type=int, default=LENGTH, help="steps per sequence")
     parser.add_argument("--batch", type=int, default=BATCH, help="sequences per batch")
     args = parser.parse_args()
-    layers = [name.strip() for name in args.layers.split(",")]
-    policies = [name.strip() for name in args.policies.split(",")]
+    # Each name once, in the order given; float32 first, the baseline of every speed-up.
+    layers = list(dict.fromkeys(name.strip() for name in args.layers.split(",")))
+    policies = list(dict.fromkeys(["float32", *(p.strip() for p in args.policies.split(","))]))
     for name, known in ((layers, LAYER_CLASSES), (policies, precision.POLICIES)):
         unknown = sorted(set(name) - set(known))
         if unknown:
             parser.error(f"unknown {unknown}; expected names from: {', '.join(known)}")
-    if policies[0] != "float32":
-        policies.insert(0, "float32")
 
-    model_name, features = cpu_features()
-    print(f"{datetime.date.today()}, {model_name}, {os.cpu_count()} CPUs")
-    print(f"bfloat16/float16 matrix features: {', '.join(features) or 'none'}")
+    print(f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs")
+    print(f"bfloat16/float16 matrix features: {', '.join(matrix_features()) or 'none'}")
     print(f"keras {keras.__version__} on {keras.backend.backend()}")
     print(f"{LAYERS} layers of {args.units} units, batch {args.batch}, {args.length} steps")
     rng = np.random.default_rng(0)
