@@ -23,6 +23,11 @@ validation loss a run reaches) is `benchmarks/charlm_quality.py
     python benchmarks/mixed_precision.py --rounds 3 --layers "rnnzoo LSTM,keras LSTM"
     python benchmarks/mixed_precision.py --policies float32,mixed_bfloat16,mixed_float16
     python benchmarks/mixed_precision.py --units 128 --length 784 --batch 128  # pixel-MNIST's
+    python benchmarks/mixed_precision.py --layers "RAM mnist,RAM cluttered"  # glimpse_mnist's
+
+"RAM <dataset>" is glimpse_mnist's model with that dataset's defaults (its
+recipe configs; `--batch` images of random pixels a step; `--units` and
+`--length` do not apply).
 """
 
 import argparse
@@ -39,6 +44,7 @@ import numpy as np  # noqa: E402
 from charlm_quality import cpu_model  # noqa: E402
 
 import rnnzoo  # noqa: E402
+from rnnzoo.recipes import glimpse_mnist  # noqa: E402
 from rnnzoo.training import precision  # noqa: E402
 
 VOCABULARY, EMBEDDING, UNITS, LAYERS, BATCH, LENGTH = 65, 64, 256, 2, 64, 100
@@ -48,6 +54,7 @@ LAYER_CLASSES = {
     "rnnzoo GRU": rnnzoo.layers.GRU,
     "keras GRU": keras.layers.GRU,
 }
+RAM_DATASETS = {f"RAM {dataset}": dataset for dataset in glimpse_mnist.DATASETS}
 
 
 def matrix_features():
@@ -59,6 +66,15 @@ def matrix_features():
     flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
     wanted = ("amx_bf16", "amx_fp16", "amx_tile", "avx512_bf16", "avx512_fp16")
     return [flag for flag in wanted if flag in flags]
+
+
+def build_ram(dataset, policy):
+    """glimpse_mnist's model, compiled as the recipe compiles it, under `policy`."""
+    config = glimpse_mnist.RECIPE.resolve_config(
+        overrides={"dataset": dataset, "dtype_policy": policy}
+    )
+    keras.utils.set_random_seed(0)
+    return glimpse_mnist.build_model(config), config.image_side()
 
 
 def build(layer_class, policy, units, length):
@@ -97,7 +113,10 @@ def main():
     # Each name once, in the order given; float32 first, the baseline of every speed-up.
     layers = list(dict.fromkeys(name.strip() for name in args.layers.split(",")))
     policies = list(dict.fromkeys(["float32", *(p.strip() for p in args.policies.split(","))]))
-    for name, known in ((layers, LAYER_CLASSES), (policies, precision.POLICIES)):
+    for name, known in (
+        (layers, {**LAYER_CLASSES, **RAM_DATASETS}),
+        (policies, precision.POLICIES),
+    ):
         unknown = sorted(set(name) - set(known))
         if unknown:
             parser.error(f"unknown {unknown}; expected names from: {', '.join(known)}")
@@ -107,21 +126,28 @@ def main():
     print(f"keras {keras.__version__} on {keras.backend.backend()}")
     print(f"{LAYERS} layers of {args.units} units, batch {args.batch}, {args.length} steps")
     rng = np.random.default_rng(0)
-    x, y = rng.integers(0, VOCABULARY, (2, args.batch, args.length)).astype("int32")
+    ids, next_ids = rng.integers(0, VOCABULARY, (2, args.batch, args.length)).astype("int32")
     contenders = [(layer, policy) for layer in layers for policy in policies]
-    models = {
-        key: build(LAYER_CLASSES[key[0]], key[1], args.units, args.length) for key in contenders
-    }
-    for model in models.values():
+    models, batches = {}, {}
+    for key in contenders:
+        layer, policy = key
+        if layer in RAM_DATASETS:
+            models[key], side = build_ram(RAM_DATASETS[layer], policy)
+            images = rng.integers(0, 256, (args.batch, side, side)).astype("uint8")
+            batches[key] = images, rng.integers(0, 10, args.batch).astype("int32")
+        else:
+            models[key] = build(LAYER_CLASSES[layer], policy, args.units, args.length)
+            batches[key] = ids, next_ids
+    for key, model in models.items():
         for _ in range(args.warmup):
-            model.train_on_batch(x, y)
+            model.train_on_batch(*batches[key])
     times = {key: [] for key in contenders}
     for round_index in range(args.rounds):
         order = contenders if round_index % 2 == 0 else contenders[::-1]
         for _ in range(args.steps):
             for key in order:
                 started = time.perf_counter()
-                models[key].train_on_batch(x, y)
+                models[key].train_on_batch(*batches[key])
                 times[key].append(time.perf_counter() - started)
     median = {key: statistics.median(values) for key, values in times.items()}
 

@@ -5,6 +5,8 @@ import struct
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 
 def error_lines(text):
     """The `error:` lines of a command's stderr."""
@@ -35,6 +37,28 @@ def tags_in(folder):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             tags.update(value.tag for value in event.summary.value)
     return tags
+
+
+def assert_mixed_float16_resumes_exactly(run_main, capsys, argv, tmp_path, steps):
+    """Under mixed_float16 (Keras's LossScaleOptimizer: the loss scale's variables in the
+    checkpoints), a run of 2 epochs stopped after the first and resumed ends with the weights
+    of one trained straight through, after `steps` steps; returns its optimizer variables."""
+    from rnnzoo.training import checkpoints
+
+    halves, whole = tmp_path / "halves", tmp_path / "whole"
+    mixed = [*argv, "--dtype-policy", "mixed_float16", "--epochs", "2"]
+    for command in (
+        [*mixed, "--run-dir", whole],
+        [*mixed, "--run-dir", halves, "--epochs", "1"],
+        ["--resume", "--run-dir", halves, "--epochs", "2", "--quiet"],
+    ):
+        status, _, err = run_main(command, capsys)
+        assert status == 0, err[-3000:]
+    resumed, straight = (checkpoints.load(r / "checkpoints" / "last.ckpt") for r in (halves, whole))
+    assert resumed.state["global_step"] == straight.state["global_step"] == steps
+    for a, b in zip(resumed.weights, straight.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    return straight.optimizer
 
 
 def damage_checkpoint(path):

@@ -38,6 +38,13 @@ At evaluation each image is classified from `eval_samples` episodes whose
 class probabilities are averaged (hard attention; soft attention is
 deterministic and uses one).
 
+Under a mixed dtype policy (`dtype="mixed_bfloat16"`, or Keras's global policy
+when the model is made) the sensor, glimpse and core networks compute in 16
+bits on float32 weights, while the classifier, the location network and the
+baseline compute in float32: REINFORCE's (l_t - mu_t) / sigma^2 is a
+difference of about sigma, which bfloat16's 8-bit mantissa would round by a few
+per cent. `mixed_float16` scales the loss (Keras's `LossScaleOptimizer`).
+
 Under `tf.distribute` each replica trains on its block of the global batch: its
 loss (a mean over its rows) is divided by the replica count before the
 gradients, which the optimizer sums over the replicas, so the step is that of
@@ -144,16 +151,23 @@ class RecurrentAttentionModel(keras.Model):
         self.seed = seed
         seeds = seed_stream(seed)
 
+        # Every layer takes the model's dtype policy (the global one unless `dtype` is given,
+        # the saved one when model.keras loads); the outputs keep the weights' float32.
+        policy = {"dtype": self.dtype_policy}
+        output = {"dtype": self.dtype_policy.variable_dtype}
+
         def dense(units, name, activation=None, **options):
             return keras.layers.Dense(
                 units,
                 activation=activation,
                 kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
                 name=name,
-                **options,
+                **{**policy, **options},
             )
 
-        self.sensor = GlimpseSensor(patch_size, num_scales, scale, mode=attention, name="sensor")
+        self.sensor = GlimpseSensor(
+            patch_size, num_scales, scale, mode=attention, name="sensor", **policy
+        )
         self.retina_layer = dense(glimpse_units, "retina", "relu")
         self.location_layer = dense(location_units, "location", "relu")
         width = glimpse_units + location_units
@@ -161,11 +175,11 @@ class RecurrentAttentionModel(keras.Model):
         self.where_layer = dense(width, "where", use_bias=False)
         cell_class = cells.get(cell)
         seeded = {"seed": next(seeds), **seeded_cell_options(cell_class, seeds)}
-        self.core = cell_class(self.units, name="core", **{**seeded, **self.cell_args})
-        self.locator = dense(2, "locator", "tanh")
+        self.core = cell_class(self.units, name="core", **{**seeded, **policy, **self.cell_args})
+        self.locator = dense(2, "locator", "tanh", **output)
         # Soft attention has no policy to baseline.
-        self.baseline_layer = dense(1, "baseline") if attention == "hard" else None
-        self.classifier = dense(self.num_classes, "classifier")
+        self.baseline_layer = dense(1, "baseline", **output) if attention == "hard" else None
+        self.classifier = dense(self.num_classes, "classifier", **output)
         self.noise = keras.random.SeedGenerator(next(seeds), name="location_noise")
         self._trackers = {
             name: keras.metrics.Mean(name=name)
@@ -350,6 +364,8 @@ class RecurrentAttentionModel(keras.Model):
             # mean once the optimizer sums the replicas' gradients (as Keras scales a
             # compiled loss).
             share = loss / replica_position()[1]
+            # mixed_float16: Keras's compile wrapped the optimizer in a LossScaleOptimizer.
+            share = self.optimizer.scale_loss(share)
         variables = self.trainable_variables
         gradients = tape.gradient(share, variables)
         self.optimizer.apply(gradients, variables)

@@ -51,7 +51,7 @@ from rnnzoo.layers.glimpse import GlimpseSensor
 from rnnzoo.models.ram import RecurrentAttentionModel
 from rnnzoo.tensorboard import RecurrentTensorBoard
 from rnnzoo.tensorboard.attention import GlimpseViews
-from rnnzoo.training import checks, cli, optimizers, runner
+from rnnzoo.training import checks, cli, optimizers, precision, runner
 from rnnzoo.training.batches import ShuffledBatches
 from rnnzoo.training.compare import cell_names
 from rnnzoo.training.config import option
@@ -123,6 +123,7 @@ class GlimpseConfig:
         200, "save checkpoints/last.ckpt every this many steps (and each epoch)"
     )
     seed: int = option(1, "seed of the datasets, the split, the weights and the glimpse noise")
+    dtype_policy: str = option("float32", precision.HELP)
     # -- TensorBoard
     log_every: int = option(10, "write the training figures every this many steps")
     histograms_every: int = option(
@@ -150,6 +151,7 @@ class GlimpseConfig:
         checks.positive_number(self, "lr", "loc_std")
         checks.factor(self, "lr_decay")
         checks.seed(self)
+        precision.check(self)
         checks.cell_args(self, cell_names(self), refused=("units", "name", "seed"), of=cells.get)
         # The library's errors name its own arguments; say which flags set them.
         flags = f"--dataset {self.dataset} --size {self.size}"
@@ -236,8 +238,8 @@ def describe_dataset(config):
 # ============================================================================== model
 def build_model(config, vocabulary=None, inference=False):
     """The RAM, built for the dataset's images; compiled (its own hybrid loss) unless for
-    `inference` (model.keras)."""
-    with checks.cell_args_values(config):
+    `inference` (model.keras). Under a mixed `dtype_policy` its outputs stay float32."""
+    with checks.cell_args_values(config), precision.dtype_policy(config.dtype_policy):
         model = RecurrentAttentionModel(
             num_classes=10,
             glimpses=config.glimpses,

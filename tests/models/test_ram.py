@@ -188,3 +188,46 @@ def test_cell_args_reach_the_core_and_its_config():
     np.testing.assert_array_equal(
         ones.core.recurrent_kernel.numpy(), plain.core.recurrent_kernel.numpy()
     )
+
+
+def test_a_mixed_dtype_policy_reaches_every_layer_and_keeps_the_outputs_float32():
+    """`dtype="mixed_bfloat16"` (or the global policy when the model is made) reaches every
+    layer, clones included: the glimpse and core networks compute in bfloat16, the class
+    logits, location means and baselines in float32; every weight is float32."""
+    images, labels = side_images(4, np.random.default_rng(6))
+    assert keras.config.dtype_policy().name == "float32"
+    model = small_model(dtype="mixed_bfloat16", cell="lstm")
+    model(images)
+    clone = RecurrentAttentionModel.from_config(model.get_config())
+    clone(images)
+    for ram in (model, clone):
+        policies = {layer.name: layer.dtype_policy.name for layer in ram.layers}
+        outputs = {"locator", "baseline", "classifier"}
+        assert {policies.pop(name) for name in outputs} == {"float32"}
+        assert set(policies.values()) == {"mixed_bfloat16"}, policies
+        assert {v.dtype for v in ram.weights if "seed" not in v.path} == {"float32"}
+    result = model.episodes(model.prepare(images), training=True)
+    assert {keras.backend.standardize_dtype(t.dtype) for t in result.values()} == {"float32"}
+    model.compile(optimizer="adam")
+    assert np.isfinite(model.train_on_batch(images, labels, return_dict=True)["loss"])
+
+
+def test_mixed_float16_scales_the_loss_in_the_models_own_train_step():
+    """Under mixed_float16 Keras's compile wraps the optimizer in a LossScaleOptimizer, which
+    unscales the gradients it applies: the model's train_step must scale the loss first, so
+    one SGD step moves every weight as the float32 model's step does (the same noise drawn)."""
+    images, labels = side_images(8, np.random.default_rng(6))
+    steps = {}
+    for policy in ("float32", "mixed_float16"):
+        model = small_model(dtype=policy, cell="lstm")
+        model(images)
+        if policy == "float32":
+            start = model.get_weights()
+        model.set_weights(start)
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        model.train_on_batch(images, labels)
+        steps[policy] = [after - before for after, before in zip(model.get_weights(), start)]
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    for exact, mixed in zip(steps["float32"], steps["mixed_float16"], strict=True):
+        assert np.abs(exact).max() > 0
+        np.testing.assert_allclose(np.abs(mixed).max(), np.abs(exact).max(), rtol=0.02)

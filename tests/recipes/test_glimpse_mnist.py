@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from cli_checks import (
     assert_every_cell_trained,
+    assert_mixed_float16_resumes_exactly,
     assert_one_line_error,
     no_temporaries,
     one_cell_of_each_kind,
@@ -389,6 +390,53 @@ def test_smoke_run_exports_the_attention_model_that_loads_in_a_fresh_process(
     assert loaded == "RecurrentAttentionModel not compiled"
     # Hard attention samples its glimpses: both processes draw from the same random state.
     np.testing.assert_allclose(outputs, same_noise(model)(images), rtol=0, atol=1e-5)
+
+
+def test_mixed_bfloat16_run_keeps_the_policy_outputs_float32_and_exports_it(
+    mnist_dir, tmp_path, capsys
+):
+    """--dtype-policy mixed_bfloat16: the glimpse and core networks compute in bfloat16 on
+    float32 weights, the class logits, location means and baselines stay float32 (REINFORCE's
+    (l_t - mu_t) / sigma^2 needs more than bfloat16's 8 bits), the glimpse views draw, and
+    model.keras gives the same outputs in a fresh process. mixed_float16 resumes exactly."""
+    run_dir = tmp_path / "mixed"
+    flags = ["--mnist-dir", mnist_dir, "--views-every", "2", "--dtype-policy", "mixed_bfloat16"]
+    status, _, err = run_main([*TINY, *flags, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    assert {"glimpses/paths", "locations/means"} <= tags_in(run_dir / "glimpses")
+    config = config_io.load(glimpse_mnist.GlimpseConfig, run_dir / "config.toml")
+    assert config.dtype_policy == "mixed_bfloat16"
+    best = checkpoints.load(run_dir / "checkpoints" / "best.ckpt")
+    assert {np.asarray(w).dtype for w in best.weights} == {np.dtype("float32")}
+    model = glimpse_mnist.build_model(config, inference=True)
+    assert keras.config.dtype_policy().name == "float32"
+    checkpoints.restore(best, model, carry=False, rng=False)
+    for layer in (model.retina_layer, model.core):
+        assert (layer.compute_dtype, layer.variable_dtype) == ("bfloat16", "float32")
+    for layer in (model.locator, model.baseline_layer, model.classifier):
+        assert layer.compute_dtype == "float32"
+    images = glimpse_mnist.prepare_data(config, log=lambda line: None).splits["test"][0][:6]
+    mixed = model.episodes(model.prepare(images), sample=False)
+    assert {keras.backend.standardize_dtype(mixed[n].dtype) for n in mixed} == {"float32"}
+    # The same weights in float32 give other logits, by bfloat16's rounding.
+    exact = glimpse_mnist.build_model(
+        dataclasses.replace(config, dtype_policy="float32"), None, True
+    )
+    exact.set_weights(model.get_weights())
+    plain = exact.episodes(exact.prepare(images), sample=False)
+    difference = np.abs(np.asarray(mixed["logits"]) - np.asarray(plain["logits"])).max()
+    assert 1e-5 < difference < 0.1, difference
+    outputs, _ = keras_file_outputs(run_dir / "model.keras", images, tmp_path)
+    np.testing.assert_array_equal(outputs, same_noise(model)(images))
+
+    # mixed_float16 scales the loss (Keras's LossScaleOptimizer, inside the RAM's own
+    # train_step): its scale is in the checkpoints, so a stopped run resumes to the same weights.
+    argv = [*TINY, "--mnist-dir", mnist_dir]
+    optimizer = assert_mixed_float16_resumes_exactly(run_main, capsys, argv, tmp_path, steps=10)
+    assert len(optimizer) > len(best.optimizer)  # the loss scale's variables
+
+    status, _, err = run_main([*TINY, "--mnist-dir", mnist_dir, "--dtype-policy", "bf16"], capsys)
+    assert_one_line_error(status, err, "unknown dtype_policy 'bf16'", "mixed_bfloat16")
 
 
 # ------------------------------------------------------------------ every cell of the zoo
