@@ -20,7 +20,7 @@ from rnnzoo.training import checks
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 HELP = (
     "Keras dtype policy: float32, mixed_bfloat16 (weights float32, maths in bfloat16; faster "
-    "on CPUs with AMX) or mixed_float16"
+    "on CPUs with AMX for the char LMs and sequence classifiers) or mixed_float16"
 )
 
 
