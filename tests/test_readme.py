@@ -21,7 +21,7 @@ def test_readme_python_examples_run_and_print_what_they_promise(tmp_path, monkey
     assert blocks, "README.md has no ```python block"
     for block in blocks:
         # `print(...)  # (2, 1)` promises that output.
-        promised = re.findall(r"^print\(.*\)\s*#\s*(.+?)\s*$", block, flags=re.MULTILINE)
+        promised = re.findall(r"^print\(.*\)[ \t]*#[ \t]*(.+?)[ \t]*$", block, flags=re.MULTILINE)
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
             exec(compile(block, "README.md", "exec"), {"__name__": "readme"})

@@ -56,6 +56,15 @@ outputs the previous output, or zeros with `zero_output_for_mask`) and
 recurrent dropout in training (one mask of h_{t-1} per sequence, where it
 enters h_{t-1} U) run here too.
 
+A call where no gradient tape watches and `training` is off (`predict`,
+`evaluate`, sampling, the `serve` function `model.export` traces) runs the
+same forward loop without the custom gradient and without saving anything for
+a backward pass: a SavedModel cannot hold a custom gradient that reads
+TensorArrays, and TensorFlow still differentiates that loop exactly if a
+gradient is asked of it later. (Not for speed: TensorFlow's graph optimiser
+already prunes the saved tensors of a call no gradient reads;
+`benchmarks/inference_speed.py`.)
+
 The results equal `keras.layers.RNN(cell)` up to float rounding, gradients
 included (tests/layers/test_fast_loop.py); `RecurrentLayer.inner_loop` falls
 back to Keras's loop wherever `RecurrentLayer.loop_choice` gives a reason.
@@ -64,6 +73,14 @@ back to Keras's loop wherever `RecurrentLayer.loop_choice` gives a reason.
 import tensorflow as tf
 
 from rnnzoo.layers import sequence_inputs
+
+try:  # whether a gradient tape is recording: TensorFlow's own test, not public API
+    from tensorflow.python.eager.record import could_possibly_record
+except ImportError:  # then every call keeps its custom gradient, as in training
+
+    def could_possibly_record():
+        return True
+
 
 # Steps per loop iteration (see `_chunked_loop`), whose input-side matmuls
 # run as one (see `_Projection`). Measured on the benchmark's LSTM and vanilla
@@ -80,8 +97,54 @@ def run(layer, sequences, initial_state, mask=None, training=False):
     as Keras's loop returns them.
     """
     spec, x, arrays = sequence_inputs.prepare(layer, sequences, initial_state, mask, training)
-    results = _sequence_function(layer.cell.derivative(), spec)(x, *arrays)
+    if training or could_possibly_record():
+        results = _sequence_function(layer.cell.derivative(), spec)(x, *arrays)
+    else:
+        # Inference with no tape watching: no custom gradient, so `model.export` can save it.
+        results = _forward_only(_Inference(layer.cell), spec, x, arrays)[0]
     return sequence_inputs.finish(spec, results[0], results[1:])
+
+
+class _Inference:
+    """The forward loop's step without a derivative: the cell's `pointwise`, nothing saved."""
+
+    def __init__(self, cell):
+        self.cell = cell
+
+    def saved_widths(self):
+        return []
+
+    def forward(self, z, states, parameters):
+        return list(self.cell.pointwise(z, states, parameters)[0]), []
+
+
+def _forward_only(derivative, spec, x, arrays):
+    """The whole sequence forward -> (outputs, what the backward pass reads).
+
+    The outputs are the outputs (T, B, units) if `return_sequences`, else the
+    last output (B, units); then the final states."""
+    kernel_weights, recurrent_kernel, bias, recurrent_bias, states0, parameters, *masks = (
+        sequence_inputs.unpack(spec, arrays)
+    )
+    mask, recurrent_mask = masks
+    projection = _Projection(
+        kernel_weights,
+        recurrent_kernel,
+        bias,
+        recurrent_bias,
+        spec.additive,
+        recurrent_mask,
+    )
+    x_rows = projection.with_bias_feature(x)
+    h_seq, out_seq, final_states, saved_arrays = _forward_loop(
+        derivative, projection, x_rows, states0, parameters, mask, spec
+    )
+    if spec.return_sequences:
+        first = h_seq[1:] if out_seq is None else out_seq
+    else:
+        first = final_states[0] if out_seq is None else out_seq
+    forward = (projection, x_rows, h_seq, final_states, saved_arrays, parameters, masks)
+    return [first, *final_states], forward
 
 
 def _sequence_function(derivative, spec):
@@ -97,27 +160,10 @@ def _sequence_function(derivative, spec):
 
     @tf.custom_gradient
     def sequence(x, *arrays):
-        kernel_weights, recurrent_kernel, bias, recurrent_bias, states0, parameters, *masks = (
-            sequence_inputs.unpack(spec, arrays)
-        )
+        outputs, forward = _forward_only(derivative, spec, x, arrays)
+        first = outputs[0]
+        projection, x_rows, h_seq, final_states, saved_arrays, parameters, masks = forward
         mask, recurrent_mask = masks
-        projection = _Projection(
-            kernel_weights,
-            recurrent_kernel,
-            bias,
-            recurrent_bias,
-            spec.additive,
-            recurrent_mask,
-        )
-        x_rows = projection.with_bias_feature(x)
-        h_seq, out_seq, final_states, saved_arrays = _forward_loop(
-            derivative, projection, x_rows, states0, parameters, mask, spec
-        )
-        if spec.return_sequences:
-            first = h_seq[1:] if out_seq is None else out_seq
-        else:
-            first = final_states[0] if out_seq is None else out_seq
-        outputs = [first, *final_states]
 
         def gradient(*upstream):
             upstream = list(upstream)

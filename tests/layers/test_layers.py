@@ -2,6 +2,8 @@
 keras.layers.RNN for every layer, and the layer contract (shapes, flat config,
 saving, training, errors)."""
 
+import json
+
 import cell_cases
 import keras
 import layer_checks
@@ -168,8 +170,9 @@ def test_layer_passes_the_layer_test(case_id, rng, tmp_path):
     )
 
 
-def test_models_with_every_layer_load_in_a_fresh_process(rng, tmp_path):
-    inputs = random_inputs(rng)
+def every_layer_models(rng, inputs):
+    """{name: model}: each layer alone, a stack with a Bidirectional, a layer returning its
+    state, and one reading a mask (random weights)."""
     models = {}
     for case_id in LAYER_IDS:
         models[case_id] = keras.Sequential(
@@ -186,9 +189,79 @@ def test_models_with_every_layer_load_in_a_fresh_process(rng, tmp_path):
     models["lstm_return_state"] = keras.Model(
         sequence, rnnzoo.layers.LSTM(UNITS, return_state=True, go_backwards=True)(sequence)
     )
+    sequence = keras.Input(shape=(None, inputs.shape[-1]))
+    masked = keras.layers.Masking()(sequence)
+    models["masked_lstm"] = keras.Model(sequence, rnnzoo.layers.LSTM(UNITS)(masked))
     for model in models.values():
         numerics.randomize_weights(model, rng)
+    return models
+
+
+def test_models_with_every_layer_load_in_a_fresh_process(rng, tmp_path):
+    inputs = random_inputs(rng)
+    models = every_layer_models(rng, inputs)
     processes.assert_loads_in_fresh_process({k: (m, inputs) for k, m in models.items()}, tmp_path)
+
+
+_SERVE_SCRIPT = """
+import json, pathlib, sys
+import numpy as np, tensorflow as tf  # no keras, no rnnzoo: what TF Serving has
+
+report = {}
+data = np.load(pathlib.Path(sys.argv[1]) / "io.npz")
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.savedmodel")):
+    loaded = tf.saved_model.load(str(path))  # kept: its variables live as long as it does
+    outputs = tf.nest.flatten(loaded.serve(data["inputs"]))
+    expected = [data[f"{path.stem}_{i}"] for i in range(len(outputs))]
+    report[path.stem] = max(float(np.max(np.abs(o.numpy() - e))) for o, e in zip(outputs, expected))
+print("REPORT " + json.dumps(report))
+"""
+
+
+def test_models_with_every_layer_export_a_savedmodel_that_serves_without_rnnzoo(rng, tmp_path):
+    """`model.export(path)` (a SavedModel for TF Serving) works with every layer: inference
+    runs the fast loop without its custom gradient, whose saved TensorArrays a SavedModel
+    can't hold. The exported `serve` gives the model's outputs in a process that imports
+    TensorFlow alone."""
+    inputs, mask = padded_inputs(rng)
+    models = every_layer_models(rng, inputs)
+    expected = {"inputs": inputs}
+    for name, model in models.items():
+        model.export(tmp_path / f"{name}.savedmodel", verbose=False)
+        for index, output in enumerate(tf.nest.flatten(model(inputs))):
+            expected[f"{name}_{index}"] = np.asarray(output)
+    np.savez(tmp_path / "io.npz", **expected)
+    stdout = processes.run_python(_SERVE_SCRIPT, tmp_path)
+    report = json.loads(
+        [line for line in stdout.splitlines() if line.startswith("REPORT ")][-1][7:]
+    )
+    assert sorted(report) == sorted(models)
+    assert max(report.values()) <= 1e-6, report
+
+
+@pytest.mark.parametrize("case_id", ["lstm", "gru", "peephole"])
+def test_inference_traced_without_a_tape_still_has_exact_gradients(case_id, rng):
+    """A function traced where no tape watches (as `predict` and `export` trace) runs the
+    forward loop alone; a gradient taken through it later is TensorFlow's own, and equals
+    the plain cell's in keras.layers.RNN."""
+    layer = make_layer(case_id, return_sequences=True)
+    reference = keras.layers.RNN(make_cell(case_id), return_sequences=True)
+    inputs = tf.constant(random_inputs(rng))
+    layer(inputs)
+    reference(inputs)
+    numerics.randomize_weights(layer, rng, scale=0.3)
+    numerics.copy_weights(layer, reference)
+    assert layer.loop_choice(training=False).loop == "fast"
+    traced = tf.function(lambda x: layer(x))
+    traced(inputs)  # traced here, no tape
+    gradients = []
+    for candidate, weights in ((traced, layer.trainable_weights), (reference, reference.weights)):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss = tf.reduce_sum(candidate(inputs) ** 2)
+        gradients.append(tape.gradient(loss, [inputs, *weights]))
+    for ours, theirs in zip(*gradients, strict=True):
+        numerics.assert_outputs_close(ours, theirs, atol=1e-5, what="gradient")
 
 
 def test_flat_constructor_sets_cell_and_rnn_arguments():
