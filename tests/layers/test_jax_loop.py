@@ -129,3 +129,36 @@ def test_the_jax_fast_loop_equals_the_plain_cell_in_keras_rnn_on_jax():
         assert wanted is None or entry["derivative"] == wanted, entry
         assert entry["outputs"] <= 1e-5, entry
         assert entry["gradients"] <= 1e-5 * max(1.0, entry["gradient_scale"]), entry
+
+
+_EXPORT_SCRIPT = """
+import pathlib, sys
+import numpy as np, keras, rnnzoo
+
+assert keras.backend.backend() == "jax"
+directory = pathlib.Path(sys.argv[1])
+rng = np.random.default_rng(0)
+x = rng.normal(size=(3, 13, 2)).astype("float32")
+x[1, -4:] = 0.0  # padding, for the masked model
+expected = {"inputs": x}
+for name in ("lstm", "peephole", "gru", "vanilla", "mingru", "masked_gru"):
+    inputs = keras.Input((13, 2))
+    hidden = keras.layers.Masking()(inputs) if name.startswith("masked") else inputs
+    layer = rnnzoo.layers.get(name.removeprefix("masked_"))(4, return_sequences=True)
+    model = keras.Model(inputs, layer(hidden))
+    model.set_weights([0.5 * rng.normal(size=w.shape) for w in model.get_weights()])
+    model.export(directory / f"{name}.savedmodel", verbose=False)
+    expected[f"{name}_0"] = np.asarray(model(x))
+np.savez(directory / "io.npz", **expected)
+"""
+
+
+def test_models_exported_on_jax_serve_with_tensorflow_alone(tmp_path):
+    """`model.export` on Keras's JAX backend (jax2tf over the zoo's `lax.scan` loop and
+    its custom derivative) writes a SavedModel that TensorFlow alone serves, equal to the
+    model's outputs on JAX."""
+    env = processes.subprocess_env(KERAS_BACKEND="jax")
+    processes.run_python(_EXPORT_SCRIPT, tmp_path, env=env)
+    report = processes.served_differences(tmp_path)
+    assert sorted(report) == ["gru", "lstm", "masked_gru", "mingru", "peephole", "vanilla"]
+    assert max(report.values()) <= 1e-6, report

@@ -2,8 +2,6 @@
 keras.layers.RNN for every layer, and the layer contract (shapes, flat config,
 saving, training, errors)."""
 
-import json
-
 import cell_cases
 import keras
 import layer_checks
@@ -203,21 +201,6 @@ def test_models_with_every_layer_load_in_a_fresh_process(rng, tmp_path):
     processes.assert_loads_in_fresh_process({k: (m, inputs) for k, m in models.items()}, tmp_path)
 
 
-_SERVE_SCRIPT = """
-import json, pathlib, sys
-import numpy as np, tensorflow as tf  # no keras, no rnnzoo: what TF Serving has
-
-report = {}
-data = np.load(pathlib.Path(sys.argv[1]) / "io.npz")
-for path in sorted(pathlib.Path(sys.argv[1]).glob("*.savedmodel")):
-    loaded = tf.saved_model.load(str(path))  # kept: its variables live as long as it does
-    outputs = tf.nest.flatten(loaded.serve(data["inputs"]))
-    expected = [data[f"{path.stem}_{i}"] for i in range(len(outputs))]
-    report[path.stem] = max(float(np.max(np.abs(o.numpy() - e))) for o, e in zip(outputs, expected))
-print("REPORT " + json.dumps(report))
-"""
-
-
 def test_models_with_every_layer_export_a_savedmodel_that_serves_without_rnnzoo(rng, tmp_path):
     """`model.export(path)` (a SavedModel for TF Serving) works with every layer: inference
     runs the fast loop without its custom gradient, whose saved TensorArrays a SavedModel
@@ -231,10 +214,7 @@ def test_models_with_every_layer_export_a_savedmodel_that_serves_without_rnnzoo(
         for index, output in enumerate(tf.nest.flatten(model(inputs))):
             expected[f"{name}_{index}"] = np.asarray(output)
     np.savez(tmp_path / "io.npz", **expected)
-    stdout = processes.run_python(_SERVE_SCRIPT, tmp_path)
-    report = json.loads(
-        [line for line in stdout.splitlines() if line.startswith("REPORT ")][-1][7:]
-    )
+    report = processes.served_differences(tmp_path)
     assert sorted(report) == sorted(models)
     assert max(report.values()) <= 1e-6, report
 
