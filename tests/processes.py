@@ -76,19 +76,20 @@ import numpy as np, tensorflow as tf  # no keras, no rnnzoo: what TF Serving has
 
 report = {}
 data = np.load(pathlib.Path(sys.argv[1]) / "io.npz")
-for path in sorted(pathlib.Path(sys.argv[1]).glob("*.savedmodel")):
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*/saved_model.pb")):
+    path = path.parent
     loaded = tf.saved_model.load(str(path))  # kept: its variables live as long as it does
     outputs = tf.nest.flatten(loaded.serve(data["inputs"]))
-    expected = [data[f"{path.stem}_{i}"] for i in range(len(outputs))]
-    report[path.stem] = max(float(np.max(np.abs(o.numpy() - e))) for o, e in zip(outputs, expected))
+    expected = [data[f"{path.name}_{i}"] for i in range(len(outputs))]
+    report[path.name] = max(float(np.max(np.abs(o.numpy() - e))) for o, e in zip(outputs, expected))
 print("REPORT " + json.dumps(report))
 """
 
 
 def served_differences(directory):
-    """{name: max abs difference} of each `NAME.savedmodel` in `directory` served (its `serve`
-    endpoint, as `model.export` writes it) in a fresh process that imports TensorFlow alone,
-    on `io.npz`'s "inputs", against its "NAME_0", "NAME_1", ... outputs."""
+    """{name: max abs difference} of each SavedModel folder NAME in `directory` served (its
+    `serve` endpoint, as `model.export` writes it) in a fresh process that imports TensorFlow
+    alone, on `io.npz`'s "inputs", against its "NAME_0", "NAME_1", ... outputs."""
     stdout = run_python(_SERVE_SCRIPT, directory)
     line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
     return json.loads(line[len("REPORT ") :])

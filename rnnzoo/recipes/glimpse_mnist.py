@@ -42,6 +42,7 @@ Top to bottom:
 import dataclasses
 import sys
 
+import keras
 import numpy as np
 
 from rnnzoo import cells
@@ -329,6 +330,10 @@ RECIPE = runner.Recipe(
     build_model=build_model,
     plan=plan,
     summary=summary,
+    # The RAM is a subclassed model: a SavedModel's `serve` takes a batch of uint8 images.
+    serving_signature=lambda config: [
+        keras.InputSpec(shape=(None, config.image_side(), config.image_side()), dtype="uint8")
+    ],
 )
 
 

@@ -4,6 +4,7 @@
                           (`rnnzoo.training.runner.train`; with --compare, one run per cell:
                           `rnnzoo.training.compare.compare`)
     export                write a run's model.keras from its best (or last) checkpoint
+                          (`--format tf_saved_model`: a SavedModel folder for serving)
     ...                   the recipe's own commands (charlm: sample, inspect)
 
 Every config field is a `train` flag (`--seq-length` for `seq_length`); see
@@ -55,18 +56,32 @@ def build_parser(recipe):
     config_io.add_flags(train, recipe.config_class)
     export = commands.add_parser(
         "export",
-        help="write a run's model as a Keras file (model.keras)",
+        help="write a run's model as a Keras file (model.keras) or a SavedModel",
         description="Write the model of a run's checkpoint as a plain Keras model in inference "
-        "form, loadable with keras.saving.load_model after `import rnnzoo`.",
+        "form, loadable with keras.saving.load_model after `import rnnzoo`, or (--format "
+        "tf_saved_model) as a SavedModel that TensorFlow alone serves.",
     )
     export.add_argument("--run-dir", metavar="DIR", required=True, help="the run to export")
     export.add_argument(
         "--checkpoint", choices=("best", "last"), default="best", help="default best"
     )
-    export.add_argument("--output", metavar="FILE", help="default <run-dir>/model.keras")
+    export.add_argument(
+        "--format",
+        choices=tuple(runner.EXPORT_FORMATS),
+        default="keras",
+        help="keras: a Keras file (default); tf_saved_model: a SavedModel folder, as "
+        "model.export writes it, for TensorFlow Serving",
+    )
+    export.add_argument(
+        "--output",
+        metavar="PATH",
+        help="default <run-dir>/model.keras, or <run-dir>/saved_model with --format tf_saved_model",
+    )
     handlers = {
         "train": functools.partial(train_command, recipe),
-        "export": lambda args: runner.export(recipe, args.run_dir, args.checkpoint, args.output),
+        "export": lambda args: runner.export(
+            recipe, args.run_dir, args.checkpoint, args.output, format=args.format
+        ),
     }
     if recipe.commands is not None:
         handlers.update(recipe.commands(commands))

@@ -6,6 +6,7 @@
         checkpoints/last.ckpt  the latest state: `--resume` continues from here
         checkpoints/best.ckpt  the state with the best validation figure
         model.keras            the best model as a plain Keras model, for your own code
+        saved_model/           `export --format tf_saved_model`: a SavedModel for serving
         results.json           the final figures (best validation, test, steps, time, history)
         train/ validation/ test/   TensorBoard: the scalars (and text samples) of each split
         recurrent/             TensorBoard: the views of the training step (gradient norms and
@@ -50,6 +51,7 @@ CONFIG_FILE = "config.toml"
 VOCABULARY_FILE = "vocabulary.json"
 RESULTS_FILE = "results.json"
 MODEL_FILE = "model.keras"
+SAVED_MODEL = "saved_model"
 LOCK_FILE = "run.lock"
 CHECKPOINTS = "checkpoints"
 RECURRENT_VIEWS = "recurrent"
@@ -76,6 +78,49 @@ def replace_atomic(path, write, suffix=""):
         with contextlib.suppress(OSError):  # a read-only or vanished folder: nothing was left
             temporary.unlink(missing_ok=True)
     _sync_directory(path.parent)
+
+
+def replace_folder_atomic(path, write):
+    """Make the new folder `path` with `write(temporary)`, then put it in place of the old one.
+
+    The new folder is made beside it (`.<name>.tmp-<pid>`) and flushed to disk; the old one
+    (if any) is renamed aside (`.<name>.tmp-<pid>-old`), the new one into its place, and the
+    old one removed. Whatever fails, `path` is the old folder or the new one, whole: a
+    failed write leaves the old one as it was; a process killed between the two renames
+    leaves the old one aside, which `RunDirectory.open` puts back. An OSError names `path`.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    aside = temporary.with_name(f"{temporary.name}-old")
+    try:
+        write(temporary)
+        for folder, _, files in os.walk(temporary):
+            for name in files:
+                with open(os.path.join(folder, name), "rb+") as file:
+                    os.fsync(file.fileno())
+        if path.exists():
+            os.replace(path, aside)
+        try:
+            os.replace(temporary, path)
+        except OSError:
+            if aside.exists():
+                os.replace(aside, path)
+            raise
+    except OSError as error:
+        raise os_error_at(error, path) from None
+    finally:
+        for leftover in (temporary, aside):
+            with contextlib.suppress(OSError):
+                _remove(leftover)
+    _sync_directory(path.parent)
+
+
+def _remove(path):
+    """Remove a file, or a folder and everything in it."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_atomic(path, data):
@@ -176,8 +221,12 @@ class RunDirectory:
         folders = (self.path, self.path / CHECKPOINTS)
         stale = [path for folder in folders for path in folder.glob(TEMPORARY)]
         for path in stale:
+            original = path.with_name(path.name[1:].split(".tmp-")[0])
             try:
-                path.unlink()
+                if path.name.endswith("-old") and not original.exists():
+                    os.replace(path, original)  # killed between `replace_folder_atomic`'s renames
+                else:
+                    _remove(path)
             except OSError as error:
                 self.close()
                 raise os_error_at(error, path) from None

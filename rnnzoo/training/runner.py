@@ -56,10 +56,12 @@ from rnnzoo.training.resume import (
 from rnnzoo.training.rundir import (
     MODEL_FILE,
     RESULTS_FILE,
+    SAVED_MODEL,
     VOCABULARY_FILE,
     RunDirectory,
     default_path,
     replace_atomic,
+    replace_folder_atomic,
 )
 from rnnzoo.training.summaries import Summaries
 
@@ -84,6 +86,8 @@ class Recipe:
     - `plan(config, data, model, run) -> Plan`: how to train and score it.
     - `summary(config, results) -> str`: the last line of a run (optional).
     - `commands(subparsers) -> {name: handler(args)}`: more commands (optional).
+    - `serving_signature(config) -> [keras.InputSpec, ...]`: the inputs of a SavedModel
+      export where the model has no Keras inputs to read them from (optional).
     """
 
     name: str  # the module rnnzoo.recipes.<name>, and the folder of its default run directories
@@ -98,6 +102,9 @@ class Recipe:
     variants: dict = None  # each variant's own file in the configs folder, or None
     smoke: dict = None  # the config values of --smoke: a few steps on tiny data
     commands: Callable = None
+    # serving_signature(config) -> the input signature `export --format tf_saved_model` gives
+    # `model.export`, for a model without Keras inputs (a subclassed one); None: its inputs.
+    serving_signature: Callable = None
 
     def resolve_config(self, config_file=None, overrides=None):
         """A new run's config: the recipe's files, `config_file`, then `overrides` (flags)."""
@@ -427,13 +434,37 @@ def export_model(recipe, config, vocabulary, checkpoint, path):
     return model
 
 
-def export(recipe, run_dir, which="best", output=None, log=print):
+def export_saved_model(recipe, config, vocabulary, checkpoint, path):
+    """Write `checkpoint`'s model to the folder `path` as a SavedModel (`model.export`: its
+    `serve` endpoint, what TensorFlow Serving loads), replacing any old one whole."""
+    model = recipe.build_model(config, vocabulary, inference=True)
+    checkpoints.restore(checkpoint, model, carry=False, rng=False)
+    signature = recipe.serving_signature(config) if recipe.serving_signature else None
+    replace_folder_atomic(
+        path, lambda temporary: model.export(temporary, verbose=False, input_signature=signature)
+    )
+
+
+EXPORT_FORMATS = {
+    "keras": (MODEL_FILE, export_model),
+    "tf_saved_model": (SAVED_MODEL, export_saved_model),
+}
+
+
+def export(recipe, run_dir, which="best", output=None, log=print, format="keras"):
     """The `export` command: the run's `which` checkpoint as a Keras file (default
-    <run_dir>/model.keras)."""
+    <run_dir>/model.keras) or, with `format="tf_saved_model"`, a SavedModel folder (default
+    <run_dir>/saved_model)."""
     run = RunDirectory(run_dir).require("export")
-    output = Path(output) if output else run.file(MODEL_FILE)
-    if output.suffix != ".keras":
+    default, write = EXPORT_FORMATS[format]
+    output = Path(output) if output else run.file(default)
+    if format == "keras" and output.suffix != ".keras":
         raise RecipeError(f"--output {str(output)!r} must end in .keras (Keras's own format).")
+    if format == "tf_saved_model" and output.suffix == ".keras":
+        raise RecipeError(
+            f"--output {str(output)!r} ends in .keras, but a SavedModel is a folder: name one "
+            "(default <run-dir>/saved_model), or leave out --format for a Keras file."
+        )
     config = config_io.load(recipe.config_class, run.config_path)
     checkpoint = read_checkpoint(run, which)
     if checkpoint is None:  # "last" is None only where the run has no checkpoint at all
@@ -448,7 +479,7 @@ def export(recipe, run_dir, which="best", output=None, log=print):
     try:
         if inside:  # the run directory is written: not while a run works there
             run.open(log)
-        export_model(recipe, config, vocabulary, checkpoint, output)
+        write(recipe, config, vocabulary, checkpoint, output)
     finally:
         run.close()
     epoch = checkpoint.state.get("best_epoch") if which == "best" else None

@@ -147,7 +147,7 @@ for name in ("lstm", "peephole", "gru", "vanilla", "mingru", "masked_gru"):
     layer = rnnzoo.layers.get(name.removeprefix("masked_"))(4, return_sequences=True)
     model = keras.Model(inputs, layer(hidden))
     model.set_weights([0.5 * rng.normal(size=w.shape) for w in model.get_weights()])
-    model.export(directory / f"{name}.savedmodel", verbose=False)
+    model.export(directory / name, verbose=False)
     expected[f"{name}_0"] = np.asarray(model(x))
 np.savez(directory / "io.npz", **expected)
 """

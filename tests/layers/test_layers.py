@@ -210,7 +210,7 @@ def test_models_with_every_layer_export_a_savedmodel_that_serves_without_rnnzoo(
     models = every_layer_models(rng, inputs)
     expected = {"inputs": inputs}
     for name, model in models.items():
-        model.export(tmp_path / f"{name}.savedmodel", verbose=False)
+        model.export(tmp_path / name, verbose=False)
         for index, output in enumerate(tf.nest.flatten(model(inputs))):
             expected[f"{name}_{index}"] = np.asarray(output)
     np.savez(tmp_path / "io.npz", **expected)

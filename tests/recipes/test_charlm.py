@@ -25,7 +25,7 @@ from cli_checks import (
     one_cell_of_each_kind,
     tags_in,
 )
-from processes import REPO_ROOT, keras_file_outputs, subprocess_env
+from processes import REPO_ROOT, keras_file_outputs, served_differences, subprocess_env
 
 from rnnzoo.recipes import charlm
 from rnnzoo.training import checkpoints
@@ -533,6 +533,41 @@ def test_smoke_run_exports_a_stateless_model_that_loads_in_a_fresh_process(
     np.testing.assert_allclose(exported(ids), model(ids), rtol=0, atol=1e-6)
     status, _, err = run_main(["export", "--run-dir", run_dir, "--output", "m.h5"], capsys)
     assert_one_line_error(status, err, "must end in .keras")
+
+
+def test_export_writes_a_savedmodel_that_tensorflow_alone_serves(tmp_path, capsys, small_text):
+    """`export --format tf_saved_model` writes <run-dir>/saved_model (`model.export`'s
+    SavedModel, for TensorFlow Serving): served without Keras or rnnzoo it gives the logits of
+    the checkpoint's model; a second export replaces it whole; a folder a killed export left
+    aside is put back; a .keras name for it is a one-line error."""
+    run_dir = tmp_path / "run"
+    status, _, err = run_main([*TINY, "--data", small_text, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    config = config_io.load(charlm.CharLMConfig, run_dir / "config.toml")
+    vocabulary = json.loads((run_dir / "vocabulary.json").read_text(encoding="utf-8"))
+    model = charlm.build_model(config, vocabulary, inference=True)
+    ids = np.random.default_rng(0).integers(0, len(vocabulary["chars"]), (3, 17), np.int32)
+    expected = {"inputs": ids}
+    for which in ("best", "last"):
+        argv = ["export", "--run-dir", run_dir, "--checkpoint", which, "--format", "tf_saved_model"]
+        status, out, err = run_main(argv, capsys)
+        assert status == 0 and f"wrote {run_dir / 'saved_model'} ({which} checkpoint" in out, err
+        checkpoint = checkpoints.load(run_dir / "checkpoints" / f"{which}.ckpt")
+        checkpoints.restore(checkpoint, model, carry=False, rng=False)
+        expected["saved_model_0"] = np.asarray(model(ids))
+        np.savez(run_dir / "io.npz", **expected)
+        assert served_differences(run_dir) == {"saved_model": pytest.approx(0, abs=1e-6)}
+        assert no_temporaries(run_dir)
+    # Killed between putting the old folder aside and the new one in place: the next
+    # command that opens the run puts the old one back.
+    (run_dir / "saved_model").rename(run_dir / ".saved_model.tmp-4242-old")
+    output = run_dir / "again.keras"  # inside the run: the export opens it
+    status, out, err = run_main(["export", "--run-dir", run_dir, "--output", output], capsys)
+    assert status == 0, err
+    assert served_differences(run_dir) == {"saved_model": pytest.approx(0, abs=1e-6)}
+    argv = ["export", "--run-dir", run_dir, "--format", "tf_saved_model", "--output", output]
+    status, _, err = run_main(argv, capsys)
+    assert_one_line_error(status, err, "a SavedModel is a folder")
 
 
 def test_mixed_bfloat16_run_computes_in_bfloat16_and_exports_it(tmp_path, capsys, small_text):

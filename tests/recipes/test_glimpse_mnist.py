@@ -18,7 +18,13 @@ from cli_checks import (
     one_cell_of_each_kind,
     tags_in,
 )
-from processes import REPO_ROOT, keras_file_outputs, same_noise, subprocess_env
+from processes import (
+    REPO_ROOT,
+    keras_file_outputs,
+    same_noise,
+    served_differences,
+    subprocess_env,
+)
 
 from rnnzoo.data.mnist import write_mnist_dir
 from rnnzoo.recipes import glimpse_mnist
@@ -437,6 +443,26 @@ def test_mixed_bfloat16_run_keeps_the_policy_outputs_float32_and_exports_it(
 
     status, _, err = run_main([*TINY, "--mnist-dir", mnist_dir, "--dtype-policy", "bf16"], capsys)
     assert_one_line_error(status, err, "unknown dtype_policy 'bf16'", "mixed_bfloat16")
+
+
+def test_export_writes_a_savedmodel_of_the_attention_model(mnist_dir, tmp_path, capsys):
+    """The RAM is a subclassed model: `export --format tf_saved_model` gives `model.export`
+    the recipe's input signature (uint8 images); served by TensorFlow alone, its first call
+    draws the glimpses the checkpoint's model draws first."""
+    run_dir = tmp_path / "run"
+    status, _, err = run_main([*TINY, "--mnist-dir", mnist_dir, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    argv = ["export", "--run-dir", run_dir, "--format", "tf_saved_model"]
+    status, out, err = run_main(argv, capsys)
+    assert status == 0 and "saved_model (best checkpoint" in out, err
+    config = config_io.load(glimpse_mnist.GlimpseConfig, run_dir / "config.toml")
+    model = glimpse_mnist.build_model(config, inference=True)
+    checkpoints.restore(
+        checkpoints.load(run_dir / "checkpoints" / "best.ckpt"), model, carry=False, rng=False
+    )
+    images = glimpse_mnist.prepare_data(config, log=lambda line: None).splits["test"][0][:5]
+    np.savez(run_dir / "io.npz", inputs=images, saved_model_0=np.asarray(model(images)))
+    assert served_differences(run_dir) == {"saved_model": pytest.approx(0, abs=1e-5)}
 
 
 # ------------------------------------------------------------------ every cell of the zoo
