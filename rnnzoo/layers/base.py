@@ -128,6 +128,11 @@ class RecurrentLayer(keras.layers.RNN):
             and name in _cell_argument_names(self.cell_class)
         ):
             return getattr(self.cell, name)
+        # On the torch backend a layer is a torch Module, which keeps its sub-layers (the cell)
+        # in its own tables and finds them in its `__getattr__`.
+        parent = getattr(super(), "__getattr__", None)
+        if parent is not None:
+            return parent(name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
