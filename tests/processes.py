@@ -70,6 +70,32 @@ print("REPORT " + json.dumps(report))
 """
 
 
+def reported(stdout):
+    """The JSON value a fresh process's script printed on its last "REPORT " line."""
+    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
+    return json.loads(line[len("REPORT ") :])
+
+
+def backend_cases_script(backend, body):
+    """A fresh process's script on Keras's `backend`: it reads `cases.json` and `data.npz`
+    (with "inputs" and "mask") from the folder `sys.argv[1]`, runs `body` for each
+    `case_id, case`, filling `report[case_id]`, and prints "REPORT <json>"."""
+    header = f"""
+import json, pathlib, sys
+import numpy as np, keras
+import rnnzoo
+
+assert keras.backend.backend() == {backend!r}, keras.backend.backend()
+folder = pathlib.Path(sys.argv[1])
+cases = json.loads((folder / "cases.json").read_text())
+data = np.load(folder / "data.npz")
+inputs, mask = data["inputs"], data["mask"]
+report = {{}}
+for case_id, case in cases.items():
+"""
+    return header + body + '\nprint("REPORT " + json.dumps(report))\n'
+
+
 _SERVE_SCRIPT = """
 import json, pathlib, sys
 import numpy as np, tensorflow as tf  # no keras, no rnnzoo: what TF Serving has
@@ -91,8 +117,7 @@ def served_differences(directory):
     `serve` endpoint, as `model.export` writes it) in a fresh process that imports TensorFlow
     alone, on `io.npz`'s "inputs", against its "NAME_0", "NAME_1", ... outputs."""
     stdout = run_python(_SERVE_SCRIPT, directory)
-    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
-    return json.loads(line[len("REPORT ") :])
+    return reported(stdout)
 
 
 def assert_loads_in_fresh_process(models, directory, atol=1e-6):
@@ -118,8 +143,7 @@ def assert_loads_in_fresh_process(models, directory, atol=1e-6):
                 classes.append(type(layer.cell).__name__)
         expected_classes[name] = (classes, len(outputs))
     stdout = run_python(_LOAD_SCRIPT, directory)
-    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
-    report = json.loads(line[len("REPORT ") :])
+    report = reported(stdout)
     assert sorted(report) == sorted(models), f"loaded {sorted(report)}"
     for name, (classes, count) in expected_classes.items():
         entry = report[name]

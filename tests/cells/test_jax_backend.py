@@ -23,18 +23,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 # Two calls per cell: each call compiles a `lax.scan`, which is the slow part.
-_JAX_SCRIPT = """
-import json, pathlib, sys
-import numpy as np, keras
-import rnnzoo
-
-assert keras.backend.backend() == "jax", keras.backend.backend()
-folder = pathlib.Path(sys.argv[1])
-cases = json.loads((folder / "cases.json").read_text())
-data = np.load(folder / "data.npz")
-inputs, mask = data["inputs"], data["mask"]
-report = {}
-for case_id, case in cases.items():
+_JAX_SCRIPT = processes.backend_cases_script(
+    "jax",
+    """
     config = dict(case["config"], dropout=0.5, seed=3)
     if case["takes_recurrent_dropout"]:
         config["recurrent_dropout"] = 0.5
@@ -52,8 +43,8 @@ for case_id, case in cases.items():
         "training_vs_inference": float(np.max(np.abs(np.asarray(training[0] - inference[0])))),
         "training_finite": bool(np.isfinite(np.asarray(training[0])).all()),
     }
-print("REPORT " + json.dumps(report))
-"""
+""",
+)
 
 
 def test_cells_on_the_jax_backend_reproduce_tensorflow(rng, tmp_path):
@@ -85,8 +76,7 @@ def test_cells_on_the_jax_backend_reproduce_tensorflow(rng, tmp_path):
         tmp_path,
         env=processes.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"),
     )
-    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
-    report = json.loads(line[len("REPORT ") :])
+    report = processes.reported(stdout)
     assert sorted(report) == sorted(CELL_IDS)
     for case_id, entry in report.items():
         assert entry["max_abs_diff"] <= 1e-5, f"{case_id}: JAX differs from TF: {entry}"

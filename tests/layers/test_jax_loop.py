@@ -120,8 +120,7 @@ def test_the_jax_fast_loop_equals_the_plain_cell_in_keras_rnn_on_jax():
         json.dumps(CASES),
         env=processes.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"),
     )
-    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
-    report = json.loads(line[len("REPORT ") :])
+    report = processes.reported(stdout)
     assert len(report) == len(CASES)
     for entry in report:
         assert entry["loop"] == "fast", entry

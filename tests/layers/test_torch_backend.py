@@ -24,18 +24,9 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None, reason="torch is not installed (the test extra)"
 )
 
-_TORCH_SCRIPT = """
-import json, pathlib, sys
-import numpy as np, keras
-import rnnzoo
-
-assert keras.backend.backend() == "torch", keras.backend.backend()
-folder = pathlib.Path(sys.argv[1])
-cases = json.loads((folder / "cases.json").read_text())
-data = np.load(folder / "data.npz")
-inputs, mask = data["inputs"], data["mask"]
-report = {}
-for case_id, case in cases.items():
+_TORCH_SCRIPT = processes.backend_cases_script(
+    "torch",
+    """
     layer = getattr(rnnzoo.layers, case["class_name"]).from_config(case["config"])
     layer.build(inputs.shape)
     layer.set_weights([data[f"{case_id}/weight_{i}"] for i in range(case["weights"])])
@@ -56,8 +47,8 @@ for case_id, case in cases.items():
         "reloaded": reloaded,
         "loop": layer.loop_choice(training=True).loop,
     }
-print("REPORT " + json.dumps(report))
-"""
+""",
+)
 
 
 def test_every_layer_on_the_torch_backend_reproduces_tensorflow_trains_and_saves(rng, tmp_path):
@@ -84,8 +75,7 @@ def test_every_layer_on_the_torch_backend_reproduces_tensorflow_trains_and_saves
     stdout = processes.run_python(
         _TORCH_SCRIPT, tmp_path, env=processes.subprocess_env(KERAS_BACKEND="torch"), timeout=600
     )
-    line = [text for text in stdout.splitlines() if text.startswith("REPORT ")][-1]
-    report = json.loads(line[len("REPORT ") :])
+    report = processes.reported(stdout)
     assert sorted(report) == sorted(LAYER_CASES)
     for case_id, entry in report.items():
         assert entry["max_abs_diff"] <= 1e-5, f"{case_id}: torch differs from TF: {entry}"
