@@ -110,6 +110,14 @@ class RecurrentLayer(keras.layers.RNN):
         self.fast = fast
         self.use_cudnn = use_cudnn
         self.input_spec = keras.layers.InputSpec(ndim=3)
+        # As Keras's LSTM keeps `jit_compile="auto"` off where it runs cuDNN, the layer keeps it
+        # off where it runs its TensorFlow loop (neither compiles with XLA); an explicit
+        # jit_compile=True still works, on Keras's loop.
+        if keras.backend.backend() == "tensorflow" and (
+            self._cudnn_reason(training=False, mask=None) is None
+            or (fast is not False and self._fast_static_reason() is None)
+        ):
+            self.supports_jit = False
         # What can be known before any call is refused now.
         if use_cudnn is True and self._cudnn_reason(training=False, mask=None) is not None:
             reason = self._cudnn_reason(training=False, mask=None)
@@ -187,7 +195,12 @@ class RecurrentLayer(keras.layers.RNN):
             dropout = self.cell.dropout_step_reason()
             if dropout is not None:
                 return dropout
-        return self._fast_static_reason()
+        reason = self._fast_static_reason()
+        if reason is None and keras.backend.backend() == "tensorflow":
+            from rnnzoo.layers import fast_loop  # TensorFlow's: imported where it runs
+
+            reason = fast_loop.xla_reason()
+        return reason
 
     def _has_scan(self):
         return callable(getattr(self.cell, "scan", None))

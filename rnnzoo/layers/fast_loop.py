@@ -82,6 +82,21 @@ except ImportError:  # then every call keeps its custom gradient, as in training
         return True
 
 
+try:  # whether the graph being built compiles with XLA: TensorFlow's own test, not public API
+    from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
+except ImportError:  # then a call under XLA fails to compile, as before this check
+
+    def GraphOrParentsInXlaContext(graph):  # noqa: N802 (TensorFlow's name)
+        return False
+
+
+def xla_reason():
+    """Why the loop can't run here (the graph compiles with XLA, `jit_compile=True`), or None."""
+    if GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+        return "XLA compilation (jit_compile=True): the fast loop's TensorArrays don't compile"
+    return None
+
+
 # Steps per loop iteration (see `_chunked_loop`), whose input-side matmuls
 # run as one (see `_Projection`). Measured on the benchmark's LSTM and vanilla
 # RNN: chunks of 10 were as fast as or faster than chunks of 5 or 20.

@@ -2,6 +2,8 @@
 keras.layers.RNN for every layer, and the layer contract (shapes, flat config,
 saving, training, errors)."""
 
+import warnings
+
 import cell_cases
 import keras
 import layer_checks
@@ -217,6 +219,43 @@ def test_models_with_every_layer_export_a_savedmodel_that_serves_without_rnnzoo(
     report = processes.served_differences(tmp_path)
     assert sorted(report) == sorted(models)
     assert max(report.values()) <= 1e-6, report
+
+
+@pytest.mark.parametrize("case_id", ["lstm", "gru", "peephole", "vanilla"])
+def test_xla_compiled_calls_run_keras_loop_and_compile_leaves_xla_off(case_id, rng):
+    """The fast loop's TensorArrays don't compile with XLA. As Keras's LSTM does where it runs
+    cuDNN, a layer that runs its TensorFlow loop has `supports_jit = False`: `compile` leaves
+    XLA off (`jit_compile="auto"`, XLA where a GPU is) or warns and turns it off
+    (`jit_compile=True`, once a compile error), and trains as without it. Called inside
+    XLA-compiled code of one's own, the layer runs Keras's loop (`fast=True` says why)."""
+    inputs = random_inputs(rng)
+    targets = rng.normal(size=(inputs.shape[0], 1)).astype("float32")
+    models, start = [], None
+    for jit_compile in (True, False):
+        model = keras.Sequential(
+            [keras.Input(inputs.shape[1:]), make_layer(case_id), keras.layers.Dense(1)]
+        )
+        start = start or model.get_weights()
+        model.set_weights(start)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=jit_compile)
+        assert model.jit_compile is False
+        assert any("jit_compile" in str(w.message) for w in caught) == jit_compile
+        model.fit(inputs, targets, batch_size=2, epochs=2, shuffle=False, verbose=0)
+        models.append(model)
+    for ours, theirs in zip(*(m.get_weights() for m in models), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert models[0].layers[0].supports_jit is False
+    assert make_layer(case_id, fast=False).supports_jit is True  # no GPU here: no cuDNN
+
+    layer = models[0].layers[0]
+    compiled = tf.function(lambda x: layer(x), jit_compile=True)
+    numerics.assert_outputs_close(compiled(inputs), layer(inputs), atol=1e-5, what="XLA")
+    forced = make_layer(case_id, fast=True)
+    forced(inputs)
+    with pytest.raises(ValueError, match="fast=True, but .*XLA compilation"):
+        tf.function(lambda x: forced(x), jit_compile=True)(tf.constant(inputs))
 
 
 @pytest.mark.parametrize("case_id", ["lstm", "gru", "peephole"])
