@@ -161,3 +161,41 @@ def test_models_exported_on_jax_serve_with_tensorflow_alone(tmp_path):
     report = processes.served_differences(tmp_path)
     assert sorted(report) == ["gru", "lstm", "masked_gru", "mingru", "peephole", "vanilla"]
     assert max(report.values()) <= 1e-6, report
+
+
+_DATA_PARALLEL_SCRIPT = """
+import jax, keras, numpy as np, rnnzoo
+
+assert keras.backend.backend() == "jax" and len(jax.devices()) == 2, jax.devices()
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(8, 7, 3)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+mask = np.ones((8, 7), bool)
+mask[::3, 5:] = False
+
+
+def trained():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((7, 3))
+    hidden = rnnzoo.layers.LSTM(5, return_sequences=True)(keras.layers.Masking()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1)(rnnzoo.layers.GRU(4)(hidden)))
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    model.fit(x * mask[..., None], y, batch_size=8, epochs=3, verbose=0)
+    return model.get_weights()
+
+
+single = trained()
+keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+split = trained()
+print("REPORT", max(float(np.abs(a - b).max()) for a, b in zip(single, split)))
+"""
+
+
+def test_keras_data_parallel_on_jax_trains_as_one_device():
+    """`keras.distribution.DataParallel` over two (host) devices shards each batch across them
+    through the zoo's `lax.scan` loop and its custom derivative, masks included: the weights
+    after three steps equal one device's."""
+    env = processes.subprocess_env(
+        KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2"
+    )
+    stdout = processes.run_python(_DATA_PARALLEL_SCRIPT, env=env)
+    assert processes.reported(stdout) <= 1e-6
