@@ -44,6 +44,9 @@ _WHAT_TO_DO = {
 }
 
 
+_TENSORFLOW_WORDS = {errno.ENOTDIR: "is not a directory"}
+
+
 def os_error_at(error, path):
     """`error` (an OSError) as one that names `path`, the file being written or read."""
     if error.errno is None:
@@ -51,12 +54,15 @@ def os_error_at(error, path):
     return type(error)(error.errno, error.strerror or os.strerror(error.errno), str(path))
 
 
-def describe_os_error(error):
-    """One line for an OSError: the file, the system's reason, and what to do."""
+def describe_os_error(error, remedy=None):
+    """One line for an OSError: the file, the system's reason, and what to do (a training
+    run's advice, or the cause followed by `remedy`)."""
     where = repr(str(error.filename)) if error.filename is not None else "a file"
     code = errno.errorcode.get(error.errno)
     reason = (error.strerror or str(error)) + (f" ({code})" if code else "")
     what_to_do = _WHAT_TO_DO.get(error.errno, "check that path")
+    if remedy is not None:
+        what_to_do = f"{what_to_do.split(':')[0]}: {remedy}"
     return f"{where}: {reason}; {what_to_do}."
 
 
@@ -71,7 +77,8 @@ def tensorflow_os_error(error):
         return None
     message = str(getattr(error, "message", error))
     for code in _WHAT_TO_DO:
-        if os.strerror(code) in message:
+        # The system's words, or TensorFlow's own ("/a/file is not a directory").
+        if os.strerror(code) in message or _TENSORFLOW_WORDS.get(code, "\0") in message:
             paths = re.findall(r"/[^\s;,'\"{}]+", message)  # the first in an existing folder
             path = next((p for p in paths if os.path.isdir(os.path.dirname(p))), None)
             return OSError(code, os.strerror(code), path)

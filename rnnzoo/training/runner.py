@@ -42,7 +42,12 @@ import tensorflow as tf
 
 from rnnzoo.training import checkpoints, distribute
 from rnnzoo.training import config as config_io
-from rnnzoo.training.errors import NonFiniteLossError, RecipeError
+from rnnzoo.training.errors import (
+    NonFiniteLossError,
+    RecipeError,
+    describe_os_error,
+    tensorflow_os_error,
+)
 from rnnzoo.training.loop import Trainer, TrainerState
 from rnnzoo.training.resume import (
     check_data,
@@ -440,9 +445,17 @@ def export_saved_model(recipe, config, vocabulary, checkpoint, path):
     model = recipe.build_model(config, vocabulary, inference=True)
     checkpoints.restore(checkpoint, model, carry=False, rng=False)
     signature = recipe.serving_signature(config) if recipe.serving_signature else None
-    replace_folder_atomic(
-        path, lambda temporary: model.export(temporary, verbose=False, input_signature=signature)
-    )
+
+    def write(temporary):
+        try:
+            model.export(temporary, verbose=False, input_signature=signature)
+        except Exception as error:  # TensorFlow's file errors, as the OSError they report
+            reported = tensorflow_os_error(error)
+            if reported is None:
+                raise
+            raise reported from None
+
+    replace_folder_atomic(path, write)
 
 
 EXPORT_FORMATS = {
@@ -479,7 +492,11 @@ def export(recipe, run_dir, which="best", output=None, log=print, format="keras"
     try:
         if inside:  # the run directory is written: not while a run works there
             run.open(log)
-        write(recipe, config, vocabulary, checkpoint, output)
+        try:
+            write(recipe, config, vocabulary, checkpoint, output)
+        except OSError as error:  # the advice of an export, not a training run's
+            remedy = "fix that or pass another --output, then export again (the run is as it was)"
+            raise RecipeError(describe_os_error(error, remedy)) from None
     finally:
         run.close()
     epoch = checkpoint.state.get("best_epoch") if which == "best" else None

@@ -177,6 +177,40 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_last_checkpoint_is_inta
     assert no_temporaries(run_dir)
 
 
+def test_an_export_that_meets_a_full_disk_keeps_the_old_savedmodel(tmpfs, finished_run, capsys):
+    """A SavedModel export that fills the disk is one line with an export's advice; the
+    folder exported before is still there, whole, and serves; no temporary is left. A path
+    through a file is one line too (TensorFlow's own error, once a traceback)."""
+    disk = tmpfs("4m")
+    run_dir = disk / "run"
+    shutil.copytree(finished_run, run_dir)
+    export = ["export", "--run-dir", run_dir, "--format", "tf_saved_model"]
+    assert run_main(export, capsys)[0] == 0
+    before = {
+        p.relative_to(run_dir): p.read_bytes()
+        for p in run_dir.rglob("saved_model/**/*")
+        if p.is_file()
+    }
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    (disk / "filler").write_bytes(bytes(free - 16384))
+    status, _, err = run_main([*export, "--checkpoint", "last"], capsys)
+    assert_one_line_error(status, err, f"'{run_dir / 'saved_model'}'", "(ENOSPC)", "export again")
+    after = {
+        p.relative_to(run_dir): p.read_bytes()
+        for p in run_dir.rglob("saved_model/**/*")
+        if p.is_file()
+    }
+    assert after == before
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(run_dir / "saved_model"))
+    assert served.serve(np.zeros((2, 10, 2), np.float32)).shape == (2, 1)
+    assert no_temporaries(run_dir)
+    (disk / "filler").unlink()
+    status, _, err = run_main([*export, "--output", run_dir / "config.toml" / "sm"], capsys)
+    assert_one_line_error(status, err, "(ENOTDIR)", "pass another --output")
+
+
 def test_a_read_only_file_system_is_one_line_and_changes_nothing(tmpfs, capsys):
     disk = tmpfs("4m")
     run_dir = disk / "run"
