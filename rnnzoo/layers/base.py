@@ -110,9 +110,9 @@ class RecurrentLayer(keras.layers.RNN):
         self.fast = fast
         self.use_cudnn = use_cudnn
         self.input_spec = keras.layers.InputSpec(ndim=3)
-        # As Keras's LSTM keeps `jit_compile="auto"` off where it runs cuDNN, the layer keeps it
-        # off where it runs its TensorFlow loop (neither compiles with XLA); an explicit
-        # jit_compile=True still works, on Keras's loop.
+        # Neither cuDNN nor the TensorFlow loop compiles with XLA: as Keras's LSTM does where
+        # it runs cuDNN, the layer tells `compile` to leave XLA off (it warns under an explicit
+        # jit_compile=True). Inside XLA-compiled code of one's own it runs Keras's loop.
         if keras.backend.backend() == "tensorflow" and (
             self._cudnn_reason(training=False, mask=None) is None
             or (fast is not False and self._fast_static_reason() is None)

@@ -220,19 +220,22 @@ class RunDirectory:
         self.lock()
         folders = (self.path, self.path / CHECKPOINTS)
         stale = [path for folder in folders for path in folder.glob(TEMPORARY)]
+        removed = []
         for path in stale:
             original = path.with_name(path.name[1:].split(".tmp-")[0])
             try:
                 if path.name.endswith("-old") and not original.exists():
                     os.replace(path, original)  # killed between `replace_folder_atomic`'s renames
+                    log(f"put back {original}, which a killed export had set aside")
                 else:
                     _remove(path)
+                    removed.append(str(path.relative_to(self.path)))
             except OSError as error:
                 self.close()
                 raise os_error_at(error, path) from None
-        if stale:
-            names = ", ".join(str(p.relative_to(self.path)) for p in stale)
-            log(f"removed {len(stale)} temporary file(s) a killed run left in {self.path}: {names}")
+        if removed:
+            left = f"temporary file(s) a killed run left in {self.path}: {', '.join(removed)}"
+            log(f"removed {len(removed)} {left}")
         return self
 
     def lock(self):

@@ -563,7 +563,7 @@ def test_export_writes_a_savedmodel_that_tensorflow_alone_serves(tmp_path, capsy
     (run_dir / "saved_model").rename(run_dir / ".saved_model.tmp-4242-old")
     output = run_dir / "again.keras"  # inside the run: the export opens it
     status, out, err = run_main(["export", "--run-dir", run_dir, "--output", output], capsys)
-    assert status == 0, err
+    assert status == 0 and f"put back {run_dir / 'saved_model'}" in out, err
     assert served_differences(run_dir) == {"saved_model": pytest.approx(0, abs=1e-6)}
     argv = ["export", "--run-dir", run_dir, "--format", "tf_saved_model", "--output", output]
     status, _, err = run_main(argv, capsys)
