@@ -63,7 +63,8 @@ a backward pass: a SavedModel cannot hold a custom gradient that reads
 TensorArrays, and TensorFlow still differentiates that loop exactly if a
 gradient is asked of it later. (Not for speed: TensorFlow's graph optimiser
 already prunes the saved tensors of a call no gradient reads;
-`benchmarks/inference_speed.py`.)
+`benchmarks/inference_speed.py`.) Nor do its TensorArrays compile with XLA: in
+code compiled so (`xla_reason`), the layer runs Keras's loop.
 
 The results equal `keras.layers.RNN(cell)` up to float rounding, gradients
 included (tests/layers/test_fast_loop.py); `RecurrentLayer.inner_loop` falls
@@ -116,7 +117,7 @@ def run(layer, sequences, initial_state, mask=None, training=False):
         results = _sequence_function(layer.cell.derivative(), spec)(x, *arrays)
     else:
         # Inference with no tape watching: no custom gradient, so `model.export` can save it.
-        results = _forward_only(_Inference(layer.cell), spec, x, arrays)[0]
+        results = _forward(_Inference(layer.cell), spec, x, arrays)[0]
     return sequence_inputs.finish(spec, results[0], results[1:])
 
 
@@ -133,7 +134,7 @@ class _Inference:
         return list(self.cell.pointwise(z, states, parameters)[0]), []
 
 
-def _forward_only(derivative, spec, x, arrays):
+def _forward(derivative, spec, x, arrays):
     """The whole sequence forward -> (outputs, what the backward pass reads).
 
     The outputs are the outputs (T, B, units) if `return_sequences`, else the
@@ -175,7 +176,7 @@ def _sequence_function(derivative, spec):
 
     @tf.custom_gradient
     def sequence(x, *arrays):
-        outputs, forward = _forward_only(derivative, spec, x, arrays)
+        outputs, forward = _forward(derivative, spec, x, arrays)
         first = outputs[0]
         projection, x_rows, h_seq, final_states, saved_arrays, parameters, masks = forward
         mask, recurrent_mask = masks
