@@ -1,6 +1,9 @@
 """Keras callbacks every recipe's training loop uses."""
 
 import math
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -102,4 +105,59 @@ class WallClockBudget(keras.callbacks.Callback):
             stop = self.agree(stop)
         if stop:
             self.exhausted = True
+            self.model.stop_training = True
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Stop training at the end of the step in progress when SIGTERM or SIGINT (Ctrl-C)
+    arrives, so that the trainer saves a checkpoint there; a second signal stops at once
+    (KeyboardInterrupt).
+
+    A scheduler's SIGTERM (preemption, `kill`, `timeout`) and a first Ctrl-C thus lose no
+    steps: `--resume` continues from the step they stopped at. As a context manager it sets
+    its handlers for the `with` block and puts the previous ones back. It leaves a signal
+    alone that the process ignores (a background job of a script ignores SIGINT), and does
+    nothing outside the main thread, where Python can't set handlers.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        super().__init__()
+        self.received = None  # the first signal's number
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in self.SIGNALS:
+                if signal.getsignal(number) is not signal.SIG_IGN:
+                    self.previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        for number, handler in self.previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        self.previous = {}
+
+    @property
+    def name(self):
+        """The received signal's name ("SIGTERM"), or None."""
+        return None if self.received is None else signal.Signals(self.received).name
+
+    def _handle(self, number, frame):
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = number
+        again = "Ctrl-C again" if number == signal.SIGINT else f"{self.name} again"
+        if sys.stdout.isatty():
+            print(flush=True)  # end a progress bar's line first
+        print(
+            f"{self.name}: stopping at the end of this step to save a checkpoint ({again} "
+            "stops at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
             self.model.stop_training = True

@@ -27,6 +27,15 @@ class NonFiniteLossError(RecipeError):
     """Training produced a NaN or infinite loss; the last good checkpoint is kept."""
 
 
+class StoppedBySignal(Exception):
+    """Training stopped on SIGTERM or SIGINT after saving a checkpoint; the CLIs exit with
+    128 + the signal's number, as a shell reports a process the signal ended."""
+
+    def __init__(self, message, number):
+        super().__init__(message)
+        self.status = 128 + number
+
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
@@ -87,7 +96,8 @@ def tensorflow_os_error(error):
 
 def run_main(main, argv=None):
     """Call `main(argv)`; a `RecipeError`, `DataError` or OSError becomes one stderr line, exit
-    status 2; a closed stdout pipe a quiet exit.
+    status 2; a training stopped by a signal one line, 128 + its number; a closed stdout pipe
+    a quiet exit.
 
     Returns the exit status (0 when `main` returns None), for `sys.exit`.
     """
@@ -96,6 +106,8 @@ def run_main(main, argv=None):
         sys.stdout.flush()  # here, not at exit, where a closed pipe would print a complaint
     except (RecipeError, DataError) as error:
         return _report(f"error: {error}", EXIT_USAGE)
+    except StoppedBySignal as error:
+        return _report(f"error: {error}", error.status)
     except BrokenPipeError:
         return _quiet_stdout()
     except OSError as error:

@@ -14,6 +14,10 @@ recipe adds (TensorBoard views, ...). Around it the `Trainer`
   named by `monitor`);
 - stops with `NonFiniteLossError` on a NaN or infinite loss, keeping the last
   good checkpoint; stops early when the wall-clock budget is spent;
+- on SIGTERM or a first Ctrl-C, finishes the step in progress, saves
+  `last.ckpt` there and stops with `StoppedBySignal` (on one machine; a
+  multi-worker job's workers keep the signals' default, and `--resume` of
+  every worker continues from the last periodic checkpoint);
 - resumes exactly: restoring a checkpoint and continuing gives the weights an
   uninterrupted run reaches (same data order, same carried states, same
   dropout masks);
@@ -24,6 +28,7 @@ recipe adds (TensorBoard views, ...). Around it the `Trainer`
   only where its run directory `writes` (the chief).
 """
 
+import contextlib
 import dataclasses
 
 import keras
@@ -32,12 +37,13 @@ from rnnzoo.training import checkpoints
 from rnnzoo.training.callbacks import (
     EpochProgress,
     StopOnNonFiniteLoss,
+    StopOnSignal,
     WallClockBudget,
     is_finite,
     non_finite_loss_error,
 )
 from rnnzoo.training.distribute import Replicas
-from rnnzoo.training.errors import RecipeError
+from rnnzoo.training.errors import RecipeError, StoppedBySignal
 
 
 @dataclasses.dataclass
@@ -218,12 +224,26 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def run(self):
-        """Train until `epochs` are done (or the budget is spent); return the `TrainerState`."""
+        """Train until `epochs` are done (or the budget is spent); return the `TrainerState`.
+        SIGTERM or Ctrl-C stops it at a step's end, saved: `StoppedBySignal`."""
         state = self.state
         budget = WallClockBudget(
             self.max_minutes, already_spent=state.seconds, agree=self.replicas.stop_agreed
         )
         progress = EpochProgress(self.epochs)
+        signals = StopOnSignal()
+        # A multi-worker job's workers must stop at the same step; they keep the defaults.
+        with contextlib.nullcontext() if self.replicas.multi_worker else signals:
+            self._run_epochs(budget, progress, signals)
+            state.finished = True
+            self.save()
+            if self.summaries is not None:
+                self.summaries.flush()
+            self._stop_if_signalled(signals)
+        return state
+
+    def _run_epochs(self, budget, progress, signals):
+        state = self.state
         while state.epoch < self.epochs and not state.budget_exhausted:
             epoch = state.epoch
             if state.step == 0:
@@ -246,9 +266,11 @@ class Trainer:
                     initial_epoch=epoch,
                     shuffle=False,
                     verbose=self.verbose,
-                    callbacks=[guard, bookkeeping, budget, progress, *self.callbacks],
+                    callbacks=[guard, bookkeeping, budget, signals, progress, *self.callbacks],
                 )
             state.seconds = budget.spent()
+            if state.step < self.steps_per_epoch:
+                self._stop_if_signalled(signals, save=True)
             if budget.exhausted or state.step < self.steps_per_epoch:
                 # The budget ran out, or another callback set `model.stop_training`.
                 state.budget_exhausted = True
@@ -258,12 +280,27 @@ class Trainer:
                     else "a callback stopped training"
                 )
                 self.log(f"stopping at epoch {epoch + 1}, step {state.step}: {reason}.")
-            self._end_epoch()
-        state.finished = True
-        self.save()
-        if self.summaries is not None:
-            self.summaries.flush()
-        return state
+            self._end_epoch()  # which saves
+            self._stop_if_signalled(signals)
+
+    def _stop_if_signalled(self, signals, save=False):
+        """Raise `StoppedBySignal` if a signal came (saving the checkpoint first if `save`)."""
+        if signals.received is None:
+            return
+        if save:
+            self.save()
+        state, run_dir = self.state, self.run_directory.path
+        then = f"continue with --resume --run-dir {run_dir}"
+        if state.finished:
+            where, then = "after its last epoch", f"--resume --run-dir {run_dir} writes its results"
+        elif state.step == 0:
+            where = f"at the end of epoch {state.epoch}"
+        else:
+            where = f"at epoch {state.epoch + 1}, step {state.step}/{self.steps_per_epoch}"
+        raise StoppedBySignal(
+            f"stopped by {signals.name} {where}; saved {self.last_path}: {then}.",
+            signals.received,
+        )
 
     def _end_epoch(self):
         state = self.state

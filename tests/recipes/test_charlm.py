@@ -315,6 +315,49 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, smal
     assert actual.state["best_score"] == pytest.approx(expected.state["best_score"], abs=1e-6)
 
 
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_or_ctrl_c_stops_at_a_steps_end_saved_and_resume_continues_there(
+    number, tmp_path, small_text, run_cli
+):
+    """A scheduler's SIGTERM or one Ctrl-C: the step in progress ends, its checkpoint is
+    saved, one error line, exit status 128 + the signal; --resume continues from that step
+    (bit-exactly: tests/training/test_loop.py)."""
+    run_dir = tmp_path / "run"
+    args = [*TINY, "--epochs", "1", "--steps-per-epoch", "800", "--checkpoint-every", "5"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rnnzoo.recipes.charlm", "--data", small_text, *args]
+        + ["--run-dir", str(run_dir)],
+        env=subprocess_env(),
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(process.pid, number)
+    _, stderr = process.communicate(timeout=120)
+    name = signal.Signals(number).name
+    assert process.returncode == 128 + number, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert f"{name}: stopping at the end of this step to save a checkpoint" in stderr
+    state = checkpoints.load(last).state
+    assert state["step"] >= 5 and not state["finished"], state
+    assert error_lines(stderr) == [
+        f"error: stopped by {name} at epoch 1, step {state['step']}/800; saved {last}: "
+        f"continue with --resume --run-dir {run_dir}."
+    ]
+    assert no_temporaries(run_dir)
+    if number == signal.SIGINT:
+        return
+    resumed = run_cli("--resume", "--run-dir", run_dir, "--quiet")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming at epoch 1, step {state['step']}/800" in resumed.stdout
+    assert checkpoints.load(last).state["global_step"] == 800
+
+
 def test_without_tfds_data_it_falls_back_to_python_sources(tmp_path, run_cli):
     env = subprocess_env(HOME=str(tmp_path), TFDS_DATA_DIR=str(tmp_path / "empty_tfds"))
     result = run_cli(*SHORT_RUN, "--run-dir", tmp_path / "run", env=env)

@@ -1,4 +1,8 @@
-"""The shared epoch loop: exact resume mid-epoch, best checkpoints, NaN stop, time budget."""
+"""The shared epoch loop: exact resume mid-epoch, best checkpoints, NaN stop, time budget,
+a stop on SIGTERM or Ctrl-C."""
+
+import os
+import signal
 
 import keras
 import numpy as np
@@ -8,7 +12,7 @@ from rnnzoo.data import TextStreams
 from rnnzoo.models import build_char_lm
 from rnnzoo.training import checkpoints
 from rnnzoo.training.distribute import Replicas
-from rnnzoo.training.errors import NonFiniteLossError, RecipeError
+from rnnzoo.training.errors import NonFiniteLossError, RecipeError, StoppedBySignal
 from rnnzoo.training.loop import Trainer, TrainerState
 from rnnzoo.training.rundir import RunDirectory
 
@@ -167,6 +171,100 @@ def test_wall_clock_budget_stops_mid_epoch_and_saves(tmp_path):
     assert (state.epoch, state.step) == (0, 1)
     assert len(state.history) == 1 and state.history[0]["steps"] == 1
     assert checkpoints.load(trainer.last_path).state["step"] == 1
+
+
+class SignalAt(keras.callbacks.Callback):
+    """Send this process `signals` at the end of its `global_step`, as a scheduler or a
+    Ctrl-C would (Python runs the handler right after `os.kill` returns)."""
+
+    def __init__(self, trainer, global_step, *signals):
+        super().__init__()
+        self.trainer, self.global_step, self.signals = trainer, global_step, signals
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.trainer.state.global_step == self.global_step:
+            for number in self.signals:
+                os.kill(os.getpid(), number)
+
+
+@pytest.fixture
+def handlers():
+    """The process's SIGTERM and SIGINT handlers, checked unchanged after the test."""
+    before = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT)}
+    yield before
+    after = {n: signal.getsignal(n) for n in before}
+    for number, handler in before.items():
+        signal.signal(number, handler)
+    assert after == before, "the trainer did not put the signal handlers back"
+
+
+def test_sigterm_stops_at_the_steps_end_saved_and_resume_equals_uninterrupted(
+    tmp_path, handlers, capfd
+):
+    keras.utils.set_random_seed(0)
+    uninterrupted = make_trainer(compiled(seed=3), tmp_path / "a", checkpoint_every=0)
+    uninterrupted.run()
+
+    keras.utils.set_random_seed(0)
+    stopped = make_trainer(compiled(seed=3), tmp_path / "b", checkpoint_every=0)
+    stopped.callbacks.append(SignalAt(stopped, STEPS + 2, signal.SIGTERM))
+    with pytest.raises(StoppedBySignal) as raised:
+        stopped.run()
+    # The signal came during step 2's callbacks; step 3 of epoch 2 ran to its end, then the
+    # trainer saved there (no periodic checkpoints: checkpoint_every=0).
+    assert raised.value.status == 128 + signal.SIGTERM
+    assert str(raised.value) == (
+        f"stopped by SIGTERM at epoch 2, step 3/{STEPS}; saved {stopped.last_path}: "
+        f"continue with --resume --run-dir {tmp_path / 'b'}."
+    )
+    assert (
+        "SIGTERM: stopping at the end of this step to save a checkpoint" in capfd.readouterr().err
+    )
+    last = checkpoints.load(stopped.last_path)
+    assert (last.state["epoch"], last.state["step"], last.state["finished"]) == (1, 3, False)
+    assert len(last.state["history"]) == 1  # no evaluation of the part-epoch
+
+    resumed = make_trainer(compiled(seed=99), tmp_path / "b", checkpoint_every=0)
+    resumed.resume(last)
+    resumed.run()
+    for expected, actual in zip(uninterrupted.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-6)
+    a, b = checkpoints.load(uninterrupted.last_path), checkpoints.load(resumed.last_path)
+    assert [h["train_loss"] for h in a.state["history"]] == pytest.approx(
+        [h["train_loss"] for h in b.state["history"]], abs=1e-6
+    )
+
+
+def test_a_signal_during_evaluation_stops_after_the_epochs_checkpoint(tmp_path, handlers):
+    def evaluate(model):
+        os.kill(os.getpid(), signal.SIGINT)  # one Ctrl-C
+        return weight_loss(model)
+
+    trainer = make_trainer(compiled(seed=1), tmp_path, evaluate=evaluate)
+    with pytest.raises(StoppedBySignal, match=r"^stopped by SIGINT at the end of epoch 1; saved"):
+        trainer.run()
+    last = checkpoints.load(trainer.last_path)
+    assert (last.state["epoch"], last.state["step"], len(last.state["history"])) == (1, 0, 1)
+
+
+def test_a_second_signal_stops_at_once(tmp_path, handlers):
+    trainer = make_trainer(compiled(seed=1), tmp_path, checkpoint_every=2)
+    trainer.callbacks.append(SignalAt(trainer, 2, signal.SIGINT, signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert checkpoints.load(trainer.last_path).state["step"] == 2  # the periodic one, kept
+
+
+def test_an_ignored_sigint_stays_ignored(tmp_path, handlers):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a script's background job
+    try:
+        trainer = make_trainer(compiled(seed=1), tmp_path)
+        trainer.callbacks.append(SignalAt(trainer, 2, signal.SIGINT))
+        state = trainer.run()
+        assert state.finished and state.global_step == EPOCHS * STEPS
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, handlers[signal.SIGINT])
 
 
 @pytest.mark.parametrize(
