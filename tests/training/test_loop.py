@@ -96,7 +96,13 @@ def test_resumed_mid_epoch_equals_uninterrupted(tmp_path):
     last = checkpoints.load(interrupted.last_path)
     assert (last.state["epoch"], last.state["step"]) == (1, 2)  # mid-epoch: epoch 2, step 2 of 6
 
-    resumed = make_trainer(compiled(seed=99), tmp_path / "b")  # other initial weights: all restored
+    assert_resumes_to(uninterrupted, last, tmp_path / "b")
+
+
+def assert_resumes_to(uninterrupted, last, path, **kwargs):
+    """A trainer resumed from checkpoint `last` in `path` reaches `uninterrupted`'s weights,
+    losses and best epoch."""
+    resumed = make_trainer(compiled(seed=99), path, **kwargs)  # other weights: all restored
     resumed.resume(last)
     resumed.run()
     for expected, actual in zip(uninterrupted.model.get_weights(), resumed.model.get_weights()):
@@ -224,15 +230,7 @@ def test_sigterm_stops_at_the_steps_end_saved_and_resume_equals_uninterrupted(
     assert (last.state["epoch"], last.state["step"], last.state["finished"]) == (1, 3, False)
     assert len(last.state["history"]) == 1  # no evaluation of the part-epoch
 
-    resumed = make_trainer(compiled(seed=99), tmp_path / "b", checkpoint_every=0)
-    resumed.resume(last)
-    resumed.run()
-    for expected, actual in zip(uninterrupted.model.get_weights(), resumed.model.get_weights()):
-        np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-6)
-    a, b = checkpoints.load(uninterrupted.last_path), checkpoints.load(resumed.last_path)
-    assert [h["train_loss"] for h in a.state["history"]] == pytest.approx(
-        [h["train_loss"] for h in b.state["history"]], abs=1e-6
-    )
+    assert_resumes_to(uninterrupted, last, tmp_path / "b", checkpoint_every=0)
 
 
 def test_a_signal_during_evaluation_stops_after_the_epochs_checkpoint(tmp_path, handlers):
