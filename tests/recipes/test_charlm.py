@@ -332,6 +332,8 @@ def test_sigterm_or_ctrl_c_stops_at_a_steps_end_saved_and_resume_continues_there
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a test run in the background hands its children SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 240

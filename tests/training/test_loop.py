@@ -195,12 +195,16 @@ class SignalAt(keras.callbacks.Callback):
 
 @pytest.fixture
 def handlers():
-    """The process's SIGTERM and SIGINT handlers, checked unchanged after the test."""
+    """The process's SIGTERM and SIGINT handlers, checked unchanged after the test: Python's
+    own for SIGINT (KeyboardInterrupt), as in a terminal; a test run in the background
+    (nohup, `&` in a script) would inherit SIGINT ignored, which the trainer leaves alone."""
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)
     before = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT)}
     yield before
     after = {n: signal.getsignal(n) for n in before}
     for number, handler in before.items():
         signal.signal(number, handler)
+    signal.signal(signal.SIGINT, outside)
     assert after == before, "the trainer did not put the signal handlers back"
 
 
