@@ -22,7 +22,8 @@ gains less from the bigger matmuls than it loses moving the (time, batch,
 works in chunks of 10 steps). Unrolling the scans (2, 4) and one fused
 [x_t, h_{t-1}] [W; U] matmul per step were within the noise; chunks of 4 to
 20 steps with the chunk's projection and weight gradients as one matmul
-each (the TensorFlow loop's layout), and the saved tensors written as one
+each (the TensorFlow loop's layout), the weights' gradients alone taken
+out of the backward scan, and the saved tensors written as one
 (batch, 6 units) array per step, were no faster; nor was a backward that
 recomputes the gates from the saved z_t (the cell's `AutomaticDerivative`:
 fewer kernels forward, more backward). See the README, "How far the LSTM
