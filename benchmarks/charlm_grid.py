@@ -3,9 +3,10 @@
 Reads finished run directories of `python -m rnnzoo.recipes.charlm train` (their config.toml
 and results.json) and prints, per corpus, the test cross-entropy of each run's best
 checkpoint in nats/char: a row per cell and depth, a column per width, as the paper lays out
-its grid. Then every run on a row of its own, with its parameters, the validation curve at
-epochs 10, 20 and 25, the best validation epoch and its training time: the rows of the
-README's War and Peace tables.
+its grid (runs trained under a mixed dtype policy on rows of their own, named so). Then every
+run on a row of its own, with its parameters, the validation curve at epochs 10, 20 and 25,
+the best validation epoch and its training time: the rows of the README's War and Peace
+tables.
 
     python benchmarks/charlm_grid.py /work/runs/repro13/wp_*
 
@@ -47,6 +48,7 @@ def read_run(run_dir):
         "cell": config["cell"],
         "layers": config["layers"],
         "units": config["units"],
+        "policy": config.get("dtype_policy", "float32"),
         "parameters": results["parameters"],
         "epochs": results["epochs"],
         "best_epoch": results["best_epoch"],
@@ -62,27 +64,38 @@ def cell_name(cell):
 
 
 def order(run):
-    """Rows in the order LSTM, GRU, vanilla RNN, then any other cell; by depth, then width."""
+    """Rows in the order LSTM, GRU, vanilla RNN, then any other cell; by depth, float32 first,
+    then width."""
     known = list(CELL_NAMES)
     rank = known.index(run["cell"]) if run["cell"] in known else len(known)
-    return rank, run["cell"], run["layers"], run["units"]
+    return rank, run["cell"], run["layers"], run["policy"] != "float32", run["units"]
+
+
+def precision(run):
+    """ ", mixed_bfloat16" for a run trained under a mixed policy; "" for float32."""
+    return "" if run["policy"] == "float32" else f", {run['policy']}"
 
 
 def grid_table(runs):
     """Markdown: a row per (cell, layers), a column per units, test nats/char (epochs)."""
     widths = sorted({run["units"] for run in runs})
-    entries = {(run["cell"], run["layers"], run["units"]): run for run in runs}
-    rows = list(dict.fromkeys((run["cell"], run["layers"]) for run in sorted(runs, key=order)))
+    entries = {(run["cell"], run["layers"], run["policy"], run["units"]): run for run in runs}
+    rows = list(
+        dict.fromkeys(
+            (run["cell"], run["layers"], run["policy"]) for run in sorted(runs, key=order)
+        )
+    )
     lines = [
         "| cell, layers | " + " | ".join(f"{units} units" for units in widths) + " |",
         "| --- |" + " ---: |" * len(widths),
     ]
-    for cell, layers in rows:
+    for cell, layers, policy in rows:
         cells = []
         for units in widths:
-            run = entries.get((cell, layers, units))
+            run = entries.get((cell, layers, policy, units))
             cells.append("" if run is None else f"{run['test']:.4f} ({run['epochs']})")
-        lines.append(f"| {cell_name(cell)}, {layers} | " + " | ".join(cells) + " |")
+        label = f"{cell_name(cell)}, {layers}{precision({'policy': policy})}"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -97,7 +110,7 @@ def runs_table(runs):
     for run in sorted(runs, key=order):
         curve = ", ".join("–" if loss is None else f"{loss:.4f}" for loss in run["curve"])
         lines.append(
-            f"| {cell_name(run['cell'])} {run['layers']}×{run['units']} "
+            f"| {cell_name(run['cell'])} {run['layers']}×{run['units']}{precision(run)} "
             f"| {run['parameters']:,} | {curve} "
             f"| {run['best_validation']:.4f} ({run['best_epoch']}) | **{run['test']:.4f}** "
             f"| {run['minutes']:.1f} min |"

@@ -53,7 +53,14 @@ ERROR = {
 
 def target(config):
     """(what the run is, the figure's name, how to turn a history record into the figure,
-    the paper's figure or None, lower is better, the source) for a run's config."""
+    the paper's figure or None, lower is better, the source) for a run's config; what the
+    run is names its dtype policy where it is not float32."""
+    what, *rest = _target(config)
+    policy = config.get("dtype_policy", "float32")
+    return (what if policy == "float32" else f"{what}, {policy}", *rest)
+
+
+def _target(config):
     if "task" in config:  # seqclass
         goal, source = ACCURACY.get((config["task"], config["cell"]), (None, ""))
         what = f"{config['task']}, {config['cell']} {config['units']}"

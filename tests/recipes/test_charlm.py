@@ -726,11 +726,17 @@ def test_each_kind_of_cell_trains_a_few_steps(tmp_path, capsys, small_text):
 
 def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, capsys, small_text):
     """`benchmarks/charlm_grid.py` puts each finished run's test loss in its cell, depth and
-    width's place, names a run without results, and refuses a folder that is not a run."""
+    width's place (a mixed-precision run on a row of its own), names a run without results,
+    and refuses a folder that is not a run; `benchmarks/reproduction.py` names the policy."""
     run_dirs = []
-    for cell, layers in (("lstm", 1), ("gru", 2)):
-        run_dir = tmp_path / f"{cell}_{layers}"
+    for cell, layers, policy in (
+        ("lstm", 1, "float32"),
+        ("gru", 2, "float32"),
+        ("lstm", 1, "mixed_bfloat16"),
+    ):
+        run_dir = tmp_path / f"{cell}_{layers}_{policy}"
         argv = [*SHORT_RUN, "--cell", cell, "--layers", layers, "--data", small_text]
+        argv += ["--dtype-policy", policy]
         status, _, err = run_main([*argv, "--run-dir", run_dir], capsys)
         assert status == 0, err[-3000:]
         run_dirs.append(run_dir)
@@ -747,15 +753,31 @@ def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, c
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert f"{unfinished}: not finished (no results.json), left out" in lines
-    lstm, gru = (json.loads((d / "results.json").read_text()) for d in run_dirs)
-    # One column (8 units); the LSTM row first, each entry the test loss (epochs trained).
+    lstm, gru, bf16 = (json.loads((d / "results.json").read_text()) for d in run_dirs)
+    # One column (8 units); the LSTM rows first, each entry the test loss (epochs trained).
     assert "| cell, layers | 8 units |" in lines
     rows = [line for line in lines if line.startswith(("| LSTM, ", "| GRU, "))]
     assert rows == [
         f"| LSTM, 1 | {lstm['test_loss']:.4f} (1) |",
+        f"| LSTM, 1, mixed_bfloat16 | {bf16['test_loss']:.4f} (1) |",
         f"| GRU, 2 | {gru['test_loss']:.4f} (1) |",
     ]
     assert f"| GRU 2×8 | {gru['parameters']:,} | –, –, – |" in result.stdout
+    assert f"| LSTM 1×8, mixed_bfloat16 | {bf16['parameters']:,} |" in result.stdout
+
+    def reproduction(run_dir):
+        script = REPO_ROOT / "benchmarks" / "reproduction.py"
+        command = [sys.executable, script, "--run-dir", run_dir]
+        return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
+
+    for run_dir, what, results in (
+        (run_dirs[0], "1x8 lstm)", lstm),
+        (run_dirs[2], "1x8 lstm, mixed_bfloat16)", bf16),
+    ):
+        result = reproduction(run_dir)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.splitlines()[0] == f"run: {run_dir} (small, {what}; 1 evaluations"
+        assert f"test loss {results['test_loss']:.4f} nats/char" in result.stdout
 
     result = grid(tmp_path)
     assert result.returncode == 2
