@@ -317,7 +317,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
     parser.add_argument(
         "--backend",
-        choices=("tensorflow", "jax"),
+        choices=("tensorflow", "jax", "torch"),
         default=os.environ.get("KERAS_BACKEND", "tensorflow"),
         help="Keras backend (default tensorflow, or KERAS_BACKEND)",
     )

@@ -5,8 +5,9 @@ tables of its own: a layer class with a `__getattr__` of its own must hand other
 to torch's (a layer made on torch once failed at construction, "'LSTM' object has no
 attribute 'cell'"). TensorFlow (this process) builds every layer with random weights and
 runs it on masked sequences; a fresh process with KERAS_BACKEND=torch rebuilds each from
-its config, loads the same weights and must reproduce the outputs, train a few steps, and
-give the same outputs from a `.keras` file. There the layers run Keras's loop (or their
+its config, loads the same weights and must reproduce the outputs and their gradients
+(TensorFlow's taken through its fast loop), train a few steps, and give the same outputs
+from a `.keras` file. There the layers run Keras's loop (or their
 parallel scan): the fast loops are TensorFlow's and JAX's.
 """
 
@@ -18,6 +19,7 @@ import numerics
 import numpy as np
 import processes
 import pytest
+import tensorflow as tf
 from cell_cases import LAYER_CASES, random_inputs
 
 pytestmark = pytest.mark.skipif(
@@ -27,11 +29,20 @@ pytestmark = pytest.mark.skipif(
 _TORCH_SCRIPT = processes.backend_cases_script(
     "torch",
     """
+    import torch
     layer = getattr(rnnzoo.layers, case["class_name"]).from_config(case["config"])
     layer.build(inputs.shape)
     layer.set_weights([data[f"{case_id}/weight_{i}"] for i in range(case["weights"])])
     outputs = layer(inputs, mask=mask)
     difference = float(np.max(np.abs(keras.ops.convert_to_numpy(outputs) - data[case_id])))
+    weights = [w.value for w in layer.trainable_weights]
+    grads = torch.autograd.grad((outputs * outputs).sum(), weights, allow_unused=True)
+    expected = [data[f"{case_id}/gradient_{i}"] for i in range(len(weights))]
+    gradient_error = max(
+        float(np.max(np.abs((0 if g is None else g.detach().numpy()) - e)))
+        / max(float(np.max(np.abs(e))), 1e-12)
+        for g, e in zip(grads, expected)
+    )
     model = keras.Sequential([keras.Input(inputs.shape[1:]), layer, keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")
     targets = np.ones((inputs.shape[0], inputs.shape[1], 1), "float32")
@@ -43,6 +54,7 @@ _TORCH_SCRIPT = processes.backend_cases_script(
     )))
     report[case_id] = {
         "max_abs_diff": difference,
+        "gradient_error": gradient_error,
         "losses_fall": bool(np.isfinite(losses).all() and losses[-1] < losses[0]),
         "reloaded": reloaded,
         "loop": layer.loop_choice(training=True).loop,
@@ -68,7 +80,12 @@ def test_every_layer_on_the_torch_backend_reproduces_tensorflow_trains_and_saves
             "weights": len(weights),
         }
         arrays.update({f"{case_id}/weight_{i}": w for i, w in enumerate(weights)})
-        arrays[case_id] = keras.ops.convert_to_numpy(layer(inputs, mask=mask))
+        with tf.GradientTape() as tape:
+            outputs = layer(inputs, mask=mask)
+            loss = tf.reduce_sum(outputs * outputs)
+        arrays[case_id] = keras.ops.convert_to_numpy(outputs)
+        gradients = tape.gradient(loss, layer.trainable_weights)
+        arrays.update({f"{case_id}/gradient_{i}": g.numpy() for i, g in enumerate(gradients)})
     np.savez(tmp_path / "data.npz", **arrays)
     (tmp_path / "cases.json").write_text(json.dumps(cases))
 
@@ -79,6 +96,8 @@ def test_every_layer_on_the_torch_backend_reproduces_tensorflow_trains_and_saves
     assert sorted(report) == sorted(LAYER_CASES)
     for case_id, entry in report.items():
         assert entry["max_abs_diff"] <= 1e-5, f"{case_id}: torch differs from TF: {entry}"
+        # Relative to the largest gradient element: TF's fast loop against torch's autograd.
+        assert entry["gradient_error"] <= 1e-5, f"{case_id}: torch's gradients differ: {entry}"
         assert entry["losses_fall"], f"{case_id}: {entry}"
         assert entry["reloaded"] <= 1e-6, f"{case_id}: {entry}"
         expected = "scan" if case_id in ("mingru", "minlstm") else "keras"
