@@ -24,9 +24,11 @@ nothing.
     python benchmarks/layer_speed.py                 # all contenders, 4 rounds
     python benchmarks/layer_speed.py --only "keras LSTM,rnnzoo LSTM" --rounds 2
     python benchmarks/layer_speed.py --backend jax   # Keras on JAX: the zoo's lax.scan loop
+    python benchmarks/layer_speed.py --backend torch # Keras's loop over the zoo's cells
 
 `--backend` sets KERAS_BACKEND before Keras is imported (on JAX every
-contender's training step is jit-compiled, as Keras does there).
+contender's training step is jit-compiled, as Keras does there). The targets
+printed are the TensorFlow layers'; none was set for torch.
 """
 
 import argparse
