@@ -57,14 +57,17 @@ recurrent dropout in training (one mask of h_{t-1} per sequence, where it
 enters h_{t-1} U) run here too.
 
 A call where no gradient tape watches and `training` is off (`predict`,
-`evaluate`, sampling, the `serve` function `model.export` traces) runs the
-same forward loop without the custom gradient and without saving anything for
-a backward pass: a SavedModel cannot hold a custom gradient that reads
-TensorArrays, and TensorFlow still differentiates that loop exactly if a
-gradient is asked of it later. (Not for speed: TensorFlow's graph optimiser
-already prunes the saved tensors of a call no gradient reads;
-`benchmarks/inference_speed.py`.) Nor do its TensorArrays compile with XLA: in
-code compiled so (`xla_reason`), the layer runs Keras's loop.
+`evaluate`, sampling, the `serve` function `model.export` traces) runs a
+forward loop of its own (`_inference`) without the custom gradient and
+without saving anything for a backward pass: a SavedModel cannot hold a
+custom gradient that reads TensorArrays, and TensorFlow still differentiates
+that loop exactly if a gradient is asked of it later. Its TensorArrays are
+read and written one element per loop iteration, the form ONNX converters
+know, so `model.export(path, format="onnx")` works too. (Not for speed:
+TensorFlow's graph optimiser already prunes the saved tensors of a call no
+gradient reads; `benchmarks/inference_speed.py`.) Nor do its TensorArrays
+compile with XLA: in code compiled so (`xla_reason`), the layer runs Keras's
+loop.
 
 The results equal `keras.layers.RNN(cell)` up to float rounding, gradients
 included (tests/layers/test_fast_loop.py); `RecurrentLayer.inner_loop` falls
@@ -117,21 +120,110 @@ def run(layer, sequences, initial_state, mask=None, training=False):
         results = _sequence_function(layer.cell.derivative(), spec)(x, *arrays)
     else:
         # Inference with no tape watching: no custom gradient, so `model.export` can save it.
-        results = _forward(_Inference(layer.cell), spec, x, arrays)[0]
+        results = _inference(layer.cell, spec, x, arrays)
     return sequence_inputs.finish(spec, results[0], results[1:])
 
 
-class _Inference:
-    """The forward loop's step without a derivative: the cell's `pointwise`, nothing saved."""
+def _inference(cell, spec, x, arrays):
+    """The sequence forward alone -> [outputs or the last output, *final states].
 
-    def __init__(self, cell):
-        self.cell = cell
+    The forward loop's chunks of `_FORWARD_CHUNK` steps (one matmul projects a
+    chunk's inputs), written so that ONNX converters (tf2onnx) turn it into
+    ONNX Loops: each iteration of a `tf.while_loop` reads its chunk from a
+    TensorArray at the iteration's index and writes the chunk's outputs,
+    stacked, as one element of another; the steps left over (length mod
+    chunk) run in a second loop, one at a time. Nothing is written outside the
+    loops (as the training forward, `_forward_loop`, does). As fast as that
+    forward: `benchmarks/inference_speed.py`.
+    """
+    kernel_weights, recurrent_kernel, bias, recurrent_bias, states0, parameters, *masks = (
+        sequence_inputs.unpack(spec, arrays)
+    )
+    mask = masks[0]
+    projection = _Projection(kernel_weights, recurrent_kernel, bias, recurrent_bias, spec.additive)
+    x = projection.with_bias_feature(x)
+    batch, dtype = x.shape[1], states0[0].dtype
+    length = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+    full = length // _FORWARD_CHUNK
+    middle = full * _FORWARD_CHUNK
 
-    def saved_widths(self):
-        return []
+    def run_steps(xw_rows, mask_steps, states, out_prev):
+        """The steps of one iteration: -> (their outputs, states, last output)."""
+        size, outputs = len(mask_steps), []
+        for k, xw_t in enumerate(tf.split(xw_rows, size) if size > 1 else [xw_rows]):
+            xw_t.set_shape([batch, xw_rows.shape[-1]])
+            new_states = list(
+                cell.pointwise(projection.step(xw_t, states[0]), states, parameters)[0]
+            )
+            out_t = new_states[0]
+            if mask_steps[k] is not None:
+                # A masked step keeps the states, and outputs the last output (or zeros).
+                keep = tf.cast(mask_steps[k], tf.bool)
+                fill = tf.zeros_like(out_prev) if spec.zero_output_for_mask else out_prev
+                out_t = tf.where(keep, new_states[0], fill)
+                new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+            states, out_prev = new_states, out_t
+            outputs.append(out_t)
+        return outputs, states, out_prev
 
-    def forward(self, z, states, parameters):
-        return list(self.cell.pointwise(z, states, parameters)[0]), []
+    def loop(start, steps, size, states, out_prev):
+        """`steps` iterations of `size` steps from time `start`: -> (outputs, states, last)."""
+        span = x[start : start + steps * size]
+        shape = tf.concat([[steps, size * tf.shape(x)[1]], tf.shape(x)[2:]], axis=0)
+        x_array = _unstacked(tf.reshape(span, shape), [None, x.shape[-1]])
+        mask_array = None
+        if mask is not None:
+            mask_span = mask[start : start + steps * size]
+            mask_shape = tf.concat([[steps, size], tf.shape(mask)[1:]], axis=0)
+            mask_array = _unstacked(tf.reshape(mask_span, mask_shape), [size, *mask.shape[1:]])
+        # The outputs' TensorArray, with return_sequences (a loop carries no None).
+        out_arrays = []
+        if spec.return_sequences:
+            element_shape = [size, *states0[0].shape]
+            out_arrays = [tf.TensorArray(dtype, size=steps, element_shape=element_shape)]
+
+        def body(i, states, out_prev, out_arrays):
+            xw_rows = projection.input_projection(x_array.read(i))
+            mask_steps = [None] * size
+            if mask_array is not None:
+                mask_steps = tf.unstack(mask_array.read(i), num=size)
+            outputs, states, out_prev = run_steps(xw_rows, mask_steps, states, out_prev)
+            out_arrays = [array.write(i, tf.stack(outputs)) for array in out_arrays]
+            return i + 1, states, out_prev, out_arrays
+
+        carry = (tf.constant(0), states, out_prev, out_arrays)
+        _, states, out_prev, out_arrays = tf.while_loop(
+            lambda i, *_: i < steps, body, carry, maximum_iterations=steps
+        )
+        if not out_arrays:
+            return None, states, out_prev
+        units = states0[0].shape[-1]
+        if tf.executing_eagerly():  # every shape is known
+            outputs = out_arrays[0].stack()
+        else:  # stacked with the element shape known at run time: the list may be empty
+            # (fewer steps than a chunk) and the batch unknown when traced
+            outputs = tf.raw_ops.TensorListStack(
+                input_handle=out_arrays[0].flow,
+                element_shape=tf.stack([size, tf.shape(x)[1], units]),
+                element_dtype=dtype,
+            )
+        return tf.reshape(outputs, [-1, batch or tf.shape(x)[1], units]), states, out_prev
+
+    states, out_prev = list(states0), tf.zeros_like(states0[0])
+    chunked, states, out_prev = loop(0, full, _FORWARD_CHUNK, states, out_prev)
+    rest, states, out_prev = loop(middle, length - middle, 1, states, out_prev)
+    if spec.return_sequences:
+        first = tf.concat([chunked, rest], axis=0)
+    else:
+        first = out_prev
+    return [first, *states]
+
+
+def _unstacked(tensor, element_shape):
+    """A TensorArray of `tensor`'s first axis."""
+    return tf.TensorArray(
+        tensor.dtype, size=tf.shape(tensor)[0], element_shape=element_shape
+    ).unstack(tensor)
 
 
 def _forward(derivative, spec, x, arrays):

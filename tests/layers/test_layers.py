@@ -2,6 +2,7 @@
 keras.layers.RNN for every layer, and the layer contract (shapes, flat config,
 saving, training, errors)."""
 
+import importlib.util
 import warnings
 
 import cell_cases
@@ -219,6 +220,31 @@ def test_models_with_every_layer_export_a_savedmodel_that_serves_without_rnnzoo(
     report = processes.served_differences(tmp_path)
     assert sorted(report) == sorted(models)
     assert max(report.values()) <= 1e-6, report
+
+
+@pytest.mark.skipif(
+    not (importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnxruntime")),
+    reason="tf2onnx or onnxruntime is not installed (the test extra)",
+)
+def test_models_with_every_layer_export_to_onnx_and_run_in_onnx_runtime(rng, tmp_path):
+    """`model.export(path, format="onnx")` (Keras's, through tf2onnx) works with every layer,
+    as it does with Keras's own: inference's loop reads and writes its TensorArrays one
+    element per iteration, the form tf2onnx turns into ONNX Loops. ONNX Runtime gives the
+    model's outputs on sequences of 23 steps (two chunks of 10, then 3 steps one by one),
+    one right-padded."""
+    import onnxruntime
+
+    inputs = random_inputs(rng, time=23)
+    inputs[1, -4:] = 0.0
+    for name, model in every_layer_models(rng, inputs).items():
+        expected = tf.nest.flatten(model(inputs))  # Keras exports a model once called
+        path = tmp_path / f"{name}.onnx"
+        model.export(path, format="onnx", verbose=False)
+        session = onnxruntime.InferenceSession(str(path))
+        outputs = session.run(None, {session.get_inputs()[0].name: inputs})
+        assert len(outputs) == len(expected), name
+        for output, wanted in zip(outputs, expected):
+            np.testing.assert_allclose(output, np.asarray(wanted), rtol=0, atol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("case_id", ["lstm", "gru", "peephole", "vanilla"])
