@@ -334,6 +334,11 @@ RECIPE = runner.Recipe(
     serving_signature=lambda config: [
         keras.InputSpec(shape=(None, config.image_side(), config.image_side()), dtype="uint8")
     ],
+    no_onnx=(
+        "the attention model samples its glimpse locations with TensorFlow's stateless random "
+        "ops, which ONNX has no counterpart of (tf2onnx leaves them unconverted); export "
+        "--format tf_saved_model for serving instead."
+    ),
 )
 
 

@@ -4,7 +4,8 @@
                           (`rnnzoo.training.runner.train`; with --compare, one run per cell:
                           `rnnzoo.training.compare.compare`)
     export                write a run's model.keras from its best (or last) checkpoint
-                          (`--format tf_saved_model`: a SavedModel folder for serving)
+                          (`--format tf_saved_model`: a SavedModel folder for serving;
+                          `--format onnx`: an ONNX file)
     ...                   the recipe's own commands (charlm: sample, inspect)
 
 Every config field is a `train` flag (`--seq-length` for `seq_length`); see
@@ -56,10 +57,11 @@ def build_parser(recipe):
     config_io.add_flags(train, recipe.config_class)
     export = commands.add_parser(
         "export",
-        help="write a run's model as a Keras file (model.keras) or a SavedModel",
+        help="write a run's model as a Keras file (model.keras), a SavedModel or ONNX",
         description="Write the model of a run's checkpoint as a plain Keras model in inference "
-        "form, loadable with keras.saving.load_model after `import rnnzoo`, or (--format "
-        "tf_saved_model) as a SavedModel that TensorFlow alone serves.",
+        "form, loadable with keras.saving.load_model after `import rnnzoo`, (--format "
+        "tf_saved_model) as a SavedModel that TensorFlow alone serves, or (--format onnx) as "
+        "an ONNX file for ONNX Runtime (needs tf2onnx).",
     )
     export.add_argument("--run-dir", metavar="DIR", required=True, help="the run to export")
     export.add_argument(
@@ -70,12 +72,13 @@ def build_parser(recipe):
         choices=tuple(runner.EXPORT_FORMATS),
         default="keras",
         help="keras: a Keras file (default); tf_saved_model: a SavedModel folder, as "
-        "model.export writes it, for TensorFlow Serving",
+        "model.export writes it, for TensorFlow Serving; onnx: an ONNX file",
     )
     export.add_argument(
         "--output",
         metavar="PATH",
-        help="default <run-dir>/model.keras, or <run-dir>/saved_model with --format tf_saved_model",
+        help="default <run-dir>/model.keras, <run-dir>/saved_model with --format "
+        "tf_saved_model, <run-dir>/model.onnx with --format onnx",
     )
     handlers = {
         "train": functools.partial(train_command, recipe),

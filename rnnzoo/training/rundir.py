@@ -7,6 +7,7 @@
         checkpoints/best.ckpt  the state with the best validation figure
         model.keras            the best model as a plain Keras model, for your own code
         saved_model/           `export --format tf_saved_model`: a SavedModel for serving
+        model.onnx             `export --format onnx`: the model for ONNX Runtime
         results.json           the final figures (best validation, test, steps, time, history)
         train/ validation/ test/   TensorBoard: the scalars (and text samples) of each split
         recurrent/             TensorBoard: the views of the training step (gradient norms and
@@ -52,6 +53,7 @@ VOCABULARY_FILE = "vocabulary.json"
 RESULTS_FILE = "results.json"
 MODEL_FILE = "model.keras"
 SAVED_MODEL = "saved_model"
+ONNX_FILE = "model.onnx"
 LOCK_FILE = "run.lock"
 CHECKPOINTS = "checkpoints"
 RECURRENT_VIEWS = "recurrent"

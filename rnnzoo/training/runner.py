@@ -34,6 +34,7 @@ per cell through `train`; `rnnzoo.training.cli` is the command line of them all.
 
 import contextlib
 import dataclasses
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,6 +61,7 @@ from rnnzoo.training.resume import (
 )
 from rnnzoo.training.rundir import (
     MODEL_FILE,
+    ONNX_FILE,
     RESULTS_FILE,
     SAVED_MODEL,
     VOCABULARY_FILE,
@@ -92,7 +94,9 @@ class Recipe:
     - `summary(config, results) -> str`: the last line of a run (optional).
     - `commands(subparsers) -> {name: handler(args)}`: more commands (optional).
     - `serving_signature(config) -> [keras.InputSpec, ...]`: the inputs of a SavedModel
-      export where the model has no Keras inputs to read them from (optional).
+      or ONNX export where the model has no Keras inputs to read them from (optional).
+    - `no_onnx`: why the model has no ONNX form, for `export --format onnx` to say (None:
+      it has one).
     """
 
     name: str  # the module rnnzoo.recipes.<name>, and the folder of its default run directories
@@ -107,9 +111,11 @@ class Recipe:
     variants: dict = None  # each variant's own file in the configs folder, or None
     smoke: dict = None  # the config values of --smoke: a few steps on tiny data
     commands: Callable = None
-    # serving_signature(config) -> the input signature `export --format tf_saved_model` gives
+    # serving_signature(config) -> the input signature `export --format tf_saved_model/onnx` gives
     # `model.export`, for a model without Keras inputs (a subclassed one); None: its inputs.
     serving_signature: Callable = None
+    # Why `export --format onnx` can't convert the model (None: it can).
+    no_onnx: str = None
 
     def resolve_config(self, config_file=None, overrides=None):
         """A new run's config: the recipe's files, `config_file`, then `overrides` (flags)."""
@@ -458,21 +464,52 @@ def export_saved_model(recipe, config, vocabulary, checkpoint, path):
     replace_folder_atomic(path, write)
 
 
+def export_onnx(recipe, config, vocabulary, checkpoint, path):
+    """Write `checkpoint`'s model to `path` as an ONNX file (Keras's `model.export(...,
+    format="onnx")`, through tf2onnx), atomically."""
+    if recipe.no_onnx:
+        raise RecipeError(f"--format onnx: {recipe.no_onnx}")
+    try:
+        import tf2onnx  # noqa: F401 (Keras imports it; asked here for a clear error)
+    except ImportError:
+        raise RecipeError(
+            "--format onnx needs the tf2onnx package: pip install tf2onnx (and onnxruntime to "
+            "run the file)."
+        ) from None
+    model = recipe.build_model(config, vocabulary, inference=True)
+    checkpoints.restore(checkpoint, model, carry=False, rng=False)
+    if recipe.serving_signature:
+        signature = recipe.serving_signature(config)
+    else:  # the model's own inputs (Keras asks a model not yet called for them)
+        signature = [keras.InputSpec(shape=i.shape, dtype=i.dtype) for i in model.inputs]
+
+    def write(temporary):
+        with warnings.catch_warnings():  # Keras's numpy 2 patch of tf2onnx asks for np.object
+            warnings.simplefilter("ignore", FutureWarning)
+            model.export(temporary, format="onnx", verbose=False, input_signature=signature)
+
+    replace_atomic(path, write, suffix=".onnx")
+
+
 EXPORT_FORMATS = {
     "keras": (MODEL_FILE, export_model),
     "tf_saved_model": (SAVED_MODEL, export_saved_model),
+    "onnx": (ONNX_FILE, export_onnx),
 }
 
 
 def export(recipe, run_dir, which="best", output=None, log=print, format="keras"):
     """The `export` command: the run's `which` checkpoint as a Keras file (default
-    <run_dir>/model.keras) or, with `format="tf_saved_model"`, a SavedModel folder (default
-    <run_dir>/saved_model)."""
+    <run_dir>/model.keras), with `format="tf_saved_model"` a SavedModel folder (default
+    <run_dir>/saved_model), or with `format="onnx"` an ONNX file (default
+    <run_dir>/model.onnx)."""
     run = RunDirectory(run_dir).require("export")
     default, write = EXPORT_FORMATS[format]
     output = Path(output) if output else run.file(default)
     if format == "keras" and output.suffix != ".keras":
         raise RecipeError(f"--output {str(output)!r} must end in .keras (Keras's own format).")
+    if format == "onnx" and output.suffix != ".onnx":
+        raise RecipeError(f"--output {str(output)!r} must end in .onnx (an ONNX file).")
     if format == "tf_saved_model" and output.suffix == ".keras":
         raise RecipeError(
             f"--output {str(output)!r} ends in .keras, but a SavedModel is a folder: name one "

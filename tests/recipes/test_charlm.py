@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import importlib.util
 import json
 import os
 import shlex
@@ -613,6 +614,42 @@ def test_export_writes_a_savedmodel_that_tensorflow_alone_serves(tmp_path, capsy
     argv = ["export", "--run-dir", run_dir, "--format", "tf_saved_model", "--output", output]
     status, _, err = run_main(argv, capsys)
     assert_one_line_error(status, err, "a SavedModel is a folder")
+
+
+@pytest.mark.skipif(
+    not (importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnxruntime")),
+    reason="tf2onnx or onnxruntime is not installed (the test extra)",
+)
+def test_export_writes_an_onnx_file_that_onnx_runtime_runs(tmp_path, capsys, small_text):
+    """`export --format onnx` writes <run-dir>/model.onnx (Keras's ONNX export, through
+    tf2onnx): ONNX Runtime gives the logits of the checkpoint's model on ids of any length
+    (17: a chunk of 10 and 7 single steps); another name than .onnx is a one-line error, and
+    so is a missing tf2onnx."""
+    import onnxruntime
+
+    run_dir = tmp_path / "run"
+    status, _, err = run_main([*TINY, "--data", small_text, "--run-dir", run_dir], capsys)
+    assert status == 0, err[-3000:]
+    status, out, err = run_main(["export", "--run-dir", run_dir, "--format", "onnx"], capsys)
+    assert status == 0 and f"wrote {run_dir / 'model.onnx'} (best checkpoint" in out, err
+    assert no_temporaries(run_dir)
+    config = config_io.load(charlm.CharLMConfig, run_dir / "config.toml")
+    vocabulary = json.loads((run_dir / "vocabulary.json").read_text(encoding="utf-8"))
+    model = charlm.build_model(config, vocabulary, inference=True)
+    best = checkpoints.load(run_dir / "checkpoints" / "best.ckpt")
+    checkpoints.restore(best, model, carry=False, rng=False)
+    ids = np.random.default_rng(0).integers(0, len(vocabulary["chars"]), (3, 17), np.int32)
+    session = onnxruntime.InferenceSession(str(run_dir / "model.onnx"))
+    (logits,) = session.run(None, {session.get_inputs()[0].name: ids})
+    np.testing.assert_allclose(logits, np.asarray(model(ids)), rtol=0, atol=1e-5)
+
+    argv = ["export", "--run-dir", run_dir, "--format", "onnx", "--output", tmp_path / "m.keras"]
+    status, _, err = run_main(argv, capsys)
+    assert_one_line_error(status, err, "must end in .onnx")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "tf2onnx", None)  # as where it is not installed
+        status, _, err = run_main(["export", "--run-dir", run_dir, "--format", "onnx"], capsys)
+    assert_one_line_error(status, err, "--format onnx needs the tf2onnx package: pip install")
 
 
 def test_mixed_bfloat16_run_computes_in_bfloat16_and_exports_it(tmp_path, capsys, small_text):

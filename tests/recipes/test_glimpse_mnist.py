@@ -463,6 +463,11 @@ def test_export_writes_a_savedmodel_of_the_attention_model(mnist_dir, tmp_path, 
     images = glimpse_mnist.prepare_data(config, log=lambda line: None).splits["test"][0][:5]
     np.savez(run_dir / "io.npz", inputs=images, saved_model_0=np.asarray(model(images)))
     assert served_differences(run_dir) == {"saved_model": pytest.approx(0, abs=1e-5)}
+    # ONNX has no stateless random ops to draw the glimpses with: one line saying so.
+    argv = ["export", "--run-dir", run_dir, "--format", "onnx"]
+    status, _, err = run_main(argv, capsys)
+    assert_one_line_error(status, err, "--format onnx: the attention model samples", "tf_saved")
+    assert not (run_dir / "model.onnx").exists()
 
 
 # ------------------------------------------------------------------ every cell of the zoo
