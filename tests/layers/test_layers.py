@@ -222,6 +222,7 @@ def test_models_with_every_layer_export_a_savedmodel_that_serves_without_rnnzoo(
     assert max(report.values()) <= 1e-6, report
 
 
+@pytest.mark.slow  # about 50 s: 29 exports through tf2onnx
 @pytest.mark.skipif(
     not (importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnxruntime")),
     reason="tf2onnx or onnxruntime is not installed (the test extra)",
