@@ -71,9 +71,9 @@ def order(run):
     return rank, run["cell"], run["layers"], run["policy"] != "float32", run["units"]
 
 
-def precision(run):
-    """ ", mixed_bfloat16" for a run trained under a mixed policy; "" for float32."""
-    return "" if run["policy"] == "float32" else f", {run['policy']}"
+def precision(policy):
+    """The label of a mixed dtype policy (", mixed_bfloat16"); "" for float32."""
+    return "" if policy == "float32" else f", {policy}"
 
 
 def grid_table(runs):
@@ -94,7 +94,7 @@ def grid_table(runs):
         for units in widths:
             run = entries.get((cell, layers, policy, units))
             cells.append("" if run is None else f"{run['test']:.4f} ({run['epochs']})")
-        label = f"{cell_name(cell)}, {layers}{precision({'policy': policy})}"
+        label = f"{cell_name(cell)}, {layers}{precision(policy)}"
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -110,7 +110,7 @@ def runs_table(runs):
     for run in sorted(runs, key=order):
         curve = ", ".join("–" if loss is None else f"{loss:.4f}" for loss in run["curve"])
         lines.append(
-            f"| {cell_name(run['cell'])} {run['layers']}×{run['units']}{precision(run)} "
+            f"| {cell_name(run['cell'])} {run['layers']}×{run['units']}{precision(run['policy'])} "
             f"| {run['parameters']:,} | {curve} "
             f"| {run['best_validation']:.4f} ({run['best_epoch']}) | **{run['test']:.4f}** "
             f"| {run['minutes']:.1f} min |"
