@@ -248,6 +248,33 @@ def test_models_with_every_layer_export_to_onnx_and_run_in_onnx_runtime(rng, tmp
             np.testing.assert_allclose(output, np.asarray(wanted), rtol=0, atol=1e-5, err_msg=name)
 
 
+@pytest.mark.slow  # about 30 s: 26 conversions
+def test_every_layer_converts_to_tflite_builtin_ops_with_a_fixed_batch(rng):
+    """`tf.lite.TFLiteConverter.from_keras_model` converts a model with any zoo layer to
+    TFLite's own ops (no Select TF ops) where the batch size is fixed, as it does Keras's
+    LSTM (with a batch of None it lowers neither's TensorLists); the TFLite interpreter gives
+    the model's outputs on right-padded sequences of 23 steps through a Masking layer."""
+    inputs = random_inputs(rng, time=23)
+    inputs[1, -4:] = 0.0
+    for case_id in LAYER_IDS:
+        model = keras.Sequential(
+            [
+                keras.Input(inputs.shape[1:], batch_size=inputs.shape[0]),
+                keras.layers.Masking(),
+                make_layer(case_id, return_sequences=True),
+            ]
+        )
+        numerics.randomize_weights(model, rng)
+        interpreter = tf.lite.Interpreter(
+            model_content=tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        )
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
+        interpreter.invoke()
+        outputs = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        np.testing.assert_allclose(outputs, model(inputs), rtol=0, atol=1e-5, err_msg=case_id)
+
+
 @pytest.mark.parametrize("case_id", ["lstm", "gru", "peephole", "vanilla"])
 def test_xla_compiled_calls_run_keras_loop_and_compile_leaves_xla_off(case_id, rng):
     """The fast loop's TensorArrays don't compile with XLA. As Keras's LSTM does where it runs
