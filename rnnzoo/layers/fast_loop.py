@@ -63,7 +63,8 @@ without saving anything for a backward pass: a SavedModel cannot hold a
 custom gradient that reads TensorArrays, and TensorFlow still differentiates
 that loop exactly if a gradient is asked of it later. Its TensorArrays are
 read and written one element per loop iteration, the form ONNX converters
-know, so `model.export(path, format="onnx")` works too. (Not for speed:
+know, so `model.export(path, format="onnx")` works too, and TFLite's converter
+lowers them to its own ops (with a fixed batch, as for Keras's LSTM). (Not for speed:
 TensorFlow's graph optimiser already prunes the saved tensors of a call no
 gradient reads; `benchmarks/inference_speed.py`.) Nor do its TensorArrays
 compile with XLA: in code compiled so (`xla_reason`), the layer runs Keras's
