@@ -133,7 +133,9 @@ def _inference(cell, spec, x, arrays):
     ONNX Loops: each iteration of a `tf.while_loop` reads its chunk from a
     TensorArray at the iteration's index and writes the chunk's outputs,
     stacked, as one element of another; the steps left over (length mod
-    chunk) run in a second loop, one at a time. Nothing is written outside the
+    chunk) run after it as one chunk where the length is known when traced
+    (a sequence of one step runs no loop at all), else in a second loop, one
+    at a time. Nothing is written outside the
     loops (the training forward, `_forward_loop`, writes h_0 and its last chunk
     there). About as fast as that forward (0.96x to 1.12x of it in
     `benchmarks/inference_speed.py`, 2026-12-04).
@@ -212,13 +214,22 @@ def _inference(cell, spec, x, arrays):
         return tf.reshape(outputs, [-1, batch or tf.shape(x)[1], units]), states, out_prev
 
     states, out_prev = list(states0), tf.zeros_like(states0[0])
-    chunked, states, out_prev = loop(0, full, _FORWARD_CHUNK, states, out_prev)
-    rest, states, out_prev = loop(middle, length - middle, 1, states, out_prev)
-    if spec.return_sequences:
-        first = tf.concat([chunked, rest], axis=0)
+    pieces = []  # the outputs of the chunks' loop, then of the rest
+    if not isinstance(full, int) or full > 0:
+        outputs, states, out_prev = loop(0, full, _FORWARD_CHUNK, states, out_prev)
+        pieces.append(outputs)
+    if isinstance(length, int):  # a known length: the rest as one chunk, no loop
+        if length > middle:
+            xw_rows = projection.input_projection(x[middle:])
+            mask_steps = [None] * (length - middle) if mask is None else tf.unstack(mask[middle:])
+            outputs, states, out_prev = run_steps(xw_rows, mask_steps, states, out_prev)
+            pieces.append(tf.stack(outputs))
     else:
-        first = out_prev
-    return [first, *states]
+        outputs, states, out_prev = loop(middle, length - middle, 1, states, out_prev)
+        pieces.append(outputs)
+    if not spec.return_sequences:
+        return [out_prev, *states]
+    return [pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=0), *states]
 
 
 def _unstacked(tensor, element_shape):
