@@ -372,6 +372,22 @@ def test_recurrent_dropout_at_inference_runs_fast(rng):
     assert_runs_fast(layer, training=False)
 
 
+@pytest.mark.parametrize("time, loops", [(1, 0), (7, 0), (10, 1), (23, 1), (None, 2)], ids=str)
+def test_inference_loops_over_chunks_and_runs_a_known_rest_without_a_loop(time, loops, rng):
+    """Inference reads and writes its TensorArrays in a loop over chunks of 10 steps (the
+    form ONNX and TFLite converters take); where the length is known when traced, the steps
+    left over run after it unrolled, so a one-step call (a sampler's, a stateful model fed
+    step by step) runs no loop at all; an unknown length loops over them too. Outputs equal
+    the plain cell's either way."""
+    layer, reference = make_pair("lstm", rng, return_sequences=True)
+    spec = tf.TensorSpec((3, time, FEATURES), tf.float32)
+    traced = tf.function(lambda x: layer(x)).get_concrete_function(spec)
+    whiles = [op for op in traced.graph.get_operations() if op.type in ("While", "StatelessWhile")]
+    assert len(whiles) == loops
+    inputs = random_inputs(rng, batch=3, time=time or 13)
+    numerics.assert_outputs_close(traced(tf.constant(inputs)), reference(inputs))
+
+
 # -------------------------------------------------------------- config, saving
 def test_fast_is_in_the_config():
     layer = rnnzoo.layers.GRU(UNITS, fast=False)
