@@ -1,18 +1,20 @@
 """Inference speed of rnnzoo's layers against Keras's own: the forward pass alone.
 
 Where no gradient tape watches a call (`predict`, `evaluate`, sampling, a
-SavedModel from `model.export`), the zoo's fast loop runs its forward steps
-alone; under a tape it also keeps what its hand-written backward reads (each
-step's local derivatives). This times, for each layer, three contenders on
-the same weights and inputs, `Input(100, 64) -> layer(256,
-return_sequences=True)`, batch 64, each a `tf.function` of the call:
+SavedModel, ONNX or TFLite export), the zoo's fast loop runs a forward loop
+of its own (`fast_loop._inference`); under a tape it runs the training
+forward, which also keeps what its hand-written backward reads (each step's
+local derivatives). This times, for each layer, three contenders on the same
+weights and inputs, `Input(100, 64) -> layer(256, return_sequences=True)`,
+batch 64, each a `tf.function` of the call:
 
 - Keras's layer of the same kind (LSTM, GRU, SimpleRNN);
 - the zoo's layer as inference runs it (traced with no tape);
-- the zoo's layer with the backward's saved tensors (traced under a tape, as
-  every call ran before inference had its own path). Measured, skipping them
-  saves nothing: TensorFlow's graph optimiser already prunes what no
-  gradient reads. Inference has its own path so that `model.export` works.
+- the zoo's layer traced under a tape: the training forward with the
+  backward's saved tensors (TensorFlow's graph optimiser prunes what no
+  gradient reads). Inference has its own loop for export (a SavedModel can't
+  hold the training loop's custom gradient; ONNX and TFLite converters need
+  its TensorArrays read and written once per loop iteration), not for speed.
 
 The contenders take turns one call at a time, the order reversed every round;
 each figure is the median. "zoo / Keras" is Keras's time / the zoo's.
