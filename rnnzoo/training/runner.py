@@ -466,7 +466,8 @@ def export_saved_model(recipe, config, vocabulary, checkpoint, path):
 
 def export_onnx(recipe, config, vocabulary, checkpoint, path):
     """Write `checkpoint`'s model to `path` as an ONNX file (Keras's `model.export(...,
-    format="onnx")`, through tf2onnx), atomically."""
+    format="onnx")`, through tf2onnx), atomically; computing in float32 whatever the run's
+    dtype policy."""
     if recipe.no_onnx:
         raise RecipeError(f"--format onnx: {recipe.no_onnx}")
     try:
@@ -476,6 +477,10 @@ def export_onnx(recipe, config, vocabulary, checkpoint, path):
             "--format onnx needs the tf2onnx package: pip install tf2onnx (and onnxruntime to "
             "run the file)."
         ) from None
+    if getattr(config, "dtype_policy", "float32") != "float32":
+        # Keras's ONNX export takes float32 models (ONNX Runtime runs no bfloat16 loop); the
+        # weights of a mixed-precision run are float32 already.
+        config = dataclasses.replace(config, dtype_policy="float32")
     model = recipe.build_model(config, vocabulary, inference=True)
     checkpoints.restore(checkpoint, model, carry=False, rng=False)
     if recipe.serving_signature:

@@ -685,6 +685,15 @@ def test_mixed_bfloat16_run_computes_in_bfloat16_and_exports_it(tmp_path, capsys
     np.testing.assert_array_equal(outputs, mixed)
     status, out, err = run_main(["sample", "--run-dir", run_dir, "--length", "30"], capsys)
     assert status == 0 and len(out.strip()) >= 10, err[-2000:]
+    if importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnxruntime"):
+        import onnxruntime
+
+        # ONNX is written in float32 (ONNX Runtime runs no bfloat16 loop): the exact logits.
+        status, out, err = run_main(["export", "--run-dir", run_dir, "--format", "onnx"], capsys)
+        assert status == 0, err[-2000:]
+        session = onnxruntime.InferenceSession(str(run_dir / "model.onnx"))
+        (onnx_logits,) = session.run(None, {session.get_inputs()[0].name: ids.astype(np.int32)})
+        np.testing.assert_allclose(onnx_logits, np.asarray(exact(ids)), rtol=0, atol=1e-5)
 
     # mixed_float16 scales the loss (Keras's LossScaleOptimizer): its scale is in the
     # checkpoints, so a run stopped after its first epoch resumes to the same weights.
