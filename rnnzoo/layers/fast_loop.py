@@ -137,7 +137,7 @@ def _inference(cell, spec, x, arrays):
     (a sequence of one step runs no loop at all), else in a second loop, one
     at a time. Nothing is written outside the
     loops (the training forward, `_forward_loop`, writes h_0 and its last chunk
-    there). About as fast as that forward (0.96x to 1.12x of it in
+    there). About as fast as that forward (0.93x to 1.12x of it in
     `benchmarks/inference_speed.py`, 2026-12-04).
     """
     kernel_weights, recurrent_kernel, bias, recurrent_bias, states0, parameters, *masks = (
