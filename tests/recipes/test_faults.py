@@ -6,6 +6,7 @@ seqclass run (the adding problem: no data files, seconds). The closed output pip
 test_charlm.py (it needs the sampler). Mounting a tmpfs needs root; those tests skip without.
 """
 
+import importlib.util
 import json
 import os
 import shutil
@@ -209,6 +210,26 @@ def test_an_export_that_meets_a_full_disk_keeps_the_old_savedmodel(tmpfs, finish
     (disk / "filler").unlink()
     status, _, err = run_main([*export, "--output", run_dir / "config.toml" / "sm"], capsys)
     assert_one_line_error(status, err, "(ENOTDIR)", "pass another --output")
+
+
+@pytest.mark.skipif(
+    not importlib.util.find_spec("tf2onnx"), reason="tf2onnx is not installed (the test extra)"
+)
+def test_an_onnx_export_that_meets_a_full_disk_keeps_the_old_file(tmpfs, finished_run, capsys):
+    """An ONNX export that fills the disk is one line with an export's advice; the file
+    exported before is still there, byte for byte; no temporary is left."""
+    disk = tmpfs("4m")
+    run_dir = disk / "run"
+    shutil.copytree(finished_run, run_dir)
+    export = ["export", "--run-dir", run_dir, "--format", "onnx"]
+    assert run_main(export, capsys)[0] == 0
+    before = (run_dir / "model.onnx").read_bytes()
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    (disk / "filler").write_bytes(bytes(free - 16384))
+    status, _, err = run_main([*export, "--checkpoint", "last"], capsys)
+    assert_one_line_error(status, err, f"'{run_dir / 'model.onnx'}'", "(ENOSPC)", "export again")
+    assert (run_dir / "model.onnx").read_bytes() == before
+    assert no_temporaries(run_dir)
 
 
 def test_a_read_only_file_system_is_one_line_and_changes_nothing(tmpfs, capsys):
