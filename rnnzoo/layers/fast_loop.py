@@ -161,11 +161,7 @@ def _inference(cell, spec, x, arrays):
             )
             out_t = new_states[0]
             if mask_steps[k] is not None:
-                # A masked step keeps the states, and outputs the last output (or zeros).
-                keep = tf.cast(mask_steps[k], tf.bool)
-                fill = tf.zeros_like(out_prev) if spec.zero_output_for_mask else out_prev
-                out_t = tf.where(keep, new_states[0], fill)
-                new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+                out_t, new_states = _masked(mask_steps[k], new_states, states, out_prev, spec)
             states, out_prev = new_states, out_t
             outputs.append(out_t)
         return outputs, states, out_prev
@@ -230,6 +226,15 @@ def _inference(cell, spec, x, arrays):
     if not spec.return_sequences:
         return [out_prev, *states]
     return [pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=0), *states]
+
+
+def _masked(mask_t, new_states, states, out_prev, spec):
+    """A step under a mask -> (its output, its states): a masked step keeps the states and
+    outputs the last output (or zeros, with `zero_output_for_mask`), as Keras's loop does."""
+    keep = tf.cast(mask_t, tf.bool)
+    fill = tf.zeros_like(out_prev) if spec.zero_output_for_mask else out_prev
+    kept = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+    return tf.where(keep, new_states[0], fill), kept
 
 
 def _unstacked(tensor, element_shape):
@@ -529,16 +534,9 @@ def _forward_loop(derivative, projection, x, states0, parameters, mask, spec):
             z = projection.step(xw_t, states[0])
             new_states, saved = derivative.forward(z, states, parameters)
             if masked:
-                # A masked step keeps the states, and outputs the last output (or zeros).
-                keep = tf.cast(mask[times[k]], tf.bool)
-                out_prev = tf.where(
-                    keep,
-                    new_states[0],
-                    tf.zeros_like(out_prev) if spec.zero_output_for_mask else out_prev,
-                )
+                out_prev, new_states = _masked(mask[times[k]], new_states, states, out_prev, spec)
                 if out_array is not None:
                     out_array = out_array.write(times[k], out_prev)
-                new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
             states = new_states
             state_arrays = [a.write(times[k + 1], s) for a, s in zip(state_arrays, states)]
             saved_arrays = [a.write(times[k], s) for a, s in zip(saved_arrays, saved)]
