@@ -5,6 +5,7 @@ loads all of them in ONE new Python process (a cold start costs seconds), which
 must reproduce the outputs.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,7 +14,14 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 from numerics import as_list
+
+# Keras's ONNX export (tf2onnx) and ONNX Runtime, both in the test extra.
+HAS_ONNX = all(importlib.util.find_spec(name) for name in ("tf2onnx", "onnxruntime"))
+needs_onnx = pytest.mark.skipif(
+    not HAS_ONNX, reason="tf2onnx or onnxruntime is not installed (the test extra)"
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,6 @@
 keras.layers.RNN for every layer, and the layer contract (shapes, flat config,
 saving, training, errors)."""
 
-import importlib.util
 import warnings
 
 import cell_cases
@@ -223,10 +222,7 @@ def test_models_with_every_layer_export_a_savedmodel_that_serves_without_rnnzoo(
 
 
 @pytest.mark.slow  # about 50 s: 29 exports through tf2onnx
-@pytest.mark.skipif(
-    not (importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnxruntime")),
-    reason="tf2onnx or onnxruntime is not installed (the test extra)",
-)
+@processes.needs_onnx
 def test_models_with_every_layer_export_to_onnx_and_run_in_onnx_runtime(rng, tmp_path):
     """`model.export(path, format="onnx")` (Keras's, through tf2onnx) works with every layer,
     as it does with Keras's own: inference's loop reads and writes its TensorArrays one

@@ -2,7 +2,6 @@
 
 import csv
 import dataclasses
-import importlib.util
 import json
 import os
 import shlex
@@ -26,7 +25,14 @@ from cli_checks import (
     one_cell_of_each_kind,
     tags_in,
 )
-from processes import REPO_ROOT, keras_file_outputs, served_differences, subprocess_env
+from processes import (
+    HAS_ONNX,
+    REPO_ROOT,
+    keras_file_outputs,
+    needs_onnx,
+    served_differences,
+    subprocess_env,
+)
 
 from rnnzoo.recipes import charlm
 from rnnzoo.training import checkpoints
@@ -616,10 +622,7 @@ def test_export_writes_a_savedmodel_that_tensorflow_alone_serves(tmp_path, capsy
     assert_one_line_error(status, err, "a SavedModel is a folder")
 
 
-@pytest.mark.skipif(
-    not (importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnxruntime")),
-    reason="tf2onnx or onnxruntime is not installed (the test extra)",
-)
+@needs_onnx
 def test_export_writes_an_onnx_file_that_onnx_runtime_runs(tmp_path, capsys, small_text):
     """`export --format onnx` writes <run-dir>/model.onnx (Keras's ONNX export, through
     tf2onnx): ONNX Runtime gives the logits of the checkpoint's model on ids of any length
@@ -685,7 +688,7 @@ def test_mixed_bfloat16_run_computes_in_bfloat16_and_exports_it(tmp_path, capsys
     np.testing.assert_array_equal(outputs, mixed)
     status, out, err = run_main(["sample", "--run-dir", run_dir, "--length", "30"], capsys)
     assert status == 0 and len(out.strip()) >= 10, err[-2000:]
-    if importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnxruntime"):
+    if HAS_ONNX:
         import onnxruntime
 
         # ONNX is written in float32 (ONNX Runtime runs no bfloat16 loop): the exact logits.

@@ -6,7 +6,6 @@ seqclass run (the adding problem: no data files, seconds). The closed output pip
 test_charlm.py (it needs the sampler). Mounting a tmpfs needs root; those tests skip without.
 """
 
-import importlib.util
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 from cli_checks import assert_one_line_error, damage_checkpoint, error_lines, no_temporaries
-from processes import REPO_ROOT, subprocess_env
+from processes import REPO_ROOT, needs_onnx, subprocess_env
 
 from rnnzoo.data.mnist import write_mnist_dir
 from rnnzoo.recipes import seqclass
@@ -212,9 +211,7 @@ def test_an_export_that_meets_a_full_disk_keeps_the_old_savedmodel(tmpfs, finish
     assert_one_line_error(status, err, "(ENOTDIR)", "pass another --output")
 
 
-@pytest.mark.skipif(
-    not importlib.util.find_spec("tf2onnx"), reason="tf2onnx is not installed (the test extra)"
-)
+@needs_onnx
 def test_an_onnx_export_that_meets_a_full_disk_keeps_the_old_file(tmpfs, finished_run, capsys):
     """An ONNX export that fills the disk is one line with an export's advice; the file
     exported before is still there, byte for byte; no temporary is left."""
