@@ -106,6 +106,13 @@ def _signature(cell_class):
             add(owner.__init__, ("self", "units", *cell_class.fixed_arguments), replace=True)
     add(RecurrentLayer.__init__, ("self", "units"), replace=False)
     add(keras.layers.RNN.__init__, ("self", "cell"), replace=False)
+    # The base layer's argument that Keras's LSTM, GRU and SimpleRNN name in their own
+    # signatures, in their place: after the other regularizers.
+    keyword = _insert_after(
+        keyword,
+        "bias_regularizer",
+        inspect.Parameter("activity_regularizer", inspect.Parameter.KEYWORD_ONLY, default=None),
+    )
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
     return inspect.Signature(
         [
@@ -115,6 +122,16 @@ def _signature(cell_class):
             inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
         ]
     )
+
+
+def _insert_after(parameters, name, parameter):
+    """`parameters` (name -> Parameter) with `parameter` after `name`, or last without it."""
+    if name not in parameters:
+        return {**parameters, parameter.name: parameter}
+    names = list(parameters)
+    at = names.index(name) + 1
+    items = list(parameters.items())
+    return dict([*items[:at], (parameter.name, parameter), *items[at:]])
 
 
 def _init(signature):

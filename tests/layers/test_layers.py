@@ -546,3 +546,18 @@ def test_layers_show_their_real_signature(name):
     assert ("recurrent_initializer" in parameters) == (name != "IRNN")  # the IRNN fixes U
     text = pydoc.render_doc(layer_class, renderer=pydoc.plaintext)
     assert f"{name}(units, *, " in text
+
+
+@pytest.mark.parametrize(
+    "keras_name, zoo_name", [("LSTM", "LSTM"), ("GRU", "GRU"), ("SimpleRNN", "VanillaRNN")]
+)
+def test_signatures_name_every_argument_of_keras_layers(keras_name, zoo_name):
+    import inspect
+
+    keras_parameters = inspect.signature(getattr(keras.layers, keras_name)).parameters
+    zoo_parameters = inspect.signature(getattr(rnnzoo.layers, zoo_name)).parameters
+    missing = [name for name in keras_parameters if name not in zoo_parameters]
+    assert missing == []
+    assert zoo_parameters["activity_regularizer"].default is None
+    names = list(zoo_parameters)
+    assert names.index("activity_regularizer") == names.index("bias_regularizer") + 1
