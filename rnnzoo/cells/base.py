@@ -35,6 +35,7 @@ A cell is declared once, in its class: everything else is derived from it.
   equations (the tests run every form).
 """
 
+import inspect
 import numbers
 
 import keras
@@ -63,6 +64,25 @@ def check_rate(name, rate):
     if not 0.0 <= value < 1.0:
         raise ValueError(f"Expected `{name}` to be a fraction in [0, 1), received {name}={rate!r}.")
     return value
+
+
+def cell_arguments(cell_class):
+    """The keyword arguments `cell_class` takes besides `units`, name -> keyword-only Parameter.
+
+    The base cell's first, then each subclass's own; a subclass's default replaces its
+    base's, in the base's place; `fixed_arguments` (set by the cell itself) left out.
+    """
+    arguments = {}
+    for owner in reversed(cell_class.__mro__):
+        if not (issubclass(owner, RecurrentCell) and "__init__" in vars(owner)):
+            continue
+        for parameter in inspect.signature(owner.__init__).parameters.values():
+            if parameter.name in ("self", "units", *cell_class.fixed_arguments) or (
+                parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+            ):
+                continue
+            arguments[parameter.name] = parameter.replace(kind=parameter.KEYWORD_ONLY)
+    return arguments
 
 
 class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
@@ -114,6 +134,15 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        # What help(), IDEs and `inspect.signature(cls)` show: every argument the cell takes
+        # (a subclass's `__init__` names only its own and passes the rest on in **kwargs).
+        cls.__signature__ = inspect.Signature(
+            [
+                inspect.Parameter("units", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                *cell_arguments(cls).values(),
+                inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+            ]
+        )
         if cls.__dict__.get("names"):
             from rnnzoo.cells import registry
 

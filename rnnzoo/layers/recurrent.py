@@ -87,25 +87,19 @@ def _cell_doc(cell_class):
 def _signature(cell_class):
     """`(self, units, *, <the cell's arguments>, <the RNN's>, fast, **kwargs)`, as the layer
     takes them (`RecurrentLayer.__init__` itself only says `**kwargs`)."""
-    keyword = {}
+    keyword = cells.base.cell_arguments(cell_class)
 
-    def add(function, skip, replace):
+    def add(function, skip):
         for parameter in inspect.signature(function).parameters.values():
             if parameter.name in skip or parameter.kind in (
                 parameter.VAR_KEYWORD,
                 parameter.VAR_POSITIONAL,
             ):
                 continue
-            if replace or parameter.name not in keyword:
-                keyword[parameter.name] = parameter.replace(kind=parameter.KEYWORD_ONLY)
+            keyword.setdefault(parameter.name, parameter.replace(kind=parameter.KEYWORD_ONLY))
 
-    # The base cell's arguments first, then each subclass's own; a subclass's
-    # default replaces its base's, in the base's place.
-    for owner in reversed(cell_class.__mro__):
-        if issubclass(owner, cells.RecurrentCell) and "__init__" in vars(owner):
-            add(owner.__init__, ("self", "units", *cell_class.fixed_arguments), replace=True)
-    add(RecurrentLayer.__init__, ("self", "units"), replace=False)
-    add(keras.layers.RNN.__init__, ("self", "cell"), replace=False)
+    add(RecurrentLayer.__init__, ("self", "units"))
+    add(keras.layers.RNN.__init__, ("self", "cell"))
     # The base layer's argument that Keras's LSTM, GRU and SimpleRNN name in their own
     # signatures, in their place: after the other regularizers.
     keyword = _insert_after(

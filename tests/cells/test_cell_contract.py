@@ -7,6 +7,7 @@ import numpy as np
 import processes
 import pytest
 from cell_cases import (
+    CELL_CASES,
     CELL_IDS,
     NUM_WEIGHTS,
     UNITS,
@@ -85,6 +86,37 @@ def test_cell_in_keras_rnn_passes_the_layer_test(case_id, rng, tmp_path):
         regularizers=regularizers,
         tmp_path=tmp_path,
     )
+
+
+@pytest.mark.parametrize("case_id", CELL_IDS)
+def test_cells_show_every_argument_they_take(case_id):
+    import inspect
+
+    cell_class = CELL_CASES[case_id][0]
+    shown = inspect.signature(cell_class).parameters
+    assert list(shown)[0] == "units" and list(shown)[-1] == "kwargs"
+    for argument in (*NON_DEFAULT_ARGUMENTS[case_id], *COMMON_ARGUMENTS):
+        if argument == "name":  # the base layer's, as in Keras's cells' signatures
+            continue
+        assert (argument in shown) == takes(case_id, argument), argument
+    # Each argument shown is taken, at the default shown, and keeps it.
+    defaults = {name: p.default for name, p in shown.items() if name not in ("units", "kwargs")}
+    config = cell_class(UNITS, name="cell", **defaults).get_config()
+    assert config == cell_class(UNITS, name="cell").get_config()
+
+
+@pytest.mark.parametrize(
+    "keras_name, zoo_name",
+    [("LSTMCell", "LSTMCell"), ("GRUCell", "GRUCell"), ("SimpleRNNCell", "VanillaRNNCell")],
+)
+def test_cells_show_every_argument_of_keras_cells(keras_name, zoo_name):
+    import inspect
+
+    import rnnzoo
+
+    keras_parameters = inspect.signature(getattr(keras.layers, keras_name)).parameters
+    zoo_parameters = inspect.signature(getattr(rnnzoo.cells, zoo_name)).parameters
+    assert [name for name in keras_parameters if name not in zoo_parameters] == []
 
 
 @pytest.mark.parametrize("case_id", CELL_IDS)
