@@ -120,11 +120,8 @@ def _signature(cell_class):
 
 def _insert_after(parameters, name, parameter):
     """`parameters` (name -> Parameter) with `parameter` after `name`, or last without it."""
-    if name not in parameters:
-        return {**parameters, parameter.name: parameter}
-    names = list(parameters)
-    at = names.index(name) + 1
     items = list(parameters.items())
+    at = list(parameters).index(name) + 1 if name in parameters else len(items)
     return dict([*items[:at], (parameter.name, parameter), *items[at:]])
 
 
