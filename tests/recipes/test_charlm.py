@@ -688,6 +688,11 @@ def test_mixed_bfloat16_run_computes_in_bfloat16_and_exports_it(tmp_path, capsys
     np.testing.assert_array_equal(outputs, mixed)
     status, out, err = run_main(["sample", "--run-dir", run_dir, "--length", "30"], capsys)
     assert status == 0 and len(out.strip()) >= 10, err[-2000:]
+    # inspect reads the cells of a bfloat16 model too (the Linux 2x512 runs of issue 15).
+    status, out, err = run_main(["inspect", "--run-dir", run_dir, "--max-chars", "300"], capsys)
+    assert status == 0, err[-2000:]
+    assert "position_in_line: rnn_1 cell " in out
+    assert (run_dir / "cells_position_in_line.png").stat().st_size > 0
     if HAS_ONNX:
         import onnxruntime
 
