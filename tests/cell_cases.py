@@ -100,18 +100,8 @@ NUM_WEIGHTS = {
 
 def regularizer_arguments(case_id):
     """Every `*_regularizer` argument the case's cell takes, up its class chain."""
-    import inspect
-
-    cell_class = CELL_CASES[case_id][0]
-    names = set()
-    for klass in cell_class.__mro__:
-        if "__init__" in vars(klass):
-            names.update(
-                name
-                for name in inspect.signature(klass.__init__).parameters
-                if name.endswith("_regularizer") and name != "activity_regularizer"
-            )
-    return sorted(name for name in names if takes(case_id, name))
+    arguments = rnnzoo.cells.base.cell_arguments(CELL_CASES[case_id][0])
+    return sorted(name for name in arguments if name.endswith("_regularizer"))
 
 
 def takes(case_id, argument):
