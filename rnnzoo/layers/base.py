@@ -23,12 +23,11 @@ and why not the faster ones.
 """
 
 import dataclasses
-import inspect
 
 import keras
 from keras.src import backend as keras_backend
 
-from rnnzoo.cells.base import RecurrentCell
+from rnnzoo.cells.base import cell_arguments
 from rnnzoo.layers import parallel_scan
 
 CHOICES = ("auto", True, False)
@@ -45,18 +44,9 @@ _RNN_ARGUMENTS = (
 
 
 def _cell_argument_names(cell_class):
-    """Every keyword argument `cell_class.__init__` accepts, up its class chain."""
-    names = set()
-    for klass in cell_class.__mro__:
-        if not issubclass(klass, RecurrentCell):
-            continue
-        parameters = inspect.signature(klass.__init__).parameters
-        names.update(
-            name
-            for name, parameter in parameters.items()
-            if name not in ("self", "units") and parameter.kind is parameter.POSITIONAL_OR_KEYWORD
-        )
-    return frozenset(names)
+    """Every keyword argument of `cell_class.__init__`s up its class chain: the arguments the
+    cell takes and those it sets itself (`fixed_arguments`), which go to the cell too."""
+    return frozenset(cell_arguments(cell_class)) | frozenset(cell_class.fixed_arguments)
 
 
 @dataclasses.dataclass(frozen=True)
