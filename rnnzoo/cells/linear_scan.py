@@ -45,6 +45,8 @@ def linear_recurrence(a, b, h0):
     """
     if keras.backend.backend() == "tensorflow":
         return _tensorflow_recurrence(a, b, h0)
+    if not isinstance(a.shape[1], int):
+        return _step_by_step(a, b, h0)
     b = ops.concatenate([b[:, :1] + a[:, :1] * h0[:, None], b[:, 1:]], axis=1)
 
     def combine(earlier, later):
@@ -52,6 +54,20 @@ def linear_recurrence(a, b, h0):
         return a2 * a1, a2 * b1 + b2
 
     return ops.associative_scan(combine, (a, b), axis=1)[1]
+
+
+def _step_by_step(a, b, h0):
+    """`linear_recurrence` one step at a time (`keras.ops.scan`), for a number of steps that
+    is a symbol, not a number: JAX's associative scan needs the length (an export of a
+    model for sequences of any length traces it so, e.g. Keras's ONNX export on JAX)."""
+
+    def step(h_prev, a_b):
+        a_t, b_t = a_b
+        h = a_t * h_prev + b_t
+        return h, h
+
+    _, h = ops.scan(step, h0, (ops.moveaxis(a, 1, 0), ops.moveaxis(b, 1, 0)))
+    return ops.moveaxis(h, 0, 1)
 
 
 def gated_recurrence(k, h0, coefficients, coefficients_gradient, mask=None):

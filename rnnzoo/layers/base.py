@@ -49,6 +49,14 @@ def _cell_argument_names(cell_class):
     return frozenset(cell_arguments(cell_class)) | frozenset(cell_class.fixed_arguments)
 
 
+def _traced_by_jax(tensor):
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return isinstance(tensor, jax.core.Tracer)
+
+
 @dataclasses.dataclass(frozen=True)
 class LoopChoice:
     """The loop a call runs ("cudnn", "fast" or "keras"), and why not each faster one."""
@@ -99,6 +107,7 @@ class RecurrentLayer(keras.layers.RNN):
         super().__init__(cell, **kwargs)
         self.fast = fast
         self.use_cudnn = use_cudnn
+        self._dropping = True  # whether a call draws dropout masks (`call` sets it)
         self.input_spec = keras.layers.InputSpec(ndim=3)
         # Neither cuDNN nor the TensorFlow loop compiles with XLA: as Keras's LSTM does where
         # it runs cuDNN, the layer tells `compile` to leave XLA off (it warns under an explicit
@@ -140,7 +149,23 @@ class RecurrentLayer(keras.layers.RNN):
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if initial_state is not None:
             self.cell.check_states(initial_state)
+        self._dropping = not (training is None or training is False)
         return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+    def _maybe_config_dropout_masks(self, cell, input_sequence, input_state):
+        # Keras's RNN draws the cell's dropout masks before every call, but only training
+        # reads them. Inference here draws none (no random op in `predict`, in sampling or
+        # in an export: Keras's ONNX export on JAX can't trace one for a batch of unknown
+        # size) and spends the seeds the draws would, so the masks of later training steps
+        # stay those of Keras's layers with the same seed.
+        if self._dropping:
+            super()._maybe_config_dropout_masks(cell, input_sequence, input_state)
+            return
+        if _traced_by_jax(input_sequence) and not keras_backend.in_stateless_scope():
+            return  # a trace of the call alone (an export): its seeds can't change
+        for rate in (cell.dropout, cell.recurrent_dropout):
+            if 0 < rate < 1:  # a rate of 0 or 1 draws no seed in Keras either
+                cell.seed_generator.next()
 
     # --------------------------------------------------------------- the loops
     def loop_choice(self, training=False, mask=None):

@@ -14,6 +14,8 @@ import json
 import processes
 import pytest
 
+from rnnzoo.cells import registry
+
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install jax)"
 )
@@ -161,6 +163,64 @@ def test_models_exported_on_jax_serve_with_tensorflow_alone(tmp_path):
     report = processes.served_differences(tmp_path)
     assert sorted(report) == ["gru", "lstm", "masked_gru", "mingru", "peephole", "vanilla"]
     assert max(report.values()) <= 1e-6, report
+
+
+_ONNX_SCRIPT = """
+import json, pathlib, sys
+import numpy as np, keras, onnxruntime, rnnzoo
+from rnnzoo.cells import registry
+
+assert keras.backend.backend() == "jax"
+directory = pathlib.Path(sys.argv[1])
+onnxruntime.set_default_logger_severity(3)
+rng = np.random.default_rng(0)
+x = rng.normal(size=(3, 13, 2)).astype("float32")
+x[1, -4:] = 0.0  # padding, for the masked model
+models = {}
+for name in registry.names():
+    inputs = keras.Input((None, 2))
+    models[name] = keras.Model(inputs, rnnzoo.layers.get(name)(4, return_sequences=True)(inputs))
+inputs = keras.Input((None, 2))
+hidden = rnnzoo.layers.PeepholeLSTM(4, return_sequences=True, dropout=0.25)(inputs)
+hidden = keras.layers.Bidirectional(rnnzoo.layers.GRU(4, reset_after=False))(hidden)
+models["stack_with_dropout_and_bidirectional"] = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+inputs = keras.Input((None, 2))
+states = rnnzoo.layers.LSTM(4, return_state=True, go_backwards=True)(inputs)
+models["lstm_return_state"] = keras.Model(inputs, states)
+inputs = keras.Input((None, 2))
+models["masked_lstm"] = keras.Model(inputs, rnnzoo.layers.LSTM(4)(keras.layers.Masking()(inputs)))
+report = {}
+for name, model in models.items():
+    model.set_weights([0.5 * rng.normal(size=w.shape) for w in model.get_weights()])
+    model(x)  # Keras exports a model once called
+    model.export(directory / f"{name}.onnx", format="onnx", verbose=False)
+    session = onnxruntime.InferenceSession(str(directory / f"{name}.onnx"))
+    differences = []
+    for steps in (13, 6):  # the export's sequences have any length
+        expected = keras.tree.flatten(model(x[:, :steps]))
+        outputs = session.run(None, {session.get_inputs()[0].name: x[:, :steps]})
+        assert len(outputs) == len(expected), name
+        differences += [float(np.abs(o - np.asarray(e)).max()) for o, e in zip(outputs, expected)]
+    report[name] = max(differences)
+print("REPORT " + json.dumps(report))
+"""
+
+
+@pytest.mark.slow  # about 30 s: 29 exports through jax2onnx
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(name) for name in ("jax2onnx", "onnxruntime")),
+    reason="jax2onnx or onnxruntime is not installed (the test extra)",
+)
+def test_models_exported_to_onnx_on_jax_run_in_onnx_runtime(tmp_path):
+    """`model.export(path, format="onnx")` on Keras's JAX backend (Keras's, through jax2onnx)
+    works with every layer for sequences of any length: the zoo's `lax.scan` loop, the
+    minimal cells' parallel scan (one step at a time where the length is a symbol), masks,
+    `return_state`, Bidirectional, and dropout (inference draws no mask; Keras's own LSTM
+    with dropout fails this export). ONNX Runtime gives the model's outputs at two lengths."""
+    env = processes.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    report = processes.reported(processes.run_python(_ONNX_SCRIPT, tmp_path, env=env))
+    assert len(report) == len(registry.names()) + 3, sorted(report)
+    assert max(report.values()) <= 1e-5, report
 
 
 _DATA_PARALLEL_SCRIPT = """

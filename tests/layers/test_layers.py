@@ -374,6 +374,39 @@ def test_layer_masks_stateful_and_dropout(case_id, rng):
         )
 
 
+@pytest.mark.parametrize("case_id", ["lstm", "gru", "mingru"])
+def test_inference_draws_no_dropout_mask_but_spends_the_seeds_of_kerass_rnn(case_id, rng):
+    """Only training reads the dropout masks, so an inference call's graph has no random op
+    (a training call's has); each call still spends the seeds `keras.layers.RNN` over the
+    same cell spends, so the masks of training steps after it stay the same as there."""
+    inputs = random_inputs(rng)
+    rates = (
+        {"dropout": 0.3, "recurrent_dropout": 0.2}
+        if takes(case_id, "recurrent_dropout")
+        else {"dropout": 0.3}
+    )
+    layer = make_layer(case_id, return_sequences=True, seed=7, **rates)
+    reference = keras.layers.RNN(make_cell(case_id, seed=7, **rates), return_sequences=True)
+    spec = tf.TensorSpec((None, None, inputs.shape[-1]), tf.float32)
+    for training in (False, True):
+        graph = tf.function(
+            lambda x, training=training: layer(x, training=training)
+        ).get_concrete_function(spec)
+        random_ops = [op.type for op in graph.graph.get_operations() if "Random" in op.type]
+        assert bool(random_ops) == training, (training, random_ops)
+    for model in (layer, reference):
+        model(inputs)  # builds
+    reference.set_weights(layer.get_weights())
+    for training in (False, False, True, False, True):
+        ours = layer(inputs, training=training)
+        theirs = reference(inputs, training=training)
+        numerics.assert_outputs_close(ours, theirs, what=f"outputs, training={training}")
+        np.testing.assert_array_equal(
+            np.asarray(layer.cell.seed_generator.state.value),
+            np.asarray(reference.cell.seed_generator.state.value),
+        )
+
+
 @pytest.mark.parametrize("case_id", LAYER_IDS)
 def test_layer_in_mixed_float16(case_id, rng):
     inputs = random_inputs(rng)
