@@ -157,7 +157,7 @@ class RecurrentLayer(keras.layers.RNN):
         # reads them. Inference here draws none (no random op in `predict`, in sampling or
         # in an export: Keras's ONNX export on JAX can't trace one for a batch of unknown
         # size) and spends the seeds the draws would, so the masks of later training steps
-        # stay those of Keras's layers with the same seed.
+        # stay those of `keras.layers.RNN` over the same cell.
         if self._dropping:
             super()._maybe_config_dropout_masks(cell, input_sequence, input_state)
             return
