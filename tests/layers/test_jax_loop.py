@@ -206,7 +206,7 @@ print("REPORT " + json.dumps(report))
 """
 
 
-@pytest.mark.slow  # about 30 s: 29 exports through jax2onnx
+@pytest.mark.slow  # about 55 s: 29 exports through jax2onnx
 @pytest.mark.skipif(
     not all(importlib.util.find_spec(name) for name in ("jax2onnx", "onnxruntime")),
     reason="jax2onnx or onnxruntime is not installed (the test extra)",
