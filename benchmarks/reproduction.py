@@ -105,12 +105,17 @@ def main(argv=None):
             f"| {record['epoch']} | {record['global_step']:,} | {record['seconds'] / 60:.1f} "
             f"| {record['train_loss']:.4f} | {show(name, figure(record))} |"
         )
-    # The best epoch is the one the test scores (the run's own monitor, e.g. the validation
-    # loss for seqclass) once the run has finished; until then, the best validation figure.
-    scored = [r for r in history if results and r["epoch"] == results.get("best_epoch")]
-    best = scored[0] if scored else (min if lower else max)(history, key=figure)
-    label = "the best checkpoint's validation" if scored else "best validation"
-    reached = f"{label} {name} {show(name, figure(best))} at epoch {best['epoch']}"
+    # Once the run has finished, the checkpoint the test scored (picked by the run's own
+    # monitor, e.g. the validation loss for seqclass; results.json holds its evaluation, which
+    # matters where a budget cut an epoch and a resume finished it: two records of one epoch);
+    # until then, the best validation figure.
+    if results is not None and f"best_validation_{name}" in results:
+        label, value = "the best checkpoint's validation", results[f"best_validation_{name}"]
+        epoch = results["best_epoch"]
+    else:
+        best = (min if lower else max)(history, key=figure)
+        label, value, epoch = "best validation", figure(best), best["epoch"]
+    reached = f"{label} {name} {show(name, value)} at epoch {epoch}"
     minutes = history[-1]["seconds"] / 60
     if results is not None:
         test = results[f"test_{name}"]

@@ -838,3 +838,30 @@ def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, c
     assert result.stderr.strip() == (
         f"error: {tmp_path} is not a run directory (no config.toml); give charlm runs"
     )
+
+
+def test_reproduction_reads_the_best_of_an_epoch_cut_and_resumed(tmp_path, capsys, small_text):
+    """A budget that cuts an epoch leaves an evaluation of it, and the resume that finishes it
+    a second one of the same epoch: `benchmarks/reproduction.py` gives the evaluation of the
+    checkpoint the test scored (the later, better one here), not the first of that epoch."""
+    run_dir = tmp_path / "cut"
+    argv = [*SHORT_RUN, "--data", small_text, "--run-dir", run_dir]
+    status, _, err = run_main([*argv, "--max-minutes", "1e-9"], capsys)
+    assert status == 0, err[-3000:]
+    status, _, err = run_main(["--resume", "--run-dir", run_dir, "--max-minutes", "60"], capsys)
+    assert status == 0, err[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    cut, finished = results["history"]
+    assert (cut["epoch"], cut["steps"], finished["epoch"], finished["steps"]) == (1, 1, 1, 2)
+    assert finished["validation_loss"] < cut["validation_loss"]
+    assert results["best_validation_loss"] == finished["validation_loss"]
+
+    script = REPO_ROOT / "benchmarks" / "reproduction.py"
+    command = [sys.executable, script, "--run-dir", run_dir]
+    result = subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reached = (
+        f"reached: the best checkpoint's validation loss {finished['validation_loss']:.4f} "
+        f"nats/char at epoch 1; test loss {results['test_loss']:.4f} nats/char"
+    )
+    assert reached in result.stdout, result.stdout
