@@ -32,6 +32,7 @@ from projection import power_law_projection  # noqa: E402
 
 from rnnzoo.training import checkpoints  # noqa: E402
 from rnnzoo.training import config as config_io  # noqa: E402
+from rnnzoo.training.errors import RecipeError  # noqa: E402
 
 # seqclass (task, cell) -> (the least test accuracy, whose figure it is)
 ACCURACY = {
@@ -76,6 +77,31 @@ def _target(config):
     return what, "loss", lambda r: r["validation_loss"], None, True, "Karpathy et al. 2015"
 
 
+def read_run(run_dir):
+    """A run directory's config, its history (from checkpoints/last.ckpt) and its results
+    (None until it has finished); a folder that is not a run, or a damaged file, is a
+    `RecipeError` saying so."""
+    if not (run_dir / "config.toml").is_file():
+        raise RecipeError(
+            f"{run_dir} is not a run directory (no config.toml); give the --run-dir of a "
+            "charlm, seqclass or glimpse_mnist run"
+        )
+    config = config_io.read_toml(run_dir / "config.toml")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.exists():
+        raise RecipeError(f"{run_dir} has no checkpoint yet; try again after its first one")
+    history = checkpoints.load(last).state["history"]
+    results_path = run_dir / "results.json"
+    try:
+        results = json.loads(results_path.read_text()) if results_path.exists() else None
+    except (ValueError, OSError) as error:
+        raise RecipeError(
+            f"{results_path} is damaged ({error}); delete it to read the run as unfinished "
+            "(its history is in checkpoints/last.ckpt)"
+        ) from None
+    return config, history, results
+
+
 def show(name, value):
     return f"{100 * value:.2f}%" if name in ("accuracy", "error") else f"{value:.4f} nats/char"
 
@@ -88,10 +114,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     run_dir = Path(args.run_dir)
-    config = config_io.read_toml(run_dir / "config.toml")
-    history = checkpoints.load(run_dir / "checkpoints" / "last.ckpt").state["history"]
-    results_path = run_dir / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else None
+    try:
+        config, history, results = read_run(run_dir)
+    except RecipeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     what, name, figure, goal, lower, source = target(config)
     if not history:
         print(f"run: {run_dir} ({what}) has no evaluation yet; try again after its first epoch.")

@@ -843,7 +843,8 @@ def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, c
 def test_reproduction_reads_the_best_of_an_epoch_cut_and_resumed(tmp_path, capsys, small_text):
     """A budget that cuts an epoch leaves an evaluation of it, and the resume that finishes it
     a second one of the same epoch: `benchmarks/reproduction.py` gives the evaluation of the
-    checkpoint the test scored (the later, better one here), not the first of that epoch."""
+    checkpoint the test scored (the later, better one here), not the first of that epoch; a
+    folder that is not a run, a run with no checkpoint yet and damaged files get one error line."""
     run_dir = tmp_path / "cut"
     argv = [*SHORT_RUN, "--data", small_text, "--run-dir", run_dir]
     status, _, err = run_main([*argv, "--max-minutes", "1e-9"], capsys)
@@ -856,12 +857,36 @@ def test_reproduction_reads_the_best_of_an_epoch_cut_and_resumed(tmp_path, capsy
     assert finished["validation_loss"] < cut["validation_loss"]
     assert results["best_validation_loss"] == finished["validation_loss"]
 
-    script = REPO_ROOT / "benchmarks" / "reproduction.py"
-    command = [sys.executable, script, "--run-dir", run_dir]
-    result = subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
+    def reproduction(folder):
+        script = REPO_ROOT / "benchmarks" / "reproduction.py"
+        command = [sys.executable, script, "--run-dir", folder]
+        return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
+
+    result = reproduction(run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     reached = (
         f"reached: the best checkpoint's validation loss {finished['validation_loss']:.4f} "
         f"nats/char at epoch 1; test loss {results['test_loss']:.4f} nats/char"
     )
     assert reached in result.stdout, result.stdout
+
+    # Not a run, a run with no checkpoint yet, damaged files: one error line each, exit 2.
+    (tmp_path / "empty").mkdir()
+    result = reproduction(tmp_path / "empty")
+    assert_one_line_error(result.returncode, result.stderr, "is not a run directory")
+    early = tmp_path / "early"
+    early.mkdir()
+    shutil.copy(run_dir / "config.toml", early)
+    result = reproduction(early)
+    assert_one_line_error(result.returncode, result.stderr, "has no checkpoint yet")
+    (run_dir / "results.json").write_text('{"recipe": "charlm", "hist')
+    result = reproduction(run_dir)
+    assert_one_line_error(result.returncode, result.stderr, "results.json is damaged", "delete")
+    (run_dir / "results.json").unlink()
+    result = reproduction(run_dir)  # read as unfinished, as the message says
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = f"reached: best validation loss {finished['validation_loss']:.4f} nats/char at epoch 1"
+    assert best in result.stdout, result.stdout
+    damage_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    result = reproduction(run_dir)
+    assert_one_line_error(result.returncode, result.stderr, "last.ckpt", "corrupt")
