@@ -778,6 +778,13 @@ def test_each_kind_of_cell_trains_a_few_steps(tmp_path, capsys, small_text):
     assert_every_cell_trained(run_dir, names)
 
 
+def run_reproduction(run_dir):
+    """`benchmarks/reproduction.py --run-dir run_dir` in a process of its own."""
+    script = REPO_ROOT / "benchmarks" / "reproduction.py"
+    command = [sys.executable, script, "--run-dir", run_dir]
+    return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
+
+
 def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, capsys, small_text):
     """`benchmarks/charlm_grid.py` puts each finished run's test loss in its cell, depth and
     width's place (a mixed-precision run on a row of its own), names a run without results,
@@ -819,16 +826,11 @@ def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, c
     assert f"| GRU 2×8 | {gru['parameters']:,} | –, –, – |" in result.stdout
     assert f"| LSTM 1×8, mixed_bfloat16 | {bf16['parameters']:,} |" in result.stdout
 
-    def reproduction(run_dir):
-        script = REPO_ROOT / "benchmarks" / "reproduction.py"
-        command = [sys.executable, script, "--run-dir", run_dir]
-        return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
-
     for run_dir, what, results in (
         (run_dirs[0], "1x8 lstm)", lstm),
         (run_dirs[2], "1x8 lstm, mixed_bfloat16)", bf16),
     ):
-        result = reproduction(run_dir)
+        result = run_reproduction(run_dir)
         assert result.returncode == 0, result.stderr[-3000:]
         assert result.stdout.splitlines()[0] == f"run: {run_dir} (small, {what}; 1 evaluations"
         assert f"test loss {results['test_loss']:.4f} nats/char" in result.stdout
@@ -857,12 +859,7 @@ def test_reproduction_reads_the_best_of_an_epoch_cut_and_resumed(tmp_path, capsy
     assert finished["validation_loss"] < cut["validation_loss"]
     assert results["best_validation_loss"] == finished["validation_loss"]
 
-    def reproduction(folder):
-        script = REPO_ROOT / "benchmarks" / "reproduction.py"
-        command = [sys.executable, script, "--run-dir", folder]
-        return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
-
-    result = reproduction(run_dir)
+    result = run_reproduction(run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     reached = (
         f"reached: the best checkpoint's validation loss {finished['validation_loss']:.4f} "
@@ -872,21 +869,21 @@ def test_reproduction_reads_the_best_of_an_epoch_cut_and_resumed(tmp_path, capsy
 
     # Not a run, a run with no checkpoint yet, damaged files: one error line each, exit 2.
     (tmp_path / "empty").mkdir()
-    result = reproduction(tmp_path / "empty")
+    result = run_reproduction(tmp_path / "empty")
     assert_one_line_error(result.returncode, result.stderr, "is not a run directory")
     early = tmp_path / "early"
     early.mkdir()
     shutil.copy(run_dir / "config.toml", early)
-    result = reproduction(early)
+    result = run_reproduction(early)
     assert_one_line_error(result.returncode, result.stderr, "has no checkpoint yet")
     (run_dir / "results.json").write_text('{"recipe": "charlm", "hist')
-    result = reproduction(run_dir)
+    result = run_reproduction(run_dir)
     assert_one_line_error(result.returncode, result.stderr, "results.json is damaged", "delete")
     (run_dir / "results.json").unlink()
-    result = reproduction(run_dir)  # read as unfinished, as the message says
+    result = run_reproduction(run_dir)  # read as unfinished, as the message says
     assert result.returncode == 0, result.stderr[-3000:]
     best = f"reached: best validation loss {finished['validation_loss']:.4f} nats/char at epoch 1"
     assert best in result.stdout, result.stdout
     damage_checkpoint(run_dir / "checkpoints" / "last.ckpt")
-    result = reproduction(run_dir)
+    result = run_reproduction(run_dir)
     assert_one_line_error(result.returncode, result.stderr, "last.ckpt", "corrupt")
