@@ -133,7 +133,9 @@ def recipe_file(name):
 
 def config_path(value):
     """The file `--config VALUE` names: a path, or the name of a file in the configs folder
-    (`min_char_rnn` or `min_char_rnn.toml`), so the shipped configs work from any folder."""
+    (`min_char_rnn` or `min_char_rnn.toml`), so the shipped configs work from any folder.
+
+    A bare name that is neither is a `RecipeError` listing the shipped configs."""
     path = Path(value)
     if path.exists() or path.name != str(value):
         return path
@@ -141,7 +143,11 @@ def config_path(value):
         candidate = configs_folder() / name
         if candidate.is_file():
             return candidate
-    return path
+    shipped = ", ".join(sorted(file.stem for file in configs_folder().glob("*.toml")))
+    raise RecipeError(
+        f"--config {str(value)!r} is neither a file nor a shipped config; pass a .toml file's "
+        f"path, or one of: {shipped}."
+    )
 
 
 def read_toml(path):

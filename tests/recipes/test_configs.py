@@ -54,8 +54,14 @@ def test_config_takes_a_path_or_the_name_of_a_shipped_file(tmp_path, monkeypatch
     assert named == charlm.RECIPE.resolve_config("min_char_rnn.toml")
     assert named == charlm.RECIPE.resolve_config(REPO_ROOT / "recipes" / "min_char_rnn.toml")
     assert named.cell == "vanilla"
-    with pytest.raises(RecipeError, match="'nothing.toml' does not exist"):
+    # A bare name that names nothing lists the names that would work.
+    with pytest.raises(RecipeError, match="'nothing.toml' is neither a file nor") as error:
         charlm.RECIPE.resolve_config("nothing.toml")
+    shipped = str(error.value).rpartition("one of: ")[2].rstrip(".").split(", ")
+    assert "min_char_rnn" in shipped and "charlm_war_and_peace" in shipped
+    assert all(charlm.RECIPE.resolve_config(name) for name in shipped if name.startswith("charlm"))
+    with pytest.raises(RecipeError, match="does not exist"):  # a path: said as before
+        charlm.RECIPE.resolve_config(tmp_path / "nothing.toml")
 
 
 def test_smoke_values_are_config_keys_and_flags_beat_them():
