@@ -35,6 +35,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import arguments  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -162,14 +163,17 @@ def table(medians, cpu_medians, contenders_by_name):
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--rounds", type=int, default=5, help="rounds over all contenders (median taken)"
+        "--rounds",
+        type=arguments.count,
+        default=5,
+        help="rounds over all contenders (median taken)",
     )
     parser.add_argument(
-        "--length", type=int, default=2000, help="characters per compiled-sampler call"
+        "--length", type=arguments.count, default=2000, help="characters per compiled-sampler call"
     )
     parser.add_argument(
         "--predict-length",
-        type=int,
+        type=arguments.count,
         default=30,
         help="characters per round for the slow model.predict loop",
     )

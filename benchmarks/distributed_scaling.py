@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import arguments
+
 from rnnzoo.training import distribute
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,11 +82,15 @@ def run(mode, options, folder):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DATA), help="text file (default Tiny Shakespeare)")
-    parser.add_argument("--units", type=int, default=256, help="units per layer (2 layers)")
-    parser.add_argument("--batch-size", type=int, default=64, help="the global batch")
-    parser.add_argument("--seq-length", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=40, help="training steps per run")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of all contenders")
+    parser.add_argument(
+        "--units", type=arguments.count, default=256, help="units per layer (2 layers)"
+    )
+    parser.add_argument("--batch-size", type=arguments.count, default=64, help="the global batch")
+    parser.add_argument("--seq-length", type=arguments.count, default=100)
+    parser.add_argument("--steps", type=arguments.count, default=40, help="training steps per run")
+    parser.add_argument(
+        "--repeats", type=arguments.count, default=3, help="rounds of all contenders"
+    )
     options = parser.parse_args(argv)
     if not Path(options.data).is_file():
         parser.exit(2, f"error: no text at {options.data}; pass --data FILE.\n")

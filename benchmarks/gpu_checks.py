@@ -31,6 +31,7 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import arguments  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -128,7 +129,9 @@ def relative_difference(ours, theirs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--speed", action="store_true", help="then run layer_speed.py here")
-    parser.add_argument("--rounds", type=int, default=2, help="layer_speed.py's --rounds")
+    parser.add_argument(
+        "--rounds", type=arguments.count, default=2, help="layer_speed.py's --rounds"
+    )
     args = parser.parse_args(argv)
     import jax
 

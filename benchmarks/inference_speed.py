@@ -32,6 +32,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import arguments  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -63,16 +64,15 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--layers", default=",".join(PAIRS), help="comma-separated, from above")
-    parser.add_argument("--rounds", type=int, default=60, help="timed calls per contender")
-    parser.add_argument("--units", type=int, default=256)
-    parser.add_argument("--length", type=int, default=100, help="steps per sequence")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--inputs", type=int, default=64, help="features per step")
+    parser.add_argument(
+        "--rounds", type=arguments.count, default=60, help="timed calls per contender"
+    )
+    parser.add_argument("--units", type=arguments.count, default=256)
+    parser.add_argument("--length", type=arguments.count, default=100, help="steps per sequence")
+    parser.add_argument("--batch", type=arguments.count, default=64)
+    parser.add_argument("--inputs", type=arguments.count, default=64, help="features per step")
     args = parser.parse_args()
-    names = list(dict.fromkeys(name.strip() for name in args.layers.split(",")))
-    unknown = sorted(set(names) - set(PAIRS))
-    if unknown:
-        parser.error(f"unknown {unknown}; expected names from: {', '.join(PAIRS)}")
+    names = arguments.names(parser, "--layers", args.layers, known=PAIRS)
 
     tf.get_logger().setLevel("ERROR")  # each contender is a function of its own, traced once
     print(f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs")

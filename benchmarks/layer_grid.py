@@ -48,6 +48,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if "--backend" in sys.argv[:-1]:  # before Keras is imported
     os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
+import arguments  # noqa: E402
 import numpy as np  # noqa: E402
 
 # (units, steps, batch, inputs): every value the issue names, at shapes users train.
@@ -206,11 +207,17 @@ def peak_memory(name, point, tensors=False):
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layers", default=",".join(PAIRS), help="zoo layers to measure")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of turns (median taken)")
-    parser.add_argument("--steps", type=int, default=3, help="steps per contender per round")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument(
+        "--rounds", type=arguments.count, default=3, help="rounds of turns (median taken)"
+    )
+    parser.add_argument(
+        "--steps", type=arguments.count, default=3, help="steps per contender per round"
+    )
+    parser.add_argument("--warmup", type=arguments.whole, default=2, help="untimed steps first")
     parser.add_argument(
         "--points",
+        type=parse_points,
+        default=POINTS,
         help="only these points, units/steps/batch/inputs, comma-separated (default: all)",
     )
     parser.add_argument(
@@ -226,17 +233,32 @@ def parse_arguments(argv=None):
         choices=("tensorflow", "jax"),
         default=os.environ.get("KERAS_BACKEND", "tensorflow"),
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.layers = arguments.names(parser, "--layers", args.layers, known=PAIRS)
+    return args
+
+
+def parse_points(text):
+    """`--points`: comma-separated units/steps/batch/inputs, four whole numbers each."""
+    parsed = []
+    for point in text.split(","):
+        try:
+            parsed.append(tuple(arguments.count(value) for value in point.split("/")))
+        except argparse.ArgumentTypeError:
+            parsed.append(())
+        if len(parsed[-1]) != 4:
+            raise argparse.ArgumentTypeError(
+                f"expected units/steps/batch/inputs, four whole numbers of at least 1 "
+                f"(e.g. 256/100/64/64), received {point!r}"
+            )
+    return parsed
 
 
 def main(argv=None):
     args = parse_arguments(argv)
     import keras
 
-    layers = [name.strip() for name in args.layers.split(",") if name.strip()]
-    points = POINTS
-    if args.points:
-        points = [tuple(int(v) for v in text.split("/")) for text in args.points.split(",")]
+    layers, points = args.layers, args.points
     floor = args.floor and args.speed
     tensors = args.memory and keras.backend.backend() == "tensorflow"
     lines = [

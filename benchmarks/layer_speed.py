@@ -43,6 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if "--backend" in sys.argv[:-1]:  # before Keras is imported
     os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
+import arguments  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -303,13 +304,22 @@ def ratio_table(speeds, cpu_speeds, contenders):
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--rounds", type=int, default=4, help="rounds over all contenders (median taken)"
+        "--rounds",
+        type=arguments.count,
+        default=4,
+        help="rounds over all contenders (median taken)",
     )
     parser.add_argument(
-        "--steps", type=int, default=8, help="timed training steps per contender per round"
+        "--steps",
+        type=arguments.count,
+        default=8,
+        help="timed training steps per contender per round",
     )
     parser.add_argument(
-        "--warmup", type=int, default=3, help="untimed training steps per contender first"
+        "--warmup",
+        type=arguments.whole,
+        default=3,
+        help="untimed training steps per contender first",
     )
     parser.add_argument(
         "--only",
@@ -323,7 +333,10 @@ def parse_arguments(argv=None):
         default=os.environ.get("KERAS_BACKEND", "tensorflow"),
         help="Keras backend (default tensorflow, or KERAS_BACKEND)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.only:  # the contenders' names: their layers are built later, the names now
+        args.only = arguments.names(parser, "--only", args.only, known=list(_contenders()))
+    return args
 
 
 def main(argv=None):
@@ -331,10 +344,7 @@ def main(argv=None):
     contenders = _contenders()
     names = list(contenders)
     if args.only:
-        wanted = [name.strip() for name in args.only.split(",") if name.strip()]
-        unknown = [name for name in wanted if name not in contenders]
-        if unknown:
-            raise SystemExit(f"Unknown contender(s) {unknown}; expected names from {names}.")
+        wanted = args.only
         with_baselines = set(wanted) | {contenders[n][1] for n in wanted if contenders[n][1]}
         names = [name for name in names if name in with_baselines]
 

@@ -39,6 +39,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import arguments  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from charlm_quality import cpu_model  # noqa: E402
@@ -99,27 +100,23 @@ def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds")
-    parser.add_argument("--steps", type=int, default=5, help="steps per contender per round")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--rounds", type=arguments.count, default=5, help="timed rounds")
+    parser.add_argument(
+        "--steps", type=arguments.count, default=5, help="steps per contender per round"
+    )
+    parser.add_argument("--warmup", type=arguments.whole, default=3, help="untimed steps first")
     parser.add_argument(
         "--layers", default=",".join(LAYER_CLASSES), help="comma-separated, from the list above"
     )
     parser.add_argument("--policies", default="float32,mixed_bfloat16", help="comma-separated")
-    parser.add_argument("--units", type=int, default=UNITS, help="units of each layer")
-    parser.add_argument("--length", type=int, default=LENGTH, help="steps per sequence")
-    parser.add_argument("--batch", type=int, default=BATCH, help="sequences per batch")
+    parser.add_argument("--units", type=arguments.count, default=UNITS, help="units of each layer")
+    parser.add_argument("--length", type=arguments.count, default=LENGTH, help="steps per sequence")
+    parser.add_argument("--batch", type=arguments.count, default=BATCH, help="sequences per batch")
     args = parser.parse_args()
     # Each name once, in the order given; float32 first, the baseline of every speed-up.
-    layers = list(dict.fromkeys(name.strip() for name in args.layers.split(",")))
-    policies = list(dict.fromkeys(["float32", *(p.strip() for p in args.policies.split(","))]))
-    for name, known in (
-        (layers, {**LAYER_CLASSES, **RAM_DATASETS}),
-        (policies, precision.POLICIES),
-    ):
-        unknown = sorted(set(name) - set(known))
-        if unknown:
-            parser.error(f"unknown {unknown}; expected names from: {', '.join(known)}")
+    layers = arguments.names(parser, "--layers", args.layers, known=[*LAYER_CLASSES, *RAM_DATASETS])
+    policies = arguments.names(parser, "--policies", args.policies, known=precision.POLICIES)
+    policies = list(dict.fromkeys(["float32", *policies]))
 
     print(f"{datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs")
     print(f"bfloat16/float16 matrix features: {', '.join(matrix_features()) or 'none'}")

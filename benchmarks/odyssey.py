@@ -36,6 +36,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import arguments  # noqa: E402
+
+from rnnzoo import cells  # noqa: E402
 from rnnzoo.recipes import charlm, seqclass  # noqa: E402
 from rnnzoo.training.rundir import default_path  # noqa: E402
 
@@ -102,7 +105,16 @@ def parse_arguments(argv=None):
     )
     parser.add_argument("--out", help="output folder (default tensorboard_logs/odyssey/<stamp>)")
     parser.add_argument("--resume", action="store_true", help="continue the runs in --out")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.tasks = arguments.names(parser, "--tasks", args.tasks, known=list(TASKS))
+    args.variants = arguments.names(parser, "--variants", args.variants, known=cells.names())
+    try:
+        args.seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds: expected comma-separated whole numbers, received {args.seeds!r}")
+    if args.resume and not args.out:
+        parser.error("--resume needs --out, the benchmark's folder")
+    return args
 
 
 def run_task(task, seed, variants, out, shared, resume):
@@ -117,8 +129,8 @@ def run_task(task, seed, variants, out, shared, resume):
     argv += ["--quiet"]
     print(f"--- {task}, seed {seed}: python -m {recipe.__name__} {' '.join(argv)}", flush=True)
     status = recipe.main(argv)
-    if status != 0:
-        raise SystemExit(f"error: the {task} comparison for seed {seed} failed (exit {status}).")
+    if status != 0:  # the recipe has said why, in its own error line
+        raise SystemExit(status)
     with (run_dir / "results.csv").open(encoding="utf-8") as file:
         return list(csv.DictReader(file))
 
@@ -160,14 +172,7 @@ def table(results, tasks, variants):
 
 def main(argv=None):
     args = parse_arguments(argv)
-    tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
-    unknown = [task for task in tasks if task not in TASKS]
-    if unknown:
-        raise SystemExit(f"error: unknown task(s) {unknown}; expected from {list(TASKS)}.")
-    seeds = [int(seed) for seed in args.seeds.split(",")]
-    variants = [name.strip() for name in args.variants.split(",") if name.strip()]
-    if args.resume and not args.out:
-        raise SystemExit("error: --resume needs --out, the benchmark's folder.")
+    tasks, seeds, variants = args.tasks, args.seeds, args.variants
     out = Path(args.out) if args.out else default_path("odyssey")
     started = time.monotonic()
     results = {task: {} for task in tasks}

@@ -28,6 +28,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import arguments  # noqa: E402
 from projection import power_law_projection  # noqa: E402
 
 from rnnzoo.training import checkpoints  # noqa: E402
@@ -110,7 +111,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", required=True, help="the run directory to read")
     parser.add_argument("--command", default="", help="the command that ran it, for the row")
-    parser.add_argument("--last", type=int, default=5, help="curve points shown (default 5)")
+    parser.add_argument(
+        "--last", type=arguments.whole, default=5, help="curve points shown (default 5)"
+    )
     args = parser.parse_args(argv)
 
     run_dir = Path(args.run_dir)

@@ -33,6 +33,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import arguments  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -94,10 +95,14 @@ def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds")
-    parser.add_argument("--steps", type=int, default=200, help="training steps per round")
-    parser.add_argument("--chunk", type=int, default=25, help="steps per fit call")
-    parser.add_argument("--warmup-steps", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--rounds", type=arguments.count, default=3, help="timed rounds")
+    parser.add_argument(
+        "--steps", type=arguments.count, default=200, help="training steps per round"
+    )
+    parser.add_argument("--chunk", type=arguments.count, default=25, help="steps per fit call")
+    parser.add_argument(
+        "--warmup-steps", type=arguments.whole, default=5, help="untimed steps first"
+    )
     parser.add_argument(
         "--probe-views",
         action=argparse.BooleanOptionalAction,
