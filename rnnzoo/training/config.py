@@ -145,7 +145,7 @@ def config_path(value):
             return candidate
     shipped = ", ".join(sorted(file.stem for file in configs_folder().glob("*.toml")))
     raise RecipeError(
-        f"--config {str(value)!r} is neither a file nor a shipped config; pass a .toml file's "
+        f"config {str(value)!r} is neither a file nor a shipped config; pass a .toml file's "
         f"path, or one of: {shipped}."
     )
 
