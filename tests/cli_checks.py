@@ -1,11 +1,29 @@
 """What the recipe CLI tests check: one-line errors, no temporary files left, TensorBoard tags."""
 
 import csv
+import json
 import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+
+def main_runner(main):
+    """`run_main(argv, capsys)` for a recipe's `main`, called in this process: its exit status,
+    stdout and stderr (the arguments turned to strings first, as a shell passes them)."""
+
+    def run_main(argv, capsys):
+        status = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run_main
+
+
+def results_of(run_dir):
+    """A finished run's `results.json`."""
+    return json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
 
 
 def error_lines(text):

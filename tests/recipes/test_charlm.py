@@ -21,6 +21,7 @@ from cli_checks import (
     assert_one_line_error,
     damage_checkpoint,
     error_lines,
+    main_runner,
     no_temporaries,
     one_cell_of_each_kind,
     tags_in,
@@ -95,10 +96,7 @@ def trained_run(tmp_path_factory, small_text, run_cli):
     return run_dir, result
 
 
-def run_main(argv, capsys):
-    status = charlm.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+run_main = main_runner(charlm.main)
 
 
 # ------------------------------------------------------------------------- config files

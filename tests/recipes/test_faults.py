@@ -18,7 +18,13 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from cli_checks import assert_one_line_error, damage_checkpoint, error_lines, no_temporaries
+from cli_checks import (
+    assert_one_line_error,
+    damage_checkpoint,
+    error_lines,
+    main_runner,
+    no_temporaries,
+)
 from processes import REPO_ROOT, needs_onnx, subprocess_env
 
 from rnnzoo.data.mnist import write_mnist_dir
@@ -35,10 +41,7 @@ TINY = [
 ]
 
 
-def run_main(argv, capsys):
-    status = seqclass.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+run_main = main_runner(seqclass.main)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,8 @@
 attention kind, its TensorBoard views, resume, bad inputs."""
 
 import dataclasses
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,8 +12,10 @@ from cli_checks import (
     assert_every_cell_trained,
     assert_mixed_float16_resumes_exactly,
     assert_one_line_error,
+    main_runner,
     no_temporaries,
     one_cell_of_each_kind,
+    results_of,
     tags_in,
 )
 from processes import (
@@ -55,14 +55,7 @@ TINY = [
 ]
 
 
-def run_main(argv, capsys):
-    status = glimpse_mnist.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def results_of(run_dir):
-    return json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
+run_main = main_runner(glimpse_mnist.main)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,7 +16,9 @@ import pytest
 from cli_checks import (
     assert_every_cell_trained,
     assert_one_line_error,
+    main_runner,
     one_cell_of_each_kind,
+    results_of,
     tags_in,
 )
 from processes import REPO_ROOT, keras_file_outputs, subprocess_env
@@ -83,14 +84,7 @@ SPAM_WORDS = [
 ]
 
 
-def run_main(argv, capsys):
-    status = seqclass.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def results_of(run_dir):
-    return json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
+run_main = main_runner(seqclass.main)
 
 
 @pytest.fixture(scope="module")
