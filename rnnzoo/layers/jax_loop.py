@@ -20,9 +20,10 @@ LSTM; with both kept inside the steps (as here) 1.12-1.18x: XLA's CPU code
 gains less from the bigger matmuls than it loses moving the (time, batch,
 4 units) tensors through memory (the TensorFlow loop found the same, and
 works in chunks of 10 steps). Measured again for the GRU and the vanilla
-RNN on a second CPU (AMD EPYC, 2026-12-04): hoisting lost for the GRU
-(1.06x against 1.31x Keras's GRU) and at short sequences for the vanilla
-RNN (0.92-0.95x against 1.01-1.03x at 28 steps, batch 128). Unrolling the scans (2, 4) and one fused
+RNN on a second CPU (AMD EPYC, 2026-12-04), hoisting lost for the GRU
+(1.06x Keras's GRU, against 1.31x as here) and for the vanilla RNN at
+short sequences (0.92-0.95x Keras's SimpleRNN at 28 steps and batch 128,
+against 1.01-1.03x). Unrolling the scans (2, 4) and one fused
 [x_t, h_{t-1}] [W; U] matmul per step were within the noise; chunks of 4 to
 20 steps with the chunk's projection and weight gradients as one matmul
 each (the TensorFlow loop's layout), the weights' gradients alone taken
