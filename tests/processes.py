@@ -53,6 +53,19 @@ def run_python(code, *args, env=None, timeout=300):
     return result.stdout
 
 
+def run_benchmark(script, *args, timeout=600):
+    """`python benchmarks/SCRIPT *args` in a fresh process, from the repo root: the
+    CompletedProcess (its exit status, stdout and stderr are the test's to check)."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / script), *map(str, args)],
+        env=subprocess_env(),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 _LOAD_SCRIPT = """
 import json, pathlib, sys
 import numpy as np, keras

@@ -1,11 +1,8 @@
 """The benchmark scripts' arguments: a bad value is argparse's one error line, exit 2, before
 any model is built (they were tracebacks: `--points 1/2/3`, `--rounds 0`, `--chunk 0`)."""
 
-import subprocess
-import sys
-
 import pytest
-from processes import REPO_ROOT, subprocess_env
+from processes import REPO_ROOT, run_benchmark
 
 BENCHMARKS = REPO_ROOT / "benchmarks"
 
@@ -33,14 +30,7 @@ BAD_ARGUMENTS = [
     ids=[f"{c[0]} {' '.join(c[1])}" for c in BAD_ARGUMENTS],
 )
 def test_a_bad_argument_is_one_error_line(script, arguments, message):
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), *arguments],
-        env=subprocess_env(),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_benchmark(script, *arguments, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if f"{script}: error:" in line]

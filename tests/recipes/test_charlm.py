@@ -31,6 +31,7 @@ from processes import (
     REPO_ROOT,
     keras_file_outputs,
     needs_onnx,
+    run_benchmark,
     served_differences,
     subprocess_env,
 )
@@ -778,9 +779,7 @@ def test_each_kind_of_cell_trains_a_few_steps(tmp_path, capsys, small_text):
 
 def run_reproduction(run_dir):
     """`benchmarks/reproduction.py --run-dir run_dir` in a process of its own."""
-    script = REPO_ROOT / "benchmarks" / "reproduction.py"
-    command = [sys.executable, script, "--run-dir", run_dir]
-    return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
+    return run_benchmark("reproduction.py", "--run-dir", run_dir)
 
 
 def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, capsys, small_text):
@@ -803,12 +802,7 @@ def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, c
     shutil.copytree(run_dirs[0], unfinished)
     (unfinished / "results.json").unlink()
 
-    def grid(*folders):
-        script = REPO_ROOT / "benchmarks" / "charlm_grid.py"
-        command = [sys.executable, script, *folders]
-        return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True)
-
-    result = grid(*run_dirs, unfinished)
+    result = run_benchmark("charlm_grid.py", *run_dirs, unfinished)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert f"{unfinished}: not finished (no results.json), left out" in lines
@@ -833,7 +827,7 @@ def test_the_grid_benchmark_lays_out_finished_runs_as_karpathy_et_al(tmp_path, c
         assert result.stdout.splitlines()[0] == f"run: {run_dir} (small, {what}; 1 evaluations"
         assert f"test loss {results['test_loss']:.4f} nats/char" in result.stdout
 
-    result = grid(tmp_path)
+    result = run_benchmark("charlm_grid.py", tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"error: {tmp_path} is not a run directory (no config.toml); give charlm runs"
