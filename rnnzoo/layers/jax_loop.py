@@ -28,14 +28,13 @@ against 1.01-1.03x). Unrolling the scans (2, 4) and one fused
 20 steps with the chunk's projection and weight gradients as one matmul
 each (the TensorFlow loop's layout), the weights' gradients alone taken
 out of the backward scan, and the saved tensors written as one
-(batch, 6 units) array per step, were no faster, nor were the
-peephole weights' gradients kept per row and summed over the batch once
-after the scan, as the TensorFlow loop does (the peephole LSTM's speed-up
-over the per-step sums: 0.98x and 1.04x in two runs, AMD EPYC, 2026-12-04);
-nor was a backward that
-recomputes the gates from the saved z_t (the cell's `AutomaticDerivative`:
-fewer kernels forward, more backward). See the README, "How far the LSTM
-could go".
+(batch, 6 units) array per step, were no faster, nor were the peephole
+weights' gradients kept per row and summed over the batch once after the
+scan, as the TensorFlow loop does (the peephole LSTM's speed-up over the
+per-step sums: 0.98x and 1.04x in two runs, AMD EPYC, 2026-12-04); nor was a
+backward that recomputes the gates from the saved z_t (the cell's
+`AutomaticDerivative`: fewer kernels forward, more backward). See the
+README, "How far the LSTM could go".
 
 Masks follow Keras's JAX loop: a masked step keeps the states and outputs
 the previous h (Keras's TensorFlow loop outputs the previous output, zeros
