@@ -83,6 +83,9 @@ class CharLMConfig:
     lr: float = option(0.002, "learning rate")
     lr_decay: float = option(0.85, "learning-rate factor per epoch after lr_decay_after epochs")
     lr_decay_after: int = option(5, "epochs at the full learning rate before it decays")
+    lr_warmup_steps: int = option(
+        0, "optimizer steps at the run's start over which the learning rate rises linearly to lr"
+    )
     optimizer: str = option("adam", "adam, rmsprop (char-rnn) or adagrad (min-char-rnn)")
     clip_norm: float = option(5.0, "clip the global gradient norm to this; 0: off")
     clip_value: float = option(0.0, "clip each gradient element to +-this; 0: off")
@@ -106,7 +109,8 @@ class CharLMConfig:
         checks.at_least(
             self,
             0,
-            *("embedding_dim", "steps_per_epoch", "lr_decay_after", "checkpoint_every"),
+            *("embedding_dim", "steps_per_epoch", "lr_decay_after", "lr_warmup_steps"),
+            "checkpoint_every",
             *("log_every", "clip_norm", "clip_value", "max_minutes", "sample_temperature"),
             "epoch_sample_length",
         )
@@ -289,7 +293,7 @@ def plan(config, data, model, run):
         batch_size=data.train.batch_size,
         evaluate=lambda model: {"loss": evaluator(model.get_weights(), data.validation)},
         test=lambda model: {"loss": evaluator(model.get_weights(), data.test)},
-        learning_rate=optimizers.schedule(config),
+        learning_rate=optimizers.Schedule(config),
         derived=bits,
         callbacks=views,
         log_every=config.log_every,

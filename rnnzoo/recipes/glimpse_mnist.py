@@ -70,7 +70,7 @@ COUNTS = (
 )
 COUNTS_OR_OFF = (
     *("steps_per_epoch", "max_minutes", "checkpoint_every", "log_every", "histograms_every"),
-    *("views_every", "view_examples", "clip_norm", "lr_decay_after"),
+    *("views_every", "view_examples", "clip_norm", "lr_decay_after", "lr_warmup_steps"),
 )
 
 
@@ -113,6 +113,9 @@ class GlimpseConfig:
         1.0, "learning-rate factor per epoch after lr_decay_after epochs; 1: constant"
     )
     lr_decay_after: int = option(20, "epochs at the full learning rate before it decays")
+    lr_warmup_steps: int = option(
+        0, "optimizer steps at the run's start over which the learning rate rises linearly to lr"
+    )
     clip_norm: float = option(5.0, "clip the global gradient norm to this; 0: off")
     batch_size: int = option(64, "images per batch")
     epochs: int = option(20, "passes over the training set")
@@ -303,7 +306,7 @@ def plan(config, data, model, run):
         evaluate=lambda model: scores(model, *data.splits["validation"], evaluation_batch),
         test=lambda model: scores(model, *data.splits["test"], evaluation_batch),
         monitor="error",  # the paper's figure; the loss of averaged episodes rises as they sharpen
-        learning_rate=optimizers.schedule(config),
+        learning_rate=optimizers.Schedule(config),
         callbacks=[step_views, glimpse_views],
     )
 

@@ -89,7 +89,7 @@ COUNTS = (
 COUNTS_OR_OFF = (
     *("max_length", "min_count", "max_vocabulary", "steps_per_epoch", "max_minutes"),
     *("checkpoint_every", "log_every", "histograms_every", "probe_every"),
-    *("clip_norm", "clip_value", "lr_decay_after"),
+    *("clip_norm", "clip_value", "lr_decay_after", "lr_warmup_steps"),
 )
 
 
@@ -152,6 +152,9 @@ class SeqClassConfig:
         1.0, "learning-rate factor per epoch after lr_decay_after epochs; 1: constant"
     )
     lr_decay_after: int = option(20, "epochs at the full learning rate before it decays")
+    lr_warmup_steps: int = option(
+        0, "optimizer steps at the run's start over which the learning rate rises linearly to lr"
+    )
     clip_norm: float = option(1.0, "clip the global gradient norm to this; 0: off")
     clip_value: float = option(0.0, "clip each gradient element to +-this; 0: off")
     batch_size: int = option(64, "sequences per batch")
@@ -431,7 +434,7 @@ def plan(config, data, model, run):
         evaluate=lambda model: scores(model, data, "validation", evaluation_batch),
         test=lambda model: scores(model, data, "test", evaluation_batch),
         metric=config.metric,
-        learning_rate=optimizers.schedule(config),
+        learning_rate=optimizers.Schedule(config),
         callbacks=[views],
     )
 

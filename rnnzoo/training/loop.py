@@ -123,8 +123,8 @@ class Trainer:
             checkpoint, lower being better (default "loss").
         checkpoint_every: Save `last.ckpt` every this many steps within an
             epoch (0: only at epoch ends).
-        learning_rate: Optional `learning_rate(epoch) -> float`, set at each
-            epoch start.
+        learning_rate: Optional `rnnzoo.training.optimizers.Schedule`, set at
+            each epoch start, and at each step of its warm-up.
         max_minutes: Wall-clock budget of the training (0: none).
         derived: Optional `derived(loss) -> {name: value}`, extra figures
             reported beside every loss (bits per character, ...).
@@ -250,7 +250,7 @@ class Trainer:
                 checkpoints.reset_carried_states(self.model)
                 state.epoch_loss_sum = 0.0
             if self.learning_rate is not None:
-                self.model.optimizer.learning_rate = self.learning_rate(epoch)
+                self.model.optimizer.learning_rate = self.learning_rate(epoch, state.global_step)
             inputs, targets = self.epoch_arrays(epoch, state.step, self.steps_per_epoch)
             guard = StopOnNonFiniteLoss(
                 describe=lambda batch, start=state.step, epoch=epoch: (
@@ -357,7 +357,8 @@ class Trainer:
 
 
 class _BatchBookkeeping(keras.callbacks.Callback):
-    """Per-batch work of one `fit` call: count steps, sum losses, save checkpoints, log.
+    """Per-batch work of one `fit` call: count steps, sum losses, save checkpoints, log, and
+    the learning rate of each warm-up step.
 
     Keras reports the running mean of the loss over the batches of this `fit`
     call, so the sum of its batch losses is that mean times the batch count.
@@ -372,6 +373,12 @@ class _BatchBookkeeping(keras.callbacks.Callback):
         self.start_global = state.global_step
         self.start_sum = state.epoch_loss_sum
         self.previous_sum = 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        schedule, iteration = self.trainer.learning_rate, self.start_global + batch
+        if schedule is not None and iteration <= schedule.warmup_steps:  # and the step after
+            rate = schedule(self.trainer.state.epoch, iteration)
+            self.trainer.model.optimizer.learning_rate = rate
 
     def on_train_batch_end(self, batch, logs=None):
         trainer, state = self.trainer, self.trainer.state

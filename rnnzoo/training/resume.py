@@ -2,8 +2,8 @@
 
 A resumed run continues with the config it was started with (its
 `config.toml`); only the length of the run (`--epochs`, `--max-minutes`) and
-its learning-rate schedule (`--lr`, `--lr-decay`, `--lr-decay-after`, where
-the recipe has them) may differ. A changed schedule is written into
+its learning-rate schedule (`--lr`, `--lr-decay`, `--lr-decay-after`,
+`--lr-warmup-steps`, where the recipe has them) may differ. A changed schedule is written into
 config.toml (`record_schedule`), so later resumes keep it; a new length holds
 for that resume. Every checkpoint records what the run started from:
 config.toml's values, a checksum of vocabulary.json's content and a
@@ -24,7 +24,7 @@ from rnnzoo.training.rundir import VOCABULARY_FILE, RunDirectory, write_atomic
 CHANGEABLE = ("epochs", "max_minutes")
 # The learning-rate schedule: a long run may go on at another rate or decay (config.toml
 # then holds the new one).
-SCHEDULE = ("lr", "lr_decay", "lr_decay_after")
+SCHEDULE = ("lr", "lr_decay", "lr_decay_after", "lr_warmup_steps")
 
 
 def schedule_keys(config_class):

@@ -136,7 +136,7 @@ class Plan:
     test: Callable  # the same on the test split; the model then holds the best weights
     monitor: str = "loss"  # the validation figure that picks best.ckpt (lower is better)
     metric: str = None  # the figure the last line and comparison tables show (default monitor)
-    learning_rate: Callable = None  # learning_rate(epoch) -> float
+    learning_rate: Callable = None  # optimizers.Schedule(config): (epoch, step) -> rate
     derived: Callable = None  # derived(loss) -> more figures (bits per character)
     callbacks: list = ()  # Keras callbacks; each one with a `close()` is closed at the end
     log_every: int = 0  # the batch loss to TensorBoard every this many steps

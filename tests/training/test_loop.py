@@ -1,8 +1,9 @@
 """The shared epoch loop: exact resume mid-epoch, best checkpoints, NaN stop, time budget,
-a stop on SIGTERM or Ctrl-C."""
+a stop on SIGTERM or Ctrl-C, the learning-rate warm-up."""
 
 import os
 import signal
+import types
 
 import keras
 import numpy as np
@@ -14,6 +15,7 @@ from rnnzoo.training import checkpoints
 from rnnzoo.training.distribute import Replicas
 from rnnzoo.training.errors import NonFiniteLossError, RecipeError, StoppedBySignal
 from rnnzoo.training.loop import Trainer, TrainerState
+from rnnzoo.training.optimizers import Schedule
 from rnnzoo.training.rundir import RunDirectory
 
 VOCAB, BATCH, TIME, STEPS, EPOCHS = 13, 2, 5, 6, 2
@@ -112,6 +114,51 @@ def assert_resumes_to(uninterrupted, last, path, **kwargs):
         [h["train_loss"] for h in b.state["history"]], abs=1e-6
     )
     assert a.state["best_epoch"] == b.state["best_epoch"]
+
+
+class RecordRates(keras.callbacks.Callback):
+    """The learning rate each training step ran at."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        rate = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        self.rates.append(float(rate))
+
+
+def test_the_warm_up_sets_each_steps_rate_and_a_resume_continues_it(tmp_path):
+    # 10 warm-up steps, longer than an epoch of 6: its last 4 ramp to epoch 2's decayed rate.
+    config = types.SimpleNamespace(lr=0.01, lr_decay=0.5, lr_decay_after=1, lr_warmup_steps=10)
+    schedule = Schedule(config)
+    expected = [0.01 * (step + 1) / 10 for step in range(6)]
+    expected += [0.005 * (step + 1) / 10 for step in range(6, 10)] + [0.005, 0.005]
+    keras.utils.set_random_seed(0)
+    whole = RecordRates()
+    uninterrupted = make_trainer(compiled(seed=3), tmp_path / "a", [whole], learning_rate=schedule)
+    uninterrupted.run()
+    assert whole.rates == pytest.approx(expected, rel=1e-6)
+    # Without a warm-up: the decay alone, one rate an epoch.
+    plain = RecordRates()
+    config_without = types.SimpleNamespace(**{**vars(config), "lr_warmup_steps": 0})
+    make_trainer(
+        compiled(seed=3), tmp_path / "c", [plain], learning_rate=Schedule(config_without)
+    ).run()
+    assert plain.rates == pytest.approx([0.01] * 6 + [0.005] * 6, rel=1e-6)
+
+    keras.utils.set_random_seed(0)
+    interrupted = make_trainer(compiled(seed=3), tmp_path / "b", learning_rate=schedule)
+    interrupted.callbacks.append(InterruptAt(interrupted, global_step=5))
+    with pytest.raises(Interrupt):
+        interrupted.run()
+    last = checkpoints.load(interrupted.last_path)
+    assert last.state["global_step"] == 4  # mid-warm-up
+    resumed = RecordRates()
+    assert_resumes_to(
+        uninterrupted, last, tmp_path / "b", callbacks=[resumed], learning_rate=schedule
+    )
+    assert resumed.rates == pytest.approx(expected[4:], rel=1e-6)
 
 
 @pytest.mark.parametrize("prepared, traces", [(True, 1), (False, 2)])

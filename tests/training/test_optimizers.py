@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rnnzoo.training.errors import RecipeError
-from rnnzoo.training.optimizers import make_optimizer, names, step_decay
+from rnnzoo.training.optimizers import make_optimizer, names, step_decay, warmed_up
 
 
 def two_adagrad_steps(gradients, **clip):
@@ -55,3 +55,26 @@ def test_names_and_errors():
 def test_step_decay_holds_then_decays():
     assert [step_decay(1.0, 0.5, 3, e) for e in range(5)] == [1.0, 1.0, 1.0, 0.5, 0.25]
     assert step_decay(0.1, 1.0, 0, 100) == 0.1
+
+
+def test_warm_up_rises_linearly_to_the_rate_then_holds():
+    assert [warmed_up(1.0, 4, step) for step in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert [warmed_up(0.1, 0, step) for step in range(2)] == [0.1, 0.1]  # 0: no warm-up
+
+
+def test_a_warm_up_keeps_rmsprops_first_steps_from_blowing_up_a_recurrent_matrix():
+    # RMSProp's first step moves each weight by about lr / sqrt(1 - rho) whatever its
+    # gradient: on a 512x512 orthogonal matrix with a rank-one gradient (h^T dz, as a
+    # recurrent kernel gets) that is a step of spectral norm about 512 * 4.5 lr.
+    rng = np.random.default_rng(0)
+    orthogonal = np.linalg.qr(rng.normal(size=(512, 512)))[0].astype("float32")
+    gradient = np.outer(rng.normal(size=512), rng.normal(size=512)).astype("float32")
+
+    def spectral_norm_after_first_step(warmup_steps):
+        optimizer = make_optimizer("rmsprop", warmed_up(1e-3, warmup_steps, 0))
+        variable = keras.Variable(orthogonal)
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient), variable)])
+        return np.linalg.norm(np.asarray(variable.numpy(), np.float64), 2)
+
+    assert spectral_norm_after_first_step(0) > 2.5  # from 1
+    assert spectral_norm_after_first_step(100) < 1.05
