@@ -111,7 +111,7 @@ def warmed_up(learning_rate, warmup_steps, iteration):
     the recurrent layers vanish, and the network stays at the unigram loss for epochs. A
     warm-up keeps those first steps small. It does not make a too-high rate safe: on the Linux
     kernel a 2x512 vanilla RNN at 2e-3 with a 100-step warm-up saturated as soon as the ramp
-    reached the full rate, and sat at the unigram loss for four epochs (README).
+    reached the full rate, and stayed above the unigram loss for three epochs (README).
 
     >>> [warmed_up(0.002, 4, iteration) for iteration in range(5)]
     [0.0005, 0.001, 0.0015, 0.002, 0.002]
