@@ -90,8 +90,12 @@ class CharLMConfig:
     clip_norm: float = option(5.0, "clip the global gradient norm to this; 0: off")
     clip_value: float = option(0.0, "clip each gradient element to +-this; 0: off")
     seed: int = option(1, "seed of the weights, the dropout masks and the samples")
-    checkpoint_every: int = option(50, "save checkpoints/last.ckpt every this many steps")
-    max_minutes: float = option(14.0, "stop training after this many minutes; 0: no limit")
+    checkpoint_every: int = option(
+        50, "save checkpoints/last.ckpt every this many steps (and each epoch)"
+    )
+    max_minutes: float = option(
+        14.0, "stop training after this many minutes (across resumes); 0: no limit"
+    )
     log_every: int = option(10, "write the batch loss to TensorBoard every this many steps")
     sample_length: int = option(500, "characters of the sample printed at the end")
     epoch_sample_length: int = option(200, "characters sampled to TensorBoard each epoch; 0: none")
