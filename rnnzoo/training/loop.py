@@ -227,6 +227,7 @@ class Trainer:
         """Train until `epochs` are done (or the budget is spent); return the `TrainerState`.
         SIGTERM or Ctrl-C stops it at a step's end, saved: `StoppedBySignal`."""
         state = self.state
+        state.finished = False  # until the loop ends (a finished run resumed with more epochs)
         budget = WallClockBudget(
             self.max_minutes, already_spent=state.seconds, agree=self.replicas.stop_agreed
         )

@@ -284,6 +284,24 @@ def test_sigterm_stops_at_the_steps_end_saved_and_resume_equals_uninterrupted(
     assert_resumes_to(uninterrupted, last, tmp_path / "b", checkpoint_every=0)
 
 
+def test_a_finished_run_given_more_epochs_and_stopped_says_where_it_stopped(tmp_path, handlers):
+    # A run that finished its epochs, resumed with more (`--resume --epochs N`), then stopped
+    # by SIGTERM mid-epoch: it stopped inside the new epochs, not "after its last epoch".
+    finished = make_trainer(compiled(seed=1), tmp_path, checkpoint_every=0)
+    finished.run()
+    longer = make_trainer(compiled(seed=2), tmp_path, checkpoint_every=0, epochs=EPOCHS + 1)
+    longer.resume(checkpoints.load(finished.last_path))
+    longer.callbacks.append(SignalAt(longer, EPOCHS * STEPS + 2, signal.SIGTERM))
+    with pytest.raises(StoppedBySignal) as raised:
+        longer.run()
+    assert str(raised.value) == (
+        f"stopped by SIGTERM at epoch {EPOCHS + 1}, step 3/{STEPS}; saved {longer.last_path}: "
+        f"continue with --resume --run-dir {tmp_path}."
+    )
+    last = checkpoints.load(longer.last_path)
+    assert (last.state["epoch"], last.state["step"], last.state["finished"]) == (EPOCHS, 3, False)
+
+
 def test_a_signal_during_evaluation_stops_after_the_epochs_checkpoint(tmp_path, handlers):
     def evaluate(model):
         os.kill(os.getpid(), signal.SIGINT)  # one Ctrl-C
