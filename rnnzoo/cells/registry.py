@@ -4,6 +4,8 @@ A cell class registers itself by declaring `names` (see
 `rnnzoo.cells.base.RecurrentCell`); nothing here lists cells by hand.
 """
 
+import difflib
+
 _CELLS = {}
 
 
@@ -39,7 +41,9 @@ def lookup(table, name, what):
     """`table[name]`, or a ValueError that lists the known names."""
     if isinstance(name, str) and name.lower() in table:
         return table[name.lower()]
-    raise ValueError(f"Unknown {what} {name!r}; expected one of: {', '.join(table)}.")
+    meant = difflib.get_close_matches(str(name).lower(), table, n=1)
+    hint = f" (did you mean {meant[0]!r}?)" if meant else ""
+    raise ValueError(f"Unknown {what} {name!r}{hint}; expected one of: {', '.join(table)}.")
 
 
 def get(name):

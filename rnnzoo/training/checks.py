@@ -7,6 +7,7 @@ def validate(self):
 """
 
 import contextlib
+import difflib
 import inspect
 import math
 
@@ -19,7 +20,9 @@ def one_of(config, name, allowed):
     """`config.<name>` must be one of `allowed`."""
     value = getattr(config, name)
     if value not in allowed:
-        raise RecipeError(f"unknown {name} {value!r}; expected one of: {', '.join(allowed)}.")
+        meant = difflib.get_close_matches(str(value).lower(), allowed, n=1)
+        hint = f" (did you mean {meant[0]!r}?)" if meant else ""
+        raise RecipeError(f"unknown {name} {value!r}{hint}; expected one of: {', '.join(allowed)}.")
 
 
 def at_least(config, minimum, *names):

@@ -199,9 +199,9 @@ def train(
                     "it further."
                 )
             raise RecipeError(
-                f"--resume: the run in {str(run.path)!r} already finished ({start.state.epoch} "
-                f"epochs, {start.state.seconds / 60:.1f} minutes); pass a larger --epochs or "
-                "--max-minutes to continue it."
+                f"--resume: the run in {str(run.path)!r} already finished (after epoch "
+                f"{start.state.epoch}, {start.state.seconds / 60:.1f} minutes); pass a larger "
+                "--epochs or --max-minutes to continue it."
             )
         if start is not None:
             record_schedule(run, config, recorded_values(start.state, type(config)), log)

@@ -461,9 +461,12 @@ def test_unknown_layer_name_and_unknown_argument():
     ]
     with pytest.raises(
         ValueError,
-        match=r"Unknown cell name 'nope'; expected one of: " + ", ".join(rnnzoo.cells.names()),
+        match=r"Unknown cell name 'transformer'; expected one of: "
+        + ", ".join(rnnzoo.cells.names()),
     ):
-        rnnzoo.layers.get("nope")
+        rnnzoo.layers.get("transformer")
+    with pytest.raises(ValueError, match=r"'min_gru' \(did you mean 'mingru'\?\); expected"):
+        rnnzoo.layers.get("min_gru")
     with pytest.raises(ValueError, match="peephole_initializer"):
         rnnzoo.layers.LSTM(UNITS, peephole_initializer="zeros")  # an argument of another cell
 

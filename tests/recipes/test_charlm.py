@@ -445,6 +445,8 @@ def test_bad_data_files_are_one_line_errors_and_create_no_run(tmp_path, capsys, 
 def test_unknown_cell_and_config_key_are_one_line_errors(tmp_path, capsys, small_text, run_cli):
     result = run_cli("--cell", "transformer", "--data", small_text, "--run-dir", tmp_path / "a")
     assert_one_line_error(result.returncode, result.stderr, "unknown cell 'transformer'", "lstm")
+    status, _, err = run_main(["--cell", "peephole_lstm", "--run-dir", tmp_path / "a"], capsys)
+    assert_one_line_error(status, err, "unknown cell 'peephole_lstm' (did you mean 'peephole'?)")
     config = tmp_path / "bad.toml"
     config.write_text('cell = "gru"\nhidden_units = 3\n', encoding="utf-8")
     status, _, err = run_main(
@@ -490,7 +492,7 @@ def test_resume_refuses_config_changes_and_finished_runs(trained_run, capsys):
     status, _, err = run_main(["--resume", "--run-dir", run_dir, "--units", "32"], capsys)
     assert_one_line_error(status, err, "--units cannot change")
     status, _, err = run_main(["--resume", "--run-dir", run_dir], capsys)
-    assert_one_line_error(status, err, "already finished")
+    assert_one_line_error(status, err, "already finished (after epoch 2, ", "--epochs")
 
 
 def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(
