@@ -7,12 +7,11 @@ def validate(self):
 """
 
 import contextlib
-import difflib
 import inspect
 import math
 
 from rnnzoo import layers as rnn_layers
-from rnnzoo.training.config import tomllib
+from rnnzoo.training.config import closest, tomllib
 from rnnzoo.training.errors import RecipeError
 
 
@@ -20,8 +19,8 @@ def one_of(config, name, allowed):
     """`config.<name>` must be one of `allowed`."""
     value = getattr(config, name)
     if value not in allowed:
-        meant = difflib.get_close_matches(str(value).lower(), allowed, n=1)
-        hint = f" (did you mean {meant[0]!r}?)" if meant else ""
+        meant = closest(value, allowed)
+        hint = f" (did you mean {meant!r}?)" if meant else ""
         raise RecipeError(f"unknown {name} {value!r}{hint}; expected one of: {', '.join(allowed)}.")
 
 

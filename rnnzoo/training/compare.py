@@ -37,8 +37,12 @@ def parse_names(text, known, what="cell"):
         )
     unknown = [name for name in names if name not in known]
     if unknown:
+        meant = {name: config_io.closest(name, known) for name in unknown}
+        listed = [
+            f"{name} (did you mean {meant[name]!r}?)" if meant[name] else name for name in unknown
+        ]
         raise RecipeError(
-            f"--compare: unknown {what}(s) {', '.join(unknown)}; "
+            f"--compare: unknown {what}(s) {', '.join(listed)}; "
             f"expected names from: {', '.join(known)}."
         )
     repeated = sorted({name for name in names if names.count(name) > 1})

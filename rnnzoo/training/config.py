@@ -84,15 +84,21 @@ def coerce(field, value, source):
     )
 
 
+def closest(name, known):
+    """The one of `known` closest to `name` ignoring case, for a "did you mean"; else None."""
+    matches = difflib.get_close_matches(str(name).lower(), list(known), n=1)
+    return matches[0] if matches else None
+
+
 def from_mapping(config_class, mapping, source, base=None):
     """A `config_class` from `base` (or its defaults) with `mapping`'s keys replaced."""
     fields = {field.name: field for field in _fields(config_class)}
     unknown = sorted(set(mapping) - set(fields))
     if unknown:
-        close = {key: difflib.get_close_matches(key, fields, n=1) for key in unknown}
-        meant = [f"{match[0]!r} for {key!r}" for key, match in close.items() if match]
+        close = {key: closest(key, fields) for key in unknown}
+        meant = [f"{match!r} for {key!r}" for key, match in close.items() if match]
         if len(unknown) == 1:  # (did you mean 'units'?)
-            meant = [repr(match[0]) for match in close.values() if match]
+            meant = [repr(match) for match in close.values() if match]
         hint = f" (did you mean {', '.join(meant)}?)" if meant else ""
         raise RecipeError(
             f"{source}: unknown config key(s) {', '.join(map(repr, unknown))}{hint}; "

@@ -15,6 +15,8 @@ def test_names_are_checked_trimmed_and_lowercased():
     assert parse_names(" LSTM, gru ,vanilla", KNOWN) == ["lstm", "gru", "vanilla"]
     with pytest.raises(RecipeError, match="unknown cell\\(s\\) elman, jordan"):
         parse_names("lstm,elman,jordan", KNOWN)
+    with pytest.raises(RecipeError, match=r"unknown cell\(s\) gr \(did you mean 'gru'\?\), elman;"):
+        parse_names("gr,elman", KNOWN)
     with pytest.raises(RecipeError, match="lists lstm more than once"):
         parse_names("lstm,gru,lstm", KNOWN)
     with pytest.raises(RecipeError, match="lists no cells"):
