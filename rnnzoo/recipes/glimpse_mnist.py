@@ -157,6 +157,12 @@ class GlimpseConfig:
         checks.seed(self)
         precision.check(self)
         checks.cell_args(self, cell_names(self), refused=("units", "name", "seed"), of=cells.get)
+        if self.attention == "soft" and self.samples > 1:
+            raise RecipeError(
+                f"--samples {self.samples} repeats each image with the same glimpses under soft "
+                "attention (its locations are not sampled); leave --samples at 1, or pass "
+                "--attention hard."
+            )
         # The library's errors name its own arguments; say which flags set them.
         flags = f"--dataset {self.dataset} --size {self.size}"
         if self.dataset == "cluttered":

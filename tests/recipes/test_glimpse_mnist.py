@@ -304,6 +304,10 @@ def test_the_learning_rate_decays_after_lr_decay_after_epochs(mnist_dir, tmp_pat
             ["`cell_args` 'norm_epsilon = 1.0' does not fit cell 'irnn'", "IRNNCell has no"],
         ),
         (lambda d: ["--cell-args", "units = 3"], ["`cell_args` may not set 'units'"]),
+        (
+            lambda d: ["--attention", "soft", "--samples", "3"],
+            ["--samples 3 repeats each image with the same glimpses", "--attention hard"],
+        ),
     ],
     ids=[
         "dataset",
@@ -317,6 +321,7 @@ def test_the_learning_rate_decays_after_lr_decay_after_epochs(mnist_dir, tmp_pat
         "lr-decay",
         "cell-args-name",
         "cell-args-recipe-key",
+        "samples-of-soft-attention",
     ],
 )
 def test_bad_inputs_are_one_line_errors(make_args, fragments, tmp_path, capsys):
