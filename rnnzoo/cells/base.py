@@ -36,6 +36,7 @@ A cell is declared once, in its class: everything else is derived from it.
 """
 
 import inspect
+import itertools
 import numbers
 
 import keras
@@ -83,6 +84,73 @@ def cell_arguments(cell_class):
                 continue
             arguments[parameter.name] = parameter.replace(kind=parameter.KEYWORD_ONLY)
     return arguments
+
+
+# Keras's cells, whose positional arguments the zoo's cells take in the same order.
+KERAS_CELLS = (keras.layers.LSTMCell, keras.layers.GRUCell, keras.layers.SimpleRNNCell)
+
+
+def keras_order(arguments, counterparts):
+    """`arguments` (name -> Parameter) in Keras's order: the longest leading run of one of the
+    Keras classes `counterparts`' arguments after `units` that all are in `arguments`, in
+    Keras's order and positional-or-keyword, then the others keyword-only, in their order.
+
+    So a zoo class takes by position what its Keras counterpart does, with Keras's meaning:
+    `LSTMCell(4, "relu", "hard_sigmoid", False)` sets `use_bias=False` as Keras's does.
+    """
+    run = []
+    for counterpart in counterparts:
+        names = list(inspect.signature(counterpart).parameters)[1:]  # after units
+        leading = list(itertools.takewhile(lambda name: name in arguments, names))
+        run = leading if len(leading) > len(run) else run
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ordered = {name: arguments[name].replace(kind=positional) for name in run}
+    rest = {name: parameter for name, parameter in arguments.items() if name not in ordered}
+    return {**ordered, **rest}
+
+
+def positional_as_keywords(klass, args, kwargs):
+    """`kwargs` with `args`, the positional arguments after `units`, named as
+    `klass.__signature__` orders them (see `keras_order`)."""
+    names = [
+        name
+        for name, parameter in inspect.signature(klass).parameters.items()
+        if parameter.kind is parameter.POSITIONAL_OR_KEYWORD
+    ][1:]
+    if len(args) > len(names):
+        taken = (
+            "only units by position"
+            if not names
+            else (
+                f"units and at most {len(names)} more arguments by position, in Keras's order "
+                f"({', '.join(names[:3])}, ...)"
+            )
+        )
+        raise TypeError(
+            f"{klass.__name__}() takes {taken}; received {len(args)} more: pass the rest by "
+            "keyword."
+        )
+    for name, value in zip(names, args):
+        if name in kwargs:
+            raise TypeError(f"{klass.__name__}() got multiple values for argument {name!r}.")
+        kwargs[name] = value
+    return kwargs
+
+
+def _keras_positionals(init, signature):
+    """`init`, taking the positional arguments after `units` as `signature` (the class's
+    shown one) orders them, and showing it (Keras's `Operation.__new__` binds by it)."""
+
+    def __init__(self, units, *args, **kwargs):
+        if args:
+            kwargs = positional_as_keywords(type(self), args, kwargs)
+        init(self, units, **kwargs)
+
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(__init__, attribute, getattr(init, attribute))
+    self = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    __init__.__signature__ = signature.replace(parameters=[self, *signature.parameters.values()])
+    return __init__
 
 
 class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
@@ -135,14 +203,23 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # What help(), IDEs and `inspect.signature(cls)` show: every argument the cell takes
-        # (a subclass's `__init__` names only its own and passes the rest on in **kwargs).
+        # (a subclass's `__init__` names only its own and passes the rest on in **kwargs),
+        # by position as far as Keras's cells take them. A cell of the zoo's takes them so;
+        # a user's class with its own `__init__` binds positional arguments as it says.
+        arguments = cell_arguments(cls)
+        own_init = cls.__dict__.get("__init__")
+        keras_like = own_init is None or cls.__module__.startswith("rnnzoo.")
+        if keras_like:
+            arguments = keras_order(arguments, KERAS_CELLS)
         cls.__signature__ = inspect.Signature(
             [
                 inspect.Parameter("units", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-                *cell_arguments(cls).values(),
+                *arguments.values(),
                 inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
             ]
         )
+        if keras_like and own_init is not None:
+            cls.__init__ = _keras_positionals(own_init, cls.__signature__)
         if cls.__dict__.get("names"):
             from rnnzoo.cells import registry
 

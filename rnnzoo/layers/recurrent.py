@@ -25,6 +25,8 @@ from rnnzoo import cells
 from rnnzoo.layers.base import RecurrentLayer
 
 _LAYERS = {}
+# Keras's layers, whose positional arguments the zoo's layers take in the same order.
+KERAS_LAYERS = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
 
 
 def layer_name(cell_class):
@@ -85,8 +87,8 @@ def _cell_doc(cell_class):
 
 
 def _signature(cell_class):
-    """`(self, units, *, <the cell's arguments>, <the RNN's>, fast, **kwargs)`, as the layer
-    takes them (`RecurrentLayer.__init__` itself only says `**kwargs`)."""
+    """`(self, units, <Keras's arguments, in its order>, *, <the others>, **kwargs)`, as the
+    layer takes them (`RecurrentLayer.__init__` itself only says `**kwargs`)."""
     keyword = cells.base.cell_arguments(cell_class)
 
     def add(function, skip):
@@ -107,6 +109,7 @@ def _signature(cell_class):
         "bias_regularizer",
         inspect.Parameter("activity_regularizer", inspect.Parameter.KEYWORD_ONLY, default=None),
     )
+    keyword = cells.base.keras_order(keyword, KERAS_LAYERS)
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
     return inspect.Signature(
         [
@@ -126,9 +129,12 @@ def _insert_after(parameters, name, parameter):
 
 
 def _init(signature):
-    """An `__init__` that shows `signature` and passes everything to `RecurrentLayer`'s."""
+    """An `__init__` that shows `signature` and passes everything to `RecurrentLayer`'s,
+    positional arguments after `units` named in Keras's order (`LSTM(8, "relu")`)."""
 
-    def __init__(self, units, **kwargs):
+    def __init__(self, units, *args, **kwargs):
+        if args:
+            kwargs = cells.base.positional_as_keywords(type(self), args, kwargs)
         RecurrentLayer.__init__(self, units, **kwargs)
 
     __init__.__signature__ = signature

@@ -2,6 +2,7 @@
 keras.layers.RNN for every layer, and the layer contract (shapes, flat config,
 saving, training, errors)."""
 
+import inspect
 import warnings
 
 import cell_cases
@@ -581,7 +582,52 @@ def test_layers_show_their_real_signature(name):
     assert ("peephole_initializer" in parameters) == (name == "PeepholeLSTM")
     assert ("recurrent_initializer" in parameters) == (name != "IRNN")  # the IRNN fixes U
     text = pydoc.render_doc(layer_class, renderer=pydoc.plaintext)
-    assert f"{name}(units, *, " in text
+    assert f"{name}(units, activation=" in text  # Keras's order, by position as far as it goes
+
+
+@pytest.mark.parametrize(
+    "module, keras_name, zoo_name, args",
+    [
+        ("layers", "LSTM", "LSTM", ("relu", "hard_sigmoid", False, "zeros")),
+        ("layers", "GRU", "GRU", ("relu", "hard_sigmoid", False, "zeros")),
+        ("layers", "SimpleRNN", "VanillaRNN", ("relu", False, "zeros")),
+        ("cells", "LSTMCell", "LSTMCell", ("relu", "hard_sigmoid", False, "zeros")),
+        ("cells", "GRUCell", "GRUCell", ("relu", "hard_sigmoid", False, "zeros")),
+        ("cells", "SimpleRNNCell", "VanillaRNNCell", ("relu", False, "zeros")),
+    ],
+)
+def test_positional_arguments_mean_what_they_mean_to_keras(module, keras_name, zoo_name, args):
+    def by_position(klass):
+        parameters = inspect.signature(klass).parameters.items()
+        return [name for name, p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+
+    keras_class = getattr(keras.layers, keras_name)
+    zoo_class = getattr(getattr(rnnzoo, module), zoo_name)
+    assert by_position(zoo_class) == by_position(keras_class)
+    keras_config = keras_class(UNITS, *args).get_config()
+    zoo_config = zoo_class(UNITS, *args).get_config()
+    for name in by_position(keras_class)[1 : len(args) + 1]:
+        assert zoo_config[name] == keras_config[name], name
+    assert zoo_config["use_bias"] is False
+
+
+def test_positional_arguments_past_keras_order_or_twice_are_type_errors():
+    with pytest.raises(TypeError, match=r"LSTM\(\) got multiple values for argument 'activation'"):
+        rnnzoo.layers.LSTM(UNITS, "relu", activation="tanh")
+    with pytest.raises(TypeError, match=r"MinGRU\(\) takes only units by position; received 1"):
+        rnnzoo.layers.MinGRU(UNITS, True)
+    with pytest.raises(TypeError, match=r"IRNNCell\(\) takes units and at most 3 more arguments"):
+        rnnzoo.cells.IRNNCell(UNITS, "relu", True, None, "zeros")  # IRNN fixes U, 4th in Keras
+    # The zoo's variants take Keras's order as far as they share it (PeepholeLSTM: LSTM's).
+    assert rnnzoo.cells.PeepholeLSTMCell(UNITS, "relu").get_config()["activation"] == "relu"
+
+    class Tagged(rnnzoo.cells.LSTMCell):  # a user's cell with an __init__ of its own binds as
+        def __init__(self, units, tag="x", **kwargs):  # it says, and shows so
+            super().__init__(units, **kwargs)
+            self.tag = tag
+
+    assert Tagged(UNITS, "y").tag == "y"
+    assert str(inspect.signature(Tagged)).startswith("(units, *, activation=")
 
 
 @pytest.mark.parametrize(
