@@ -118,14 +118,12 @@ def positional_as_keywords(klass, args, kwargs):
         if parameter.kind is parameter.POSITIONAL_OR_KEYWORD
     ][1:]
     if len(args) > len(names):
-        taken = (
-            "only units by position"
-            if not names
-            else (
+        taken = "only units by position"
+        if names:
+            taken = (
                 f"units and at most {len(names)} more arguments by position, in Keras's order "
                 f"({', '.join(names[:3])}, ...)"
             )
-        )
         raise TypeError(
             f"{klass.__name__}() takes {taken}; received {len(args)} more: pass the rest by "
             "keyword."
