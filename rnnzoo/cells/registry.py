@@ -37,12 +37,18 @@ def classes():
     return list(dict.fromkeys(_CELLS.values()))
 
 
+def closest(name, known):
+    """The one of `known` closest to `name` ignoring case, for a "did you mean"; else None."""
+    matches = difflib.get_close_matches(str(name).lower(), list(known), n=1)
+    return matches[0] if matches else None
+
+
 def lookup(table, name, what):
     """`table[name]`, or a ValueError that lists the known names."""
     if isinstance(name, str) and name.lower() in table:
         return table[name.lower()]
-    meant = difflib.get_close_matches(str(name).lower(), table, n=1)
-    hint = f" (did you mean {meant[0]!r}?)" if meant else ""
+    meant = closest(name, table)
+    hint = f" (did you mean {meant!r}?)" if meant else ""
     raise ValueError(f"Unknown {what} {name!r}{hint}; expected one of: {', '.join(table)}.")
 
 

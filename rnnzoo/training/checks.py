@@ -11,7 +11,8 @@ import inspect
 import math
 
 from rnnzoo import layers as rnn_layers
-from rnnzoo.training.config import closest, tomllib
+from rnnzoo.cells.registry import closest
+from rnnzoo.training.config import tomllib
 from rnnzoo.training.errors import RecipeError
 
 

@@ -37,7 +37,7 @@ def parse_names(text, known, what="cell"):
         )
     unknown = [name for name in names if name not in known]
     if unknown:
-        meant = {name: config_io.closest(name, known) for name in unknown}
+        meant = {name: cells.registry.closest(name, known) for name in unknown}
         listed = [
             f"{name} (did you mean {meant[name]!r}?)" if meant[name] else name for name in unknown
         ]

@@ -27,7 +27,6 @@ type (a string where an int is expected, `true` for a float, ...) is a
 
 import argparse
 import dataclasses
-import difflib
 import json
 import math
 import sys
@@ -38,6 +37,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
+from rnnzoo.cells.registry import closest
 from rnnzoo.training.errors import RecipeError
 
 _TYPES = (bool, int, float, str)
@@ -82,12 +82,6 @@ def coerce(field, value, source):
         f"({type(value).__name__}); fix the value (for example {field.name} = "
         f"{_toml_value(field.default)})."
     )
-
-
-def closest(name, known):
-    """The one of `known` closest to `name` ignoring case, for a "did you mean"; else None."""
-    matches = difflib.get_close_matches(str(name).lower(), list(known), n=1)
-    return matches[0] if matches else None
 
 
 def from_mapping(config_class, mapping, source, base=None):
