@@ -104,7 +104,7 @@ class RecurrentAttentionModel(keras.Model):
         location_std: sigma, the fixed standard deviation of the location policy.
         attention: "hard" (sampled locations, REINFORCE) or "soft" (bilinear
             glimpses, backprop only).
-        samples: Episodes per image in training (M).
+        samples: Episodes per image in training (M); 1 with soft attention.
         eval_samples: Episodes per image averaged at evaluation.
         seed: Seed of the initializers and of the location noise.
     """
@@ -141,6 +141,12 @@ class RecurrentAttentionModel(keras.Model):
                 f"Expected `attention` to be one of {', '.join(ATTENTION)}; received {attention!r}."
             )
         self.attention = attention
+        if attention == "soft" and self.samples > 1:
+            raise ValueError(
+                f"Expected `samples=1` with `attention='soft'` (its glimpses are not sampled, so "
+                f"{self.samples} episodes of an image would be identical); received "
+                f"samples={self.samples}."
+            )
         if not (isinstance(location_std, (int, float)) and location_std > 0):
             raise ValueError(
                 f"Expected `location_std` to be a number > 0; received {location_std!r}."

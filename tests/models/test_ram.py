@@ -137,6 +137,7 @@ def test_mean_episodes_draw_no_noise():
     "overrides, fragment",
     [
         ({"attention": "glance"}, "`attention` to be one of hard, soft"),
+        ({"attention": "soft", "samples": 3}, "`samples=1` with `attention='soft'`"),
         ({"location_std": 0.0}, "`location_std` to be a number > 0"),
         ({"glimpses": 0}, "`glimpses` to be an integer >= 1"),
         ({"cell": "elman"}, "Unknown cell name 'elman'"),
