@@ -34,6 +34,7 @@ from projection import power_law_projection  # noqa: E402
 from rnnzoo.training import checkpoints  # noqa: E402
 from rnnzoo.training import config as config_io  # noqa: E402
 from rnnzoo.training.errors import RecipeError  # noqa: E402
+from rnnzoo.training.loop import cut_short  # noqa: E402
 
 # seqclass (task, cell) -> (the least test accuracy, whose figure it is)
 ACCURACY = {
@@ -130,9 +131,13 @@ def main(argv=None):
     print(f"run: {run_dir} ({what}); {len(history)} evaluations")
     print(f"\n| epoch | steps | minutes | train loss | validation {name} |")
     print("| ---: | ---: | ---: | ---: | ---: |")
+    # An epoch a budget cut has fewer steps than the run's full ones; the training log marks
+    # it, and so does this table.
+    epoch_steps = max(record["steps"] for record in history)
     for record in history[-args.last :]:
+        epoch = f"{record['epoch']}{cut_short(record, epoch_steps)}"
         print(
-            f"| {record['epoch']} | {record['global_step']:,} | {record['seconds'] / 60:.1f} "
+            f"| {epoch} | {record['global_step']:,} | {record['seconds'] / 60:.1f} "
             f"| {record['train_loss']:.4f} | {show(name, figure(record))} |"
         )
     # Once the run has finished, the checkpoint the test scored (picked by the run's own
@@ -179,11 +184,14 @@ def main(argv=None):
             print(f"projection: {projection}")
 
     cpus = len(os.sched_getaffinity(0))
-    machine = f"{platform.machine()}, {cpus} CPUs"
+    machine = f"{platform.machine()}, {cpus} CPU{'s' if cpus > 1 else ''}"
     outcome = f"{reached} ({paper}){': ' + verdict if verdict else ''}"
     if projection:
         outcome += f"; {projection}"
-    curve = ", ".join(show(name, figure(r)) for r in history[-args.last :])
+    # The curve: one point an epoch, the resumed evaluation of an epoch a budget cut (the
+    # table above shows both).
+    epochs = {record["epoch"]: record for record in history}
+    curve = ", ".join(show(name, figure(r)) for r in list(epochs.values())[-args.last :])
     print("\n| target | command | result | training | curve (last points) | machine | date |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print(

@@ -349,12 +349,18 @@ class Trainer:
             names = [k for k in record if k.startswith(prefix)]
             return ", ".join(f"{k[len(prefix) :]} {record[k]:.4f}" for k in names)
 
-        partial = "" if record["steps"] >= self.steps_per_epoch else f" ({record['steps']} steps)"
+        partial = cut_short(record, self.steps_per_epoch)
         mark = "  [best]" if improved else ""
         return (
             f"epoch {record['epoch']}/{self.epochs}{partial}: train {figures('train_')} | "
             f"validation {figures('validation_')} | lr {record['learning_rate']:.3g}{mark}"
         )
+
+
+def cut_short(record, steps_per_epoch):
+    """The mark of an epoch a budget or a signal cut short, e.g. " (195 of 255 steps)", or ""."""
+    steps = record["steps"]
+    return "" if steps >= steps_per_epoch else f" ({steps} of {steps_per_epoch} steps)"
 
 
 class _BatchBookkeeping(keras.callbacks.Callback):

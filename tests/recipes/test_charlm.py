@@ -843,8 +843,9 @@ def test_reproduction_reads_the_best_of_an_epoch_cut_and_resumed(tmp_path, capsy
     folder that is not a run, a run with no checkpoint yet and damaged files get one error line."""
     run_dir = tmp_path / "cut"
     argv = [*SHORT_RUN, "--data", small_text, "--run-dir", run_dir]
-    status, _, err = run_main([*argv, "--max-minutes", "1e-9"], capsys)
+    status, out, err = run_main([*argv, "--max-minutes", "1e-9"], capsys)
     assert status == 0, err[-3000:]
+    assert "epoch 1/1 (1 of 2 steps): train loss" in out + err
     status, _, err = run_main(["--resume", "--run-dir", run_dir, "--max-minutes", "60"], capsys)
     assert status == 0, err[-3000:]
     results = json.loads((run_dir / "results.json").read_text())
@@ -860,6 +861,12 @@ def test_reproduction_reads_the_best_of_an_epoch_cut_and_resumed(tmp_path, capsy
         f"nats/char at epoch 1; test loss {results['test_loss']:.4f} nats/char"
     )
     assert reached in result.stdout, result.stdout
+    # The table marks the cut epoch as the training log does; the curve has one point an epoch.
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| 1")]
+    assert [row.split(" | ")[0] for row in rows] == ["| 1 (1 of 2 steps)", "| 1"], rows
+    row = result.stdout.splitlines()[-1]
+    curve = row.split(" | ")[-3]
+    assert curve == f"{finished['validation_loss']:.4f} nats/char", row
 
     # Not a run, a run with no checkpoint yet, damaged files: one error line each, exit 2.
     (tmp_path / "empty").mkdir()
