@@ -297,7 +297,11 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         states = self.check_states(states)
         x, h_prev = self.dropped(inputs, states[0], training)
         z = self.project(x, h_prev)
-        new_states, gates = self.pointwise(z, states, self.pointwise_parameters())
+        parameters = self.pointwise_parameters()
+        if training and self.recurrent_dropout > 0:  # the mask `dropped` applied
+            mask = self.get_recurrent_dropout_mask(states[0])
+            parameters += self.recurrent_dropout_parameters(mask)
+        new_states, gates = self.pointwise(z, states, parameters)
         return new_states[0], new_states, gates
 
     def pointwise(self, z, states, parameters):
@@ -343,10 +347,12 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             return declaring.cudnn
         return None
 
-    def dropout_step_reason(self):
-        """Why, with recurrent dropout in training, the step is not `project` then `pointwise`
-        (so no fast loop for that call), or None."""
-        return None
+    def recurrent_dropout_parameters(self, mask):
+        """What `pointwise` reads besides `pointwise_parameters` under recurrent dropout in
+        training, given the sequence's mask of h_{t-1} (batch, units): a list, default none
+        (h_{t-1} is dropped where it enters h_{t-1} U, before `pointwise`). A cell whose
+        pointwise maths reads h_{t-1} in a matmul of its own takes the mask here."""
+        return []
 
     def pointwise_step_reason(self):
         """Why this cell's step is not `project` then `pointwise` (so no fast loop), or None."""

@@ -28,8 +28,9 @@ class GRUCell(RecurrentCell):
     Ghahramani 2016). Keras's GRUCell also drops it there.
 
     With `reset_after=False` the step's projection is x_t W + b and h_{t-1} [U_z, U_r],
-    and (r_t * h_{t-1}) U_h is part of its `pointwise` maths (a matmul there), so
-    both forms run on the layers' fast loop.
+    and (r_t * h_{t-1}) U_h is part of its `pointwise` maths (a matmul there, which
+    reads the recurrent dropout mask as a parameter in training), so both forms run
+    on the layers' fast loop.
 
     Weights are laid out exactly as in `keras.layers.GRUCell`: `kernel`
     (input_dim, 3*units), `recurrent_kernel` (units, 3*units), and `bias`
@@ -100,53 +101,21 @@ class GRUCell(RecurrentCell):
         if self.reset_after:
             u_z, u_r, u_h = ops.split(hu, 3, axis=-1)
         else:
-            (u_h_kernel,) = parameters
+            u_h_kernel, *dropout = parameters  # the recurrent dropout mask, in training
             u_z, u_r = ops.split(hu, 2, axis=-1)
         z = self.recurrent_activation(x_z + u_z)
         r = self.recurrent_activation(x_r + u_r)
         if self.reset_after:
             n = self.activation(x_h + r * u_h)
         else:
-            n = self.activation(x_h + ops.matmul(r * h_prev, u_h_kernel))
+            h_in = h_prev * dropout[0] if dropout else h_prev
+            n = self.activation(x_h + ops.matmul(r * h_in, u_h_kernel))
         h = z * h_prev + (1.0 - z) * n
         return [h], {"z": z, "r": r, "n": n}
 
-    def step(self, inputs, states, training=False):
-        if self.reset_after or not (training and self.recurrent_dropout > 0):
-            return super().step(inputs, states, training=training)
-        # Cho et al.'s form with recurrent dropout: (r * h_{t-1}) U_h reads the dropped h too.
-        (h_prev,) = states = self.check_states(states)
-        x, h_prev_dropped = self.dropped(inputs, h_prev, training)
-        x_z, x_r, x_h = ops.split(
-            self._add(ops.matmul(x, self.kernel), self.input_bias()), 3, axis=-1
-        )
-        u_h = self.recurrent_kernel[:, 2 * self.units :]
-        hu_z, hu_r = ops.split(
-            ops.matmul(h_prev_dropped, self.recurrent_projection_kernel()), 2, axis=-1
-        )
-        z = self.recurrent_activation(x_z + hu_z)
-        r = self.recurrent_activation(x_r + hu_r)
-        n = self.activation(x_h + ops.matmul(r * h_prev_dropped, u_h))
-        h = z * h_prev + (1.0 - z) * n
-        return h, [h], {"z": z, "r": r, "n": n}
-
-    def dropout_step_reason(self):
-        if not self.reset_after:
-            return (
-                "with reset_after=False, recurrent dropout also drops the h_{t-1} inside "
-                "(r * h_{t-1}) U_h, after the projection"
-            )
-        return None
-
-    def pointwise_step_reason(self):
-        if type(self).step is not GRUCell.step or type(self).project is not RecurrentCell.project:
-            return f"{type(self).__name__} rewrites `step` or `project`"
-        return None
-
-    @staticmethod
-    def _add(value, bias):
-        # ops.add is a BiasAdd on TensorFlow (see RecurrentCell.project).
-        return value if bias is None else ops.add(value, bias)
+    def recurrent_dropout_parameters(self, mask):
+        # Cho et al.'s form: (r * h_{t-1}) U_h reads the dropped h_{t-1} too.
+        return [] if self.reset_after else [mask]
 
     def get_config(self):
         config = super().get_config()

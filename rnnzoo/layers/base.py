@@ -189,7 +189,7 @@ class RecurrentLayer(keras.layers.RNN):
             if scan is None:
                 return LoopChoice("scan", reasons)
             reasons["scan"] = scan
-        fast = "fast=False" if self.fast is False else self._fast_reason(mask, training)
+        fast = "fast=False" if self.fast is False else self._fast_reason()
         if fast is None:
             return LoopChoice("fast", reasons)
         reasons["fast"] = fast
@@ -204,12 +204,9 @@ class RecurrentLayer(keras.layers.RNN):
             return "unroll=True asks for Keras's unrolled loop"
         return self.cell.pointwise_step_reason()
 
-    def _fast_reason(self, mask=None, training=False):
-        """Why the fast loop can't stand in for Keras's loop on this call, or None."""
-        if training and self.cell.recurrent_dropout > 0:
-            dropout = self.cell.dropout_step_reason()
-            if dropout is not None:
-                return dropout
+    def _fast_reason(self):
+        """Why the fast loop can't stand in for Keras's loop on this call (where it is
+        traced), or None."""
         reason = self._fast_static_reason()
         if reason is None and keras.backend.backend() == "tensorflow":
             from rnnzoo.layers import fast_loop  # TensorFlow's: imported where it runs
@@ -271,7 +268,7 @@ class RecurrentLayer(keras.layers.RNN):
                         "that is not right-padded, or no GPU). Pass use_cudnn='auto'."
                     ) from None
                 reasons = {"cudnn": "Keras's cuDNN routine declined this call"}
-                fast = self._fast_reason(mask, training) if self.fast is not False else "fast=False"
+                fast = self._fast_reason() if self.fast is not False else "fast=False"
                 choice = LoopChoice("fast" if fast is None else "keras", {**reasons, "fast": fast})
         if self.use_cudnn is True and "cudnn" in choice.reasons:
             raise ValueError(

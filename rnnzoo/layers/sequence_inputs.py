@@ -48,12 +48,15 @@ def prepare(layer, sequences, initial_state, mask=None, training=False):
     arrays += [b for b in biases if b is not None]
     states = [ops.cast(state, dtype) for state in initial_state]
     parameters = [ops.cast(p, dtype) for p in cell.pointwise_parameters()]
+    dropping = bool(training and cell.recurrent_dropout > 0)
+    if dropping:
+        recurrent_mask = ops.cast(cell.get_recurrent_dropout_mask(states[0]), dtype)
+        parameters += cell.recurrent_dropout_parameters(recurrent_mask)
     arrays += [*states, *parameters]
     if mask is not None:
         arrays.append(mask)
-    dropping = bool(training and cell.recurrent_dropout > 0)
     if dropping:
-        arrays.append(ops.cast(cell.get_recurrent_dropout_mask(states[0]), dtype))
+        arrays.append(recurrent_mask)
     spec = Spec(
         return_sequences=layer.return_sequences,
         state_count=len(states),

@@ -57,3 +57,33 @@ def test_gru_cell_matches_its_equations_in_numpy(reset_after, rng):
         h = z * h + (1 - z) * n
         expected.append(h)
     numerics.assert_outputs_close(layer(inputs), np.stack(expected, axis=1), atol=1e-5)
+
+
+def test_reset_before_gru_drops_h_where_it_enters_each_matmul(rng):
+    """With recurrent dropout in training, Cho et al.'s form reads the dropped h_{t-1} in
+    h_{t-1} [U_z, U_r] and in (r_t * h_{t-1}) U_h, and carries it whole into h_t (numpy, the
+    sequence's one mask)."""
+    cell = rnnzoo.cells.GRUCell(UNITS, reset_after=False, recurrent_dropout=0.5, seed=3)
+    inputs = random_inputs(rng)
+    cell.build(inputs.shape[:1] + inputs.shape[2:])
+    numerics.randomize_weights(cell, rng)
+    kernel, recurrent_kernel, bias = cell.get_weights()
+    u_z, u_r, u_h = np.split(recurrent_kernel, 3, axis=-1)
+    h = np.zeros((inputs.shape[0], UNITS), np.float32)
+    state = [keras.ops.convert_to_tensor(h)]
+    outputs = []
+    for t in range(inputs.shape[1]):
+        output, state = cell(inputs[:, t], state, training=True)
+        outputs.append(output)
+    mask = keras.ops.convert_to_numpy(cell.get_recurrent_dropout_mask(state[0]))
+    assert 0 < np.mean(mask == 0) < 1  # some units dropped, some kept (scaled by 2)
+    expected = []
+    for t in range(inputs.shape[1]):
+        x_z, x_r, x_h = np.split(inputs[:, t] @ kernel + bias, 3, axis=-1)
+        dropped = h * mask
+        z = sigmoid(x_z + dropped @ u_z)
+        r = sigmoid(x_r + dropped @ u_r)
+        n = np.tanh(x_h + (r * dropped) @ u_h)
+        h = z * h + (1 - z) * n
+        expected.append(h)
+    numerics.assert_outputs_close(np.stack(outputs, 1), np.stack(expected, 1), atol=1e-5)

@@ -296,9 +296,10 @@ def test_masked_sequences_run_fast_for_every_kind_of_state(case_id, rng):
     )
 
 
-@pytest.mark.parametrize("case_id", ["lstm", "gru", "vanilla", "cifg"])
+@pytest.mark.parametrize("case_id", ["lstm", "gru", "vanilla", "cifg", "gru_reset_before"])
 def test_recurrent_dropout_in_training_runs_fast_with_the_cells_one_mask(case_id, rng):
-    """Same seed, same masks: h_{t-1} dropped where it enters h_{t-1} U, as the cell does."""
+    """Same seed, same masks: h_{t-1} dropped where it enters h_{t-1} U, as the cell does
+    (and, in the reset-before GRU, where it enters (r_t * h_{t-1}) U_h)."""
     assert_equal_to_plain_rnn(
         case_id,
         rng,
@@ -324,12 +325,6 @@ def test_masks_and_recurrent_dropout_together(rng):
 FALLBACKS = {
     "fast_off": ("lstm", {"fast": False}, {}, "fast=False"),
     "unroll": ("lstm", {"unroll": True}, {}, "unroll=True"),
-    "reset_before_recurrent_dropout": (
-        "gru_reset_before",
-        {},
-        {"recurrent_dropout": 0.3, "seed": 4},
-        "reset_after=False",
-    ),
 }
 
 

@@ -42,6 +42,13 @@ CASES = [
         True,
     ),
     ("gru", {"recurrent_dropout": 0.3, "seed": 1}, {"return_sequences": False}, None, True),
+    (
+        "gru",
+        {"reset_after": False, "recurrent_dropout": 0.3, "seed": 2},
+        {"return_sequences": True},
+        "right",
+        True,
+    ),
     ("layernorm_lstm", {}, {"return_sequences": True}, "holes", False),
     ("layernorm_gru", {}, {"return_sequences": True}, None, False),
     ("layernorm_rnn", {}, {"return_sequences": False}, "right", False),
