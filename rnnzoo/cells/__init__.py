@@ -63,3 +63,7 @@ __all__ = [
     "names",
     "registry",
 ]
+
+
+def __getattr__(name):
+    raise registry.missing_attribute(__name__, name, lambda cell_class: cell_class.__name__)

@@ -37,10 +37,31 @@ def classes():
     return list(dict.fromkeys(_CELLS.values()))
 
 
+# Keras's names for what the zoo calls otherwise: a "did you mean", not an alias (one name
+# per idea).
+KERAS_NAMES = {"simplernn": "vanilla", "simple_rnn": "vanilla"}
+
+
 def closest(name, known):
-    """The one of `known` closest to `name` ignoring case, for a "did you mean"; else None."""
-    matches = difflib.get_close_matches(str(name).lower(), list(known), n=1)
+    """The one of `known` closest to `name` ignoring case (or the zoo's name for Keras's, as
+    'vanilla' for 'SimpleRNN'), for a "did you mean"; else None."""
+    name = str(name).lower()
+    if KERAS_NAMES.get(name) in known:
+        return KERAS_NAMES[name]
+    matches = difflib.get_close_matches(name, list(known), n=1)
     return matches[0] if matches else None
+
+
+def missing_attribute(module, name, class_name):
+    """The AttributeError for `module.name`, with the closest cell's class
+    (`class_name(cell_class)`) where `name` reads like a cell's name."""
+    hint = ""
+    if not name.startswith("_"):
+        stem = name[: -len("Cell")] if name.endswith("Cell") else name
+        meant = closest(stem, _CELLS)
+        if meant is not None:
+            hint = f" (did you mean {class_name(_CELLS[meant])!r}?)"
+    return AttributeError(f"module {module!r} has no attribute {name!r}{hint}")
 
 
 def lookup(table, name, what):

@@ -29,4 +29,4 @@ def __getattr__(name):
         klass = layer_class(cell_class)
         if klass.__name__ == name:
             return klass
-    raise AttributeError(f"module 'rnnzoo.layers' has no attribute {name!r}")
+    raise cells.registry.missing_attribute(__name__, name, lambda c: layer_class(c).__name__)

@@ -472,6 +472,25 @@ def test_unknown_layer_name_and_unknown_argument():
         rnnzoo.layers.LSTM(UNITS, peephole_initializer="zeros")  # an argument of another cell
 
 
+def test_keras_names_point_to_the_zoos():
+    """Keras's SimpleRNN is the zoo's vanilla RNN: not an alias, a "did you mean" by name, and
+    by attribute in both modules (as for other near misses); a name like no cell's has none."""
+    with pytest.raises(ValueError, match=r"'SimpleRNN' \(did you mean 'vanilla'\?\)"):
+        rnnzoo.layers.get("SimpleRNN")
+    for module, name, meant in (
+        (rnnzoo.layers, "SimpleRNN", "VanillaRNN"),
+        (rnnzoo.cells, "SimpleRNNCell", "VanillaRNNCell"),
+        (rnnzoo.layers, "Peephole", "PeepholeLSTM"),
+        (rnnzoo.cells, "GRUcell", "GRUCell"),
+    ):
+        assert hasattr(module, meant)
+        with pytest.raises(AttributeError, match=rf"'{name}' \(did you mean '{meant}'\?\)$"):
+            getattr(module, name)
+    with pytest.raises(AttributeError, match=r"has no attribute 'Transformer'$"):
+        rnnzoo.layers.Transformer  # noqa: B018
+    assert not hasattr(rnnzoo.cells, "_private")
+
+
 def test_cell_ids_cover_every_registered_cell():
     assert {type(make_cell(c)) for c in CELL_IDS} == {
         rnnzoo.cells.get(n) for n in rnnzoo.cells.names()
