@@ -300,7 +300,7 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         parameters = self.pointwise_parameters()
         if training and self.recurrent_dropout > 0:  # the mask `dropped` applied
             mask = self.get_recurrent_dropout_mask(states[0])
-            parameters += self.recurrent_dropout_parameters(mask)
+            parameters = [*parameters, *self.recurrent_dropout_parameters(mask)]
         new_states, gates = self.pointwise(z, states, parameters)
         return new_states[0], new_states, gates
 
