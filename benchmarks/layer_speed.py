@@ -235,6 +235,17 @@ def _contenders():
             keras_counterpart(layer_class),
             target(layer_class),
         )
+    # Cho et al.'s GRU under recurrent dropout: its (r * h) U_h reads the dropped h too (the
+    # fast loop takes the mask as a pointwise parameter; it ran Keras's loop until 2026-12-05).
+    dropping = {"reset_after": False, "recurrent_dropout": 0.2, **seq}
+    keras_dropping = "keras GRU (reset_after=False recurrent_dropout=0.2)"
+    contenders[keras_dropping] = (lambda: K.GRU(UNITS, **dropping), None, None)
+    for fast in (True, False):
+        contenders[f"rnnzoo GRU (reset_after=False recurrent_dropout=0.2 fast={fast})"] = (
+            lambda fast=fast: Z.GRU(UNITS, fast=fast, **dropping),
+            keras_dropping,
+            None,
+        )
     # What the hand-written derivatives of these cells gain over automatic ones.
     hand_written = (C.LayerNormLSTMCell, C.LayerNormGRUCell, C.LayerNormRNNCell, C.LSTMPCell)
     for cell_class in (*hand_written, C.FullGateRecurrenceLSTMCell):
