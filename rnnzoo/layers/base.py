@@ -113,13 +113,13 @@ class RecurrentLayer(keras.layers.RNN):
         # it runs cuDNN, the layer tells `compile` to leave XLA off (it warns under an explicit
         # jit_compile=True). Inside XLA-compiled code of one's own it runs Keras's loop.
         if keras.backend.backend() == "tensorflow" and (
-            self._cudnn_reason(training=False, mask=None) is None
+            self._cudnn_reason() is None
             or (fast is not False and self._fast_static_reason() is None)
         ):
             self.supports_jit = False
         # What can be known before any call is refused now.
-        if use_cudnn is True and self._cudnn_reason(training=False, mask=None) is not None:
-            reason = self._cudnn_reason(training=False, mask=None)
+        if use_cudnn is True and self._cudnn_reason() is not None:
+            reason = self._cudnn_reason()
             if not reason.startswith("no GPU"):
                 raise ValueError(f"use_cudnn=True, but {reason}. Pass use_cudnn='auto'.")
         if fast is True and self._has_scan() is False:
@@ -177,10 +177,13 @@ class RecurrentLayer(keras.layers.RNN):
         chosen when nothing known before the call rules it out; Keras's
         backend may still decline at run time (a mask that is not
         right-padded), and the call then runs the next loop, as Keras's
-        layers do.
+        layers do. No loop depends on `training` any more (recurrent dropout
+        runs the fast loop too, and rules cuDNN out in inference as well, as
+        in Keras); it stays an argument so that a call's question reads as the
+        call.
         """
         reasons = {}
-        cudnn = self._cudnn_reason(training, mask)
+        cudnn = self._cudnn_reason()
         if cudnn is None:
             return LoopChoice("cudnn", reasons)
         reasons["cudnn"] = cudnn
@@ -217,7 +220,7 @@ class RecurrentLayer(keras.layers.RNN):
     def _has_scan(self):
         return callable(getattr(self.cell, "scan", None))
 
-    def _cudnn_reason(self, training, mask):
+    def _cudnn_reason(self):
         """Why Keras's cuDNN routine can't run this call, or None (as `keras.layers.LSTM` sees it).
 
         The reasons known from the layer's arguments come first, a missing
