@@ -29,6 +29,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -131,23 +132,49 @@ def recipe_file(name):
     return path
 
 
-def config_path(value):
+def shipped_for(path):
+    """The recipe a shipped config file is for: the `python -m rnnzoo.recipes.<name>` its
+    comments run (None for a file that names none)."""
+    match = _RECIPE_COMMAND.search(Path(path).read_text(encoding="utf-8"))
+    return match and match.group(1)
+
+
+_RECIPE_COMMAND = re.compile(r"python -m rnnzoo\.recipes\.(\w+)")
+
+
+def shipped_configs(recipe=None):
+    """The names of the shipped configs (`recipe`'s alone, if given), sorted."""
+    files = sorted(configs_folder().glob("*.toml"))
+    return [file.stem for file in files if recipe is None or shipped_for(file) == recipe]
+
+
+def config_path(value, recipe=None):
     """The file `--config VALUE` names: a path, or the name of a file in the configs folder
     (`min_char_rnn` or `min_char_rnn.toml`), so the shipped configs work from any folder.
 
-    A bare name that is neither is a `RecipeError` listing the shipped configs."""
+    A bare name that is neither is a `RecipeError` listing the shipped configs (`recipe`'s
+    alone, if given); so is a shipped config of another recipe than `recipe`, which would
+    otherwise fail on keys that recipe does not know."""
     path = Path(value)
-    if path.exists() or path.name != str(value):
-        return path
-    for name in (str(value), f"{value}.toml"):
-        candidate = configs_folder() / name
-        if candidate.is_file():
-            return candidate
-    shipped = ", ".join(sorted(file.stem for file in configs_folder().glob("*.toml")))
-    raise RecipeError(
-        f"config {str(value)!r} is neither a file nor a shipped config; pass a .toml file's "
-        f"path, or one of: {shipped}."
-    )
+    if not path.exists() and path.name == str(value):
+        for name in (str(value), f"{value}.toml"):
+            if (configs_folder() / name).is_file():
+                path = configs_folder() / name
+                break
+        else:
+            raise RecipeError(
+                f"config {str(value)!r} is neither a file nor a shipped config; pass a .toml "
+                f"file's path, or one of: {', '.join(shipped_configs(recipe))}."
+            )
+    if recipe is not None and path.is_file() and path.resolve().parent == configs_folder():
+        owner = shipped_for(path)
+        if owner not in (None, recipe):
+            raise RecipeError(
+                f"config {str(value)!r} is the {owner} recipe's (python -m rnnzoo.recipes."
+                f"{owner} --config {path.stem}), not {recipe}'s; pass one of {recipe}'s: "
+                f"{', '.join(shipped_configs(recipe))}, or a .toml file of your own."
+            )
+    return path
 
 
 def read_toml(path):
@@ -180,10 +207,19 @@ def load(config_class, *files, overrides=None):
     return config
 
 
-def resolve(config_class, defaults, config_file=None, overrides=None, variant=None, variants=None):
+def resolve(
+    config_class,
+    defaults,
+    config_file=None,
+    overrides=None,
+    variant=None,
+    variants=None,
+    recipe=None,
+):
     """The config of a new run: `defaults`, the variant's file, `config_file`, then `overrides`.
 
-    `defaults` names the recipe's defaults file in the configs folder. A recipe with variants
+    `defaults` names the recipe's defaults file in the configs folder; `recipe`, the recipe's
+    name, refuses another recipe's shipped config (`config_path`). A recipe with variants
     (seqclass's tasks, glimpse_mnist's datasets) names the field that picks one (`variant`)
     and declares each variant's own file (`variants`: value -> file name, or None for a
     variant without one). The variant is read from the overrides, else `config_file`, else
@@ -194,14 +230,14 @@ def resolve(config_class, defaults, config_file=None, overrides=None, variant=No
     if variant is not None:
         value = overrides.get(variant)
         if value is None and config_file is not None:
-            value = read_toml(config_path(config_file)).get(variant)
+            value = read_toml(config_path(config_file, recipe)).get(variant)
         if value is None:
             value = read_toml(files[0]).get(variant, getattr(config_class(), variant))
         name = variants.get(value) if isinstance(value, str) else None
         if name is not None:
             files.append(recipe_file(name))
     if config_file is not None:
-        files.append(config_path(config_file))
+        files.append(config_path(config_file, recipe))
     return load(config_class, *files, overrides=overrides)
 
 

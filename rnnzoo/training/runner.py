@@ -120,7 +120,13 @@ class Recipe:
     def resolve_config(self, config_file=None, overrides=None):
         """A new run's config: the recipe's files, `config_file`, then `overrides` (flags)."""
         return config_io.resolve(
-            self.config_class, self.defaults, config_file, overrides, self.variant, self.variants
+            self.config_class,
+            self.defaults,
+            config_file,
+            overrides,
+            self.variant,
+            self.variants,
+            recipe=self.name,
         )
 
 

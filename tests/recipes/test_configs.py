@@ -5,6 +5,7 @@ same configs from its package data, from a folder outside the repository.
 """
 
 import sys
+from pathlib import Path
 
 import pytest
 from processes import REPO_ROOT
@@ -59,9 +60,36 @@ def test_config_takes_a_path_or_the_name_of_a_shipped_file(tmp_path, monkeypatch
         charlm.RECIPE.resolve_config("nothing.toml")
     shipped = str(error.value).rpartition("one of: ")[2].rstrip(".").split(", ")
     assert "min_char_rnn" in shipped and "charlm_war_and_peace" in shipped
-    assert all(charlm.RECIPE.resolve_config(name) for name in shipped if name.startswith("charlm"))
+    assert not any(name.startswith(("seqclass", "glimpse")) for name in shipped)  # charlm's
+    assert all(charlm.RECIPE.resolve_config(name) for name in shipped)
     with pytest.raises(RecipeError, match="does not exist"):  # a path: said as before
         charlm.RECIPE.resolve_config(tmp_path / "nothing.toml")
+
+
+def test_every_shipped_config_names_its_recipe_and_each_recipe_its_own_files():
+    folder = config_io.configs_folder()
+    owners = {path.stem: config_io.shipped_for(path) for path in folder.glob("*.toml")}
+    assert set(owners.values()) == {recipe.name for recipe in RECIPES}, owners
+    for recipe in RECIPES:
+        declared = [recipe.defaults, *[name for name in (recipe.variants or {}).values() if name]]
+        assert {owners[Path(name).stem] for name in declared} == {recipe.name}, declared
+
+
+def test_another_recipes_shipped_config_is_refused_by_name_and_by_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # Without the check this failed on charlm's keys: "unknown config key(s) 'seq_length'".
+    with pytest.raises(RecipeError, match="is the charlm recipe's") as error:
+        seqclass.RECIPE.resolve_config("charlm_war_and_peace")
+    message = str(error.value)
+    assert "python -m rnnzoo.recipes.charlm --config charlm_war_and_peace" in message
+    assert "seqclass_pixel_mnist" in message and "glimpse_mnist_cluttered" not in message
+    with pytest.raises(RecipeError, match="is the seqclass recipe's"):
+        glimpse_mnist.RECIPE.resolve_config(REPO_ROOT / "recipes" / "seqclass_adding.toml")
+    # A copy of it outside the configs folder is the user's own file: its keys are checked.
+    copy = tmp_path / "mine.toml"
+    copy.write_text((REPO_ROOT / "recipes" / "charlm_war_and_peace.toml").read_text())
+    with pytest.raises(RecipeError, match="unknown config key"):
+        seqclass.RECIPE.resolve_config(copy)
 
 
 def test_smoke_values_are_config_keys_and_flags_beat_them():
