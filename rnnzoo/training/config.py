@@ -132,14 +132,14 @@ def recipe_file(name):
     return path
 
 
+_RECIPE_COMMAND = re.compile(r"python -m rnnzoo\.recipes\.(\w+)")
+
+
 def shipped_for(path):
     """The recipe a shipped config file is for: the `python -m rnnzoo.recipes.<name>` its
     comments run (None for a file that names none)."""
     match = _RECIPE_COMMAND.search(Path(path).read_text(encoding="utf-8"))
     return match and match.group(1)
-
-
-_RECIPE_COMMAND = re.compile(r"python -m rnnzoo\.recipes\.(\w+)")
 
 
 def shipped_configs(recipe=None):
