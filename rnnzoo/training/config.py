@@ -227,17 +227,18 @@ def resolve(
     """
     overrides = dict(overrides or {})
     files = [recipe_file(defaults)]
+    config_file = None if config_file is None else config_path(config_file, recipe)
     if variant is not None:
         value = overrides.get(variant)
         if value is None and config_file is not None:
-            value = read_toml(config_path(config_file, recipe)).get(variant)
+            value = read_toml(config_file).get(variant)
         if value is None:
             value = read_toml(files[0]).get(variant, getattr(config_class(), variant))
         name = variants.get(value) if isinstance(value, str) else None
         if name is not None:
             files.append(recipe_file(name))
     if config_file is not None:
-        files.append(config_path(config_file, recipe))
+        files.append(config_file)
     return load(config_class, *files, overrides=overrides)
 
 
