@@ -112,16 +112,14 @@ class RecurrentLayer(keras.layers.RNN):
         # Neither cuDNN nor the TensorFlow loop compiles with XLA: as Keras's LSTM does where
         # it runs cuDNN, the layer tells `compile` to leave XLA off (it warns under an explicit
         # jit_compile=True). Inside XLA-compiled code of one's own it runs Keras's loop.
+        cudnn_reason = self._cudnn_reason()
         if keras.backend.backend() == "tensorflow" and (
-            self._cudnn_reason() is None
-            or (fast is not False and self._fast_static_reason() is None)
+            cudnn_reason is None or (fast is not False and self._fast_static_reason() is None)
         ):
             self.supports_jit = False
         # What can be known before any call is refused now.
-        if use_cudnn is True and self._cudnn_reason() is not None:
-            reason = self._cudnn_reason()
-            if not reason.startswith("no GPU"):
-                raise ValueError(f"use_cudnn=True, but {reason}. Pass use_cudnn='auto'.")
+        if use_cudnn is True and cudnn_reason is not None and not cudnn_reason.startswith("no GPU"):
+            raise ValueError(f"use_cudnn=True, but {cudnn_reason}. Pass use_cudnn='auto'.")
         if fast is True and self._has_scan() is False:
             reason = self._fast_static_reason()
             if reason is not None:
