@@ -11,7 +11,12 @@ rotated at every turn. A contender's figure is characters (tokens) per second
 at the median of its timed steps; the ratio is against the contender's Keras
 baseline, measured in the same process. The last column gives the same ratio
 in CPU time of this process (the work of its threads per step, less sensitive
-to other programs on the machine than wall time).
+to other programs on the machine than wall time), and the next the minor page
+faults of a step (median): on Keras's JAX backend, XLA's CPU code takes each
+step's temporaries in one block, and a block over 32 MiB (the largest the C
+library's malloc keeps for reuse; it maps bigger ones on each request and unmaps
+them when freed) is faulted in page by page at every step. The header names the allocator (LD_PRELOAD, GLIBC_TUNABLES):
+see the README, "Page faults on the JAX backend".
 
 Two rows are floors, not layers: `RNN(LSTM's matmuls alone)` and `RNN(GRU's
 matmuls alone)` run Keras's own loop over a step that does the LSTM's (GRU's)
@@ -35,6 +40,7 @@ import argparse
 import datetime
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -274,42 +280,59 @@ def build_model(make_layer):
     return model
 
 
+def page_faults():
+    """The minor page faults this process has taken so far (pages the kernel had to map)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def timed_step(model, batch):
-    """(wall seconds, CPU seconds of this process) of one training step."""
-    wall, cpu = time.perf_counter(), time.process_time()
+    """(wall seconds, CPU seconds of this process, minor page faults) of one training step."""
+    faults, wall, cpu = page_faults(), time.perf_counter(), time.process_time()
     loss = model.train_on_batch(*batch)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    faults = page_faults() - faults
     if not np.isfinite(loss):
         raise RuntimeError(f"Training diverged: loss={loss}.")
-    return wall, cpu
+    return wall, cpu, faults
 
 
-def ratio_table(speeds, cpu_speeds, contenders):
+def ratio_table(speeds, cpu_speeds, faults, contenders):
     """The Markdown table: median chars/s, and ratios against each baseline."""
     lines = [
-        "| contender | chars/s | baseline | ratio | target | met? | ratio in CPU time |",
-        "|---|---:|---|---:|---:|:---:|---:|",
+        "| contender | chars/s | baseline | ratio | target | met? | ratio in CPU time "
+        "| page faults a step |",
+        "|---|---:|---|---:|---:|:---:|---:|---:|",
     ]
     for name, speed in speeds.items():
         _, baseline, target = contenders[name]
         if baseline is None or baseline not in speeds:
-            lines.append(f"| {name} | {speed / 1000:.1f}k | | | | | |")
+            lines.append(f"| {name} | {speed / 1000:.1f}k | | | | | | {faults[name]:,.0f} |")
             continue
         ratio = speed / speeds[baseline]
         cpu_ratio = cpu_speeds[name] / cpu_speeds[baseline]
         if target is None:
             lines.append(
                 f"| {name} | {speed / 1000:.1f}k | {baseline} | {ratio:.2f}x | none | "
-                f"| {cpu_ratio:.2f}x |"
+                f"| {cpu_ratio:.2f}x | {faults[name]:,.0f} |"
             )
             continue
         wanted = f">= {target:.2f}x" if target >= 1 else f">= {target:.2f}x (within 5%)"
         met = "yes" if ratio >= target else "no"
         lines.append(
             f"| {name} | {speed / 1000:.1f}k | {baseline} | {ratio:.2f}x | {wanted} | {met} "
-            f"| {cpu_ratio:.2f}x |"
+            f"| {cpu_ratio:.2f}x | {faults[name]:,.0f} |"
         )
     return "\n".join(lines)
+
+
+def allocator():
+    """Which malloc serves the process, and how: a preloaded one (LD_PRELOAD), else the C
+    library's, with its GLIBC_TUNABLES if set."""
+    preloaded = os.environ.get("LD_PRELOAD", "").strip()
+    if preloaded:
+        return f"LD_PRELOAD={preloaded}"
+    tunables = os.environ.get("GLIBC_TUNABLES", "").strip()
+    return "the C library's malloc" + (f", GLIBC_TUNABLES={tunables}" if tunables else "")
 
 
 def parse_arguments(argv=None):
@@ -374,14 +397,16 @@ def main(argv=None):
 
     walls = {name: [] for name in names}
     cpus = {name: [] for name in names}
+    faults = {name: [] for name in names}
     for round_index in range(args.rounds):
         for step in range(args.steps):
             # Rotate the order so no contender always runs right after the same one.
             shift = (round_index * args.steps + step) % len(names)
             for name in names[shift:] + names[:shift]:
-                wall, cpu = timed_step(models[name], batch)
+                wall, cpu, faulted = timed_step(models[name], batch)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
+                faults[name].append(faulted)
         print(
             f"round {round_index + 1}/{args.rounds}: "
             + ", ".join(
@@ -393,6 +418,7 @@ def main(argv=None):
 
     medians = {name: BATCH * LENGTH / statistics.median(walls[name]) for name in names}
     cpu_medians = {name: BATCH * LENGTH / statistics.median(cpus[name]) for name in names}
+    fault_medians = {name: statistics.median(faults[name]) for name in names}
     command = "python benchmarks/layer_speed.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
@@ -401,9 +427,10 @@ def main(argv=None):
         f"Date: {datetime.date.today().isoformat()}; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores; keras {keras.__version__}, backend {keras.backend.backend()}; "
         f"batch {BATCH}, sequence {LENGTH}, {UNITS} units; median step of {args.rounds} rounds "
-        f"of {args.steps} interleaved steps; load average {os.getloadavg()[0]:.1f} at the end.\n"
+        f"of {args.steps} interleaved steps; memory allocator: {allocator()}; "
+        f"load average {os.getloadavg()[0]:.1f} at the end.\n"
     )
-    print(ratio_table(medians, cpu_medians, contenders))
+    print(ratio_table(medians, cpu_medians, fault_medians, contenders))
 
 
 if __name__ == "__main__":
