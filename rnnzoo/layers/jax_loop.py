@@ -114,10 +114,10 @@ def _sequence_backward(derivative, spec, residuals, cotangents):
     d_first, d_final = cotangents
     d_final = [jnp.zeros_like(s) if d is None else d for s, d in zip(states0, d_final)]
     masked = mask is not None
-    if spec.return_sequences:
-        d_outputs = d_first
-    else:  # the last output: the gradient enters at the last step
-        d_outputs = jnp.zeros_like(h_seq).at[-1].set(d_first)
+    steps = h_seq.shape[0]
+    # Without return_sequences the gradient enters at the last step alone (the step picks
+    # it by its index: no (T, B, units) tensor of zeros).
+    d_outputs = d_first if spec.return_sequences else None
     recurrent_kernel_t = recurrent_kernel.T
     per_row = derivative.per_row_parameter_gradients
 
@@ -135,7 +135,9 @@ def _sequence_backward(derivative, spec, residuals, cotangents):
 
     def step(carry, inputs):
         d_states, d_parameters, d_weights = carry
-        saved_t, d_output_t, mask_t, x_t, h_prev_t = inputs
+        saved_t, d_output_t, mask_t, x_t, h_prev_t, t = inputs
+        if d_output_t is None:
+            d_output_t = jnp.where(t == steps - 1, d_first, jnp.zeros_like(d_first))
         d_states = list(d_states)
         if masked:
             # out_t = keep ? h_new : (zeros or h_{t-1});  s_t = keep ? s_new : s_{t-1}
@@ -170,7 +172,7 @@ def _sequence_backward(derivative, spec, residuals, cotangents):
 
     carry = (tuple(d_final), tuple(jnp.zeros_like(p) for p in parameters), tuple(zeros))
     (d_states0, d_parameters, d_weights), d_x = jax.lax.scan(
-        step, carry, (saved, d_outputs, mask, x, h_prev), reverse=True
+        step, carry, (saved, d_outputs, mask, x, h_prev, jnp.arange(steps)), reverse=True
     )
     d_extras = [jnp.zeros_like(e) for e in (mask, recurrent_mask) if e is not None]
     return (d_x, *d_weights, *d_states0, *d_parameters, *d_extras)
