@@ -15,8 +15,9 @@ to other programs on the machine than wall time), and the next the minor page
 faults of a step (median): on Keras's JAX backend, XLA's CPU code takes each
 step's temporaries in one block, and a block over 32 MiB (the largest the C
 library's malloc keeps for reuse; it maps bigger ones on each request and unmaps
-them when freed) is faulted in page by page at every step. The header names the allocator (LD_PRELOAD, GLIBC_TUNABLES):
-see the README, "Page faults on the JAX backend".
+them when freed) is faulted in page by page at every step. The header names the
+allocator (LD_PRELOAD, GLIBC_TUNABLES): see `benchmarks/allocators.py` and the
+README, "Page faults on Keras's JAX backend".
 
 Two rows are floors, not layers: `RNN(LSTM's matmuls alone)` and `RNN(GRU's
 matmuls alone)` run Keras's own loop over a step that does the LSTM's (GRU's)

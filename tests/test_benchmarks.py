@@ -21,6 +21,8 @@ BAD_ARGUMENTS = [
     ("odyssey.py", ["--seeds", "1,two"], "--seeds: expected comma-separated whole numbers"),
     ("odyssey.py", ["--variants", "peephole,nope"], "--variants: unknown 'nope'"),
     ("reproduction.py", ["--run-dir", "x", "--last", "-1"], "expected at least 0"),
+    ("allocators.py", ["--repeats", "0"], "argument --repeats: expected at least 1"),
+    ("allocators.py", ["--tcmalloc", "/no/libtcmalloc.so"], "--tcmalloc: no file"),
 ]
 
 
