@@ -56,7 +56,7 @@ def settings(tcmalloc):
 
 
 def run_layer_speed(changes, args):
-    """One `layer_speed.py` process -> {contender: (chars/s, baseline, ratio, faults)}."""
+    """One `layer_speed.py` process -> {contender: (chars/s, ratio, faults)}."""
     environment = dict(os.environ)
     for name, value in changes.items():
         if value is None:
@@ -67,20 +67,28 @@ def run_layer_speed(changes, args):
     command += ["--rounds", str(args.rounds), "--steps", str(args.steps)]
     result = subprocess.run(command, env=environment, capture_output=True, text=True)
     if result.returncode != 0:
-        sys.exit(f"allocators.py: error: layer_speed.py failed:\n{result.stderr[-3000:]}")
+        # Its own error line where it has one (a bad --only), else the last line it wrote.
+        lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+        said = next((line for line in lines if "layer_speed.py: error:" in line), lines[-1])
+        print(f"allocators.py: error: layer_speed.py failed: {said.strip()}", file=sys.stderr)
+        sys.exit(2)
     return parse_table(result.stdout)
 
 
 def parse_table(text):
-    """layer_speed.py's Markdown table -> {contender: (chars/s, baseline, ratio, faults)}."""
+    """layer_speed.py's Markdown table -> {contender: (chars/s, ratio over its baseline or
+    None, page faults a step)}."""
     rows = {}
     for line in text.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) != 8 or not cells[1].endswith("k"):
             continue
-        name, speed, baseline, ratio = cells[0], float(cells[1][:-1]) * 1000, cells[2], cells[3]
-        ratio = float(ratio[:-1]) if ratio else None
-        rows[name] = (speed, baseline or None, ratio, float(cells[7].replace(",", "")))
+        speed, ratio = float(cells[1][:-1]) * 1000, cells[3]
+        rows[cells[0]] = (
+            speed,
+            float(ratio[:-1]) if ratio else None,
+            float(cells[7].replace(",", "")),
+        )
     return rows
 
 
@@ -88,7 +96,7 @@ def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--backend",
-        choices=("jax", "tensorflow"),
+        choices=("jax", "tensorflow", "torch"),
         default="jax",
         help="Keras backend of the runs (default jax)",
     )
@@ -153,9 +161,9 @@ def main(argv=None):
         for name in names:
             runs = [run[contender] for run in results[name]]
             speeds[name] = statistics.median(run[0] for run in runs)
-            ratios = [run[2] for run in runs if run[2] is not None]
+            ratios = [run[1] for run in runs if run[1] is not None]
             ratio = f"{statistics.median(ratios):.2f}x" if ratios else ""
-            faults = statistics.median(run[3] for run in runs)
+            faults = statistics.median(run[2] for run in runs)
             cells.append(f"{speeds[name] / 1000:.1f}k | {faults:,.0f} | {ratio}")
         gains = [f"{speeds[name] / speeds['glibc']:.2f}x" for name in names[1:]]
         print(f"| {contender} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")

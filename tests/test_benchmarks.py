@@ -23,6 +23,7 @@ BAD_ARGUMENTS = [
     ("reproduction.py", ["--run-dir", "x", "--last", "-1"], "expected at least 0"),
     ("allocators.py", ["--repeats", "0"], "argument --repeats: expected at least 1"),
     ("allocators.py", ["--tcmalloc", "/no/libtcmalloc.so"], "--tcmalloc: no file"),
+    ("allocators.py", ["--only", "keras LSTM,nope", "--repeats", "1"], "--only: unknown 'nope'"),
 ]
 
 
