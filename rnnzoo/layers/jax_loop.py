@@ -34,7 +34,13 @@ scan, as the TensorFlow loop does (the peephole LSTM's speed-up over the
 per-step sums: 0.98x and 1.04x in two runs, AMD EPYC, 2026-12-04); nor was a
 backward that recomputes the gates from the saved z_t (the cell's
 `AutomaticDerivative`: fewer kernels forward, more backward). See the
-README, "How far the LSTM could go".
+README, "How far the LSTM could go". Those ratios include page faults: XLA's
+CPU code maps each training step's temporaries afresh where they pass 32 MiB
+(glibc's limit for reuse), a fifth to a quarter of Keras's LSTM step there
+and less of this loop's (its saved tensors take less than Keras's automatic
+derivative's). With a malloc that reuses the block, this loop's LSTM is
+0.98-1.01x Keras's, and Keras's loop with free gates 1.21-1.26x (README,
+"Page faults on Keras's JAX backend").
 
 Masks follow Keras's JAX loop: a masked step keeps the states and outputs
 the previous h (Keras's TensorFlow loop outputs the previous output, zeros
