@@ -12,6 +12,15 @@ Here the backward pass is written out (`jax.custom_vjp`):
   dh_{t-1} = dz_t U^T and dx_t = dz_t W^T, and adds the step's shares of
   dW = sum x_t^T dz_t, dU = sum h_{t-1}^T dz_t and db into the carry.
 
+The backward reads h_{t-1} from the outputs' sequence by the step's index, and
+a saved tensor that is h_t itself (the vanilla RNN saves it) is not stored a
+second time. Neither copy is then in the training step's temporaries, which
+XLA's CPU code takes as one block a step: the vanilla RNN's at the benchmark's
+shape (64 x 100 x 256) fell from 35.2 to 28.9 MiB, under the 32 MiB above which
+glibc's malloc maps the block afresh at every step and the kernel faults it in
+(1.23x Keras's SimpleRNN before, 1.58x after, with glibc's malloc; README, "Page
+faults on Keras's JAX backend").
+
 Measured on the benchmark's LSTM (2 CPU cores, batch 64, 100 steps, 256
 units, `benchmarks/layer_speed.py --backend jax`, contenders alternating):
 with the input projections hoisted out of the scan as one matmul, and the
@@ -92,6 +101,8 @@ def _forward(derivative, spec, x, arrays):
         else:
             z = (xw_t, hu if recurrent_bias is None else hu + recurrent_bias)
         new_states, saved = derivative.forward(z, list(states), parameters)
+        # A saved h_t is h_seq's: None here, read back from h_seq on the way back.
+        saved = [None if tensor is new_states[0] else tensor for tensor in saved]
         out = ()
         if mask_t is not None:
             keep = mask_t > 0
@@ -130,7 +141,6 @@ def _sequence_backward(derivative, spec, residuals, cotangents):
     def dropped(h):
         return h if recurrent_mask is None else h * recurrent_mask
 
-    h_prev = dropped(jnp.concatenate([states0[0][None], h_seq[:-1]], axis=0))
     kernel_t = kernel.T
     zeros = [jnp.zeros_like(kernel), jnp.zeros_like(recurrent_kernel)]
     zeros += [
@@ -141,7 +151,12 @@ def _sequence_backward(derivative, spec, residuals, cotangents):
 
     def step(carry, inputs):
         d_states, d_parameters, d_weights = carry
-        saved_t, d_output_t, mask_t, x_t, h_prev_t, t = inputs
+        saved_t, d_output_t, mask_t, x_t, h_t, t = inputs
+        # Where a mask kept the states, h_seq holds h_{t-1} in place of the step's own h_t:
+        # harmless, as the step's gradients there are d_new = 0 times it.
+        saved_t = [h_t if tensor is None else tensor for tensor in saved_t]
+        h_prev_t = jax.lax.dynamic_index_in_dim(h_seq, jnp.maximum(t - 1, 0), keepdims=False)
+        h_prev_t = dropped(jnp.where(t > 0, h_prev_t, states0[0]))
         if d_output_t is None:
             d_output_t = jnp.where(t == steps - 1, d_first, jnp.zeros_like(d_first))
         d_states = list(d_states)
@@ -178,7 +193,7 @@ def _sequence_backward(derivative, spec, residuals, cotangents):
 
     carry = (tuple(d_final), tuple(jnp.zeros_like(p) for p in parameters), tuple(zeros))
     (d_states0, d_parameters, d_weights), d_x = jax.lax.scan(
-        step, carry, (saved, d_outputs, mask, x, h_prev, jnp.arange(steps)), reverse=True
+        step, carry, (saved, d_outputs, mask, x, h_seq, jnp.arange(steps)), reverse=True
     )
     d_extras = [jnp.zeros_like(e) for e in (mask, recurrent_mask) if e is not None]
     return (d_x, *d_weights, *d_states0, *d_parameters, *d_extras)
