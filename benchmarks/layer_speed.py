@@ -9,7 +9,7 @@ training step at a time (A, B, C, ..., A, B, C, ...), so that a noisy, shared
 machine slows them all alike: `--rounds` rounds of `--steps` turns, the order
 rotated at every turn. A contender's figure is characters (tokens) per second
 at the median of its timed steps; the ratio is against the contender's Keras
-baseline, measured in the same process. The next column gives the same ratio
+baseline, measured in the same process. A later column gives the same ratio
 in CPU time of this process (the work of its threads per step, less sensitive
 to other programs on the machine than wall time), and the last the minor page
 faults of a step (median): on Keras's JAX backend, XLA's CPU code takes each
