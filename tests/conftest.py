@@ -1,4 +1,5 @@
-"""Shared pytest setup: a quiet TensorFlow backend, seeded data, and Keras's globals restored.
+"""Shared pytest setup: a quiet TensorFlow backend, seeded data and weights, and Keras's globals
+restored.
 
 The environment is set before any test module imports Keras, so every test
 (and every subprocess a test starts with `processes.subprocess_env`) runs on the
@@ -22,6 +23,13 @@ import pytest  # noqa: E402
 def rng():
     """A numpy random generator with a fixed seed: the same data on every run."""
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def seeded_weights():
+    """Seed Keras's initialisers afresh for each test, so a layer's random weights are the same
+    whichever tests ran before it in the process (pytest-xdist shares processes out by chance)."""
+    keras.utils.set_random_seed(1234)
 
 
 @pytest.fixture(autouse=True)

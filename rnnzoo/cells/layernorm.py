@@ -29,25 +29,42 @@ from rnnzoo.cells.gru import GRUCell
 from rnnzoo.cells.lstm import LSTMCell
 from rnnzoo.cells.vanilla import VanillaRNNCell
 
+HALF_DTYPES = ("float16", "bfloat16")
+
+
+def in_float32(*tensors):
+    """The tensors in float32 where they are half precision (float16, bfloat16), else as they
+    are: a norm's statistics are taken in at least float32, as Keras's `LayerNormalization`
+    takes them, since a half-precision variance over a few units loses the digits that
+    1 / sqrt(var) then multiplies."""
+    if keras.backend.standardize_dtype(tensors[0].dtype) not in HALF_DTYPES:
+        return tensors
+    return tuple(ops.cast(tensor, "float32") for tensor in tensors)
+
 
 def standardise(v, epsilon):
     """-> (v_hat, r): v_hat = (v - mean(v)) * r with r = 1 / sqrt(var(v) + epsilon), over
-    the last axis (r is (batch, 1))."""
-    mean = ops.mean(v, axis=-1, keepdims=True)
-    centred = v - mean
+    the last axis (r is (batch, 1)); computed in float32 for half-precision v, returned in
+    v's dtype."""
+    (v32,) = in_float32(v)
+    mean = ops.mean(v32, axis=-1, keepdims=True)
+    centred = v32 - mean
     variance = ops.mean(ops.square(centred), axis=-1, keepdims=True)
     rstd = ops.rsqrt(variance + epsilon)
-    return centred * rstd, rstd
+    return ops.cast(centred * rstd, v.dtype), ops.cast(rstd, v.dtype)
 
 
 def standardise_vjp(v_hat, rstd, d_v_hat):
     """The gradient with respect to v of sum(d_v_hat * v_hat), from `standardise`'s outputs:
 
     dv = r (d - mean(d) - v_hat mean(d v_hat))   (exact with epsilon; means over the last axis)
+
+    in float32 for half-precision inputs, as `standardise`.
     """
-    mean_d = ops.mean(d_v_hat, axis=-1, keepdims=True)
-    mean_d_v_hat = ops.mean(d_v_hat * v_hat, axis=-1, keepdims=True)
-    return rstd * (d_v_hat - mean_d - v_hat * mean_d_v_hat)
+    v_hat32, rstd32, d32 = in_float32(v_hat, rstd, d_v_hat)
+    mean_d = ops.mean(d32, axis=-1, keepdims=True)
+    mean_d_v_hat = ops.mean(d32 * v_hat32, axis=-1, keepdims=True)
+    return ops.cast(rstd32 * (d32 - mean_d - v_hat32 * mean_d_v_hat), d_v_hat.dtype)
 
 
 def layer_norm(v, gamma, beta, epsilon):
