@@ -5,7 +5,9 @@ r"""Layer-normalised cells (Ba, Kiros & Hinton 2016), with tensorflow-addons' eq
 over the last axis of v, one mean and variance per sample (the whole fused
 width of a projection: all of a cell's gates together, as tensorflow-addons
 and Ba et al. do). Each norm has a gain gamma (ones at first) and, where the
-cell says so, a shift beta (zeros at first).
+cell says so, a shift beta (zeros at first). For half-precision inputs (float16,
+bfloat16) the mean and variance are taken in float32, as Keras's
+`LayerNormalization` takes them.
 
 The three cells and what each normalises:
 

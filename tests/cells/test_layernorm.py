@@ -221,3 +221,35 @@ def test_leading_zero_steps_amplify_the_gradient_by_one_over_sqrt_epsilon():
 
     assert not gradient_norm(1e-3) < 1e8  # ten zero steps: huge, or overflowed to inf / nan
     assert gradient_norm(1.0) < 100
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast_loop", "keras_loop"])
+@pytest.mark.parametrize("name", list(REFERENCES))
+@cell_cases.requires_tensorflow
+def test_norms_take_float32_statistics_under_mixed_float16(name, fast, rng):
+    """Inputs in the hundreds (raw pixel values, say) put squares past float16's 65,504 in a
+    variance taken in float16 (infinite, so every output collapses to the shift). The norms take
+    their statistics in float32, as Keras's `LayerNormalization`: outputs and gradients stay
+    those of the float32 layer to float16's precision."""
+    import tensorflow as tf
+
+    inputs = tf.constant(300 * random_inputs(rng, time=TIME))
+    read_out = tf.constant(rng.normal(size=(*inputs.shape[:2], UNITS)).astype("float32"))
+    layers = []
+    for policy in ("float32", "mixed_float16"):
+        keras.config.set_dtype_policy(policy)  # conftest restores the policy
+        layers.append(rnnzoo.layers.get(name)(UNITS, return_sequences=True, fast=fast))
+        layers[-1](inputs)
+    numerics.copy_weights(*layers)
+    results = []
+    for layer in layers:
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = tf.cast(layer(inputs), "float32")
+            loss = tf.reduce_sum(outputs * read_out)
+        gradients = tape.gradient(loss, [inputs, *layer.trainable_weights])
+        results.append([outputs.numpy()] + [np.asarray(g, "float32") for g in gradients])
+    assert keras.backend.standardize_dtype(layer(inputs).dtype) == "float16"
+    for full, half in zip(*results):
+        scale = np.max(np.abs(full))
+        np.testing.assert_allclose(half, full, atol=2e-2 * scale, err_msg=name)
