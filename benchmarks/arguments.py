@@ -8,6 +8,7 @@ is built, as the recipes' flags do:
 """
 
 import argparse
+import os
 
 
 def count(text):
@@ -41,3 +42,14 @@ def names(parser, flag, text, known):
             f"comma-separated names from: {', '.join(known)}"
         )
     return wanted
+
+
+def add_backend(parser, backends=("tensorflow", "jax", "torch")):
+    """`--backend`: Keras's backend, default KERAS_BACKEND's or tensorflow. The script sets
+    KERAS_BACKEND from it before importing Keras; this only checks and shows it."""
+    parser.add_argument(
+        "--backend",
+        choices=backends,
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="Keras backend (default tensorflow, or KERAS_BACKEND)",
+    )

@@ -228,11 +228,7 @@ def parse_arguments(argv=None):
     )
     parser.add_argument("--speed", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument(
-        "--backend",
-        choices=("tensorflow", "jax"),
-        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-    )
+    arguments.add_backend(parser, backends=("tensorflow", "jax"))
     args = parser.parse_args(argv)
     args.layers = arguments.names(parser, "--layers", args.layers, known=PAIRS)
     return args

@@ -237,8 +237,10 @@ def _contenders():
             )
     for cell_class in C.registry.classes():
         layer_class = Z.layer_class(cell_class)
+        # A scan's row is the scan, which fast="auto" leaves for Keras's loop on JAX's CPU.
+        scan = {"fast": True} if has_scan(cell_class) else {}
         contenders[f"rnnzoo {layer_class.__name__}"] = (
-            lambda layer_class=layer_class: layer_class(UNITS, **seq),
+            lambda layer_class=layer_class, scan=scan: layer_class(UNITS, **scan, **seq),
             keras_counterpart(layer_class),
             target(layer_class),
         )
@@ -362,12 +364,7 @@ def parse_arguments(argv=None):
         help="comma-separated contender names to run (baselines are added); default all",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and data")
-    parser.add_argument(
-        "--backend",
-        choices=("tensorflow", "jax", "torch"),
-        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-        help="Keras backend (default tensorflow, or KERAS_BACKEND)",
-    )
+    arguments.add_backend(parser)
     args = parser.parse_args(argv)
     if args.only:  # the contenders' names: their layers are built later, the names now
         args.only = arguments.names(parser, "--only", args.only, known=list(_contenders()))

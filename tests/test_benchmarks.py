@@ -24,6 +24,8 @@ BAD_ARGUMENTS = [
     ("allocators.py", ["--repeats", "0"], "argument --repeats: expected at least 1"),
     ("allocators.py", ["--tcmalloc", "/no/libtcmalloc.so"], "--tcmalloc: no file"),
     ("allocators.py", ["--only", "keras LSTM,nope", "--repeats", "1"], "--only: unknown 'nope'"),
+    ("scan_or_loop.py", ["--lengths", "100,0"], "argument --lengths: expected at least 1"),
+    ("scan_or_loop.py", ["--layers", "MinGRU,GRU"], "--layers: unknown 'GRU'"),
 ]
 
 
@@ -53,3 +55,25 @@ def test_the_parsed_values_are_those_given(monkeypatch):
     assert args.points == [(32, 28, 16, 1), (1024, 100, 64, 64)]
     assert args.layers == ["GRU", "LSTM"] and args.warmup == 0
     assert layer_grid.parse_arguments([]).points == layer_grid.POINTS
+
+
+def test_scan_or_loop_prints_both_loops_and_the_choice_of_auto():
+    """A small run on TensorFlow: a row a layer and length, Keras's loop's time over the scan's
+    for training and inference, and the loop fast="auto" runs there (the scan)."""
+    result = run_benchmark(
+        "scan_or_loop.py",
+        *("--lengths", "5,9", "--units", "4", "--batch", "2", "--rounds", "1", "--calls", "1"),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| Min")]
+    assert [(row[0], row[1]) for row in rows] == [
+        ("| MinGRU", "5"),
+        ("| MinGRU", "9"),
+        ("| MinLSTM", "5"),
+        ("| MinLSTM", "9"),
+    ]
+    for row in rows:
+        train, infer = float(row[4].rstrip("x")), float(row[7].rstrip("x"))
+        scan, keras_loop = float(row[2].split()[0]), float(row[3].split()[0])
+        assert train > 0 and infer > 0 and abs(keras_loop / scan - train) < 0.02 + 0.1 * train
+        assert row[8] == "scan |"

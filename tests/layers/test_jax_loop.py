@@ -149,10 +149,12 @@ rng = np.random.default_rng(0)
 x = rng.normal(size=(3, 13, 2)).astype("float32")
 x[1, -4:] = 0.0  # padding, for the masked model
 expected = {"inputs": x}
-for name in ("lstm", "peephole", "gru", "vanilla", "mingru", "masked_gru"):
+for name in ("lstm", "peephole", "gru", "vanilla", "mingru", "mingru_scan", "masked_gru"):
     inputs = keras.Input((13, 2))
     hidden = keras.layers.Masking()(inputs) if name.startswith("masked") else inputs
-    layer = rnnzoo.layers.get(name.removeprefix("masked_"))(4, return_sequences=True)
+    fast = True if name.endswith("_scan") else "auto"  # "auto" takes Keras's loop on a CPU
+    cell_name = name.removeprefix("masked_").removesuffix("_scan")
+    layer = rnnzoo.layers.get(cell_name)(4, return_sequences=True, fast=fast)
     model = keras.Model(inputs, layer(hidden))
     model.set_weights([0.5 * rng.normal(size=w.shape) for w in model.get_weights()])
     model.export(directory / name, verbose=False)
@@ -163,12 +165,20 @@ np.savez(directory / "io.npz", **expected)
 
 def test_models_exported_on_jax_serve_with_tensorflow_alone(tmp_path):
     """`model.export` on Keras's JAX backend (jax2tf over the zoo's `lax.scan` loop and
-    its custom derivative) writes a SavedModel that TensorFlow alone serves, equal to the
-    model's outputs on JAX."""
+    its custom derivative, and over the minimal cells' parallel scan) writes a SavedModel
+    that TensorFlow alone serves, equal to the model's outputs on JAX."""
     env = processes.subprocess_env(KERAS_BACKEND="jax")
     processes.run_python(_EXPORT_SCRIPT, tmp_path, env=env)
     report = processes.served_differences(tmp_path)
-    assert sorted(report) == ["gru", "lstm", "masked_gru", "mingru", "peephole", "vanilla"]
+    assert sorted(report) == [
+        "gru",
+        "lstm",
+        "masked_gru",
+        "mingru",
+        "mingru_scan",
+        "peephole",
+        "vanilla",
+    ]
     assert max(report.values()) <= 1e-6, report
 
 
@@ -196,6 +206,10 @@ states = rnnzoo.layers.LSTM(4, return_state=True, go_backwards=True)(inputs)
 models["lstm_return_state"] = keras.Model(inputs, states)
 inputs = keras.Input((None, 2))
 models["masked_lstm"] = keras.Model(inputs, rnnzoo.layers.LSTM(4)(keras.layers.Masking()(inputs)))
+for name in ("mingru", "minlstm"):  # their parallel scan ("auto" takes Keras's loop on a CPU)
+    inputs = keras.Input((None, 2))
+    scan = rnnzoo.layers.get(name)(4, return_sequences=True, fast=True)
+    models[f"{name}_scan"] = keras.Model(inputs, scan(inputs))
 report = {}
 for name, model in models.items():
     model.set_weights([0.5 * rng.normal(size=w.shape) for w in model.get_weights()])
@@ -213,7 +227,7 @@ print("REPORT " + json.dumps(report))
 """
 
 
-@pytest.mark.slow  # about 55 s: 29 exports through jax2onnx
+@pytest.mark.slow  # about 60 s: 31 exports through jax2onnx
 @pytest.mark.skipif(
     not all(importlib.util.find_spec(name) for name in ("jax2onnx", "onnxruntime")),
     reason="jax2onnx or onnxruntime is not installed (the test extra)",
@@ -226,7 +240,7 @@ def test_models_exported_to_onnx_on_jax_run_in_onnx_runtime(tmp_path):
     with dropout fails this export). ONNX Runtime gives the model's outputs at two lengths."""
     env = processes.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     report = processes.reported(processes.run_python(_ONNX_SCRIPT, tmp_path, env=env))
-    assert len(report) == len(registry.names()) + 3, sorted(report)
+    assert len(report) == len(registry.names()) + 5, sorted(report)
     assert max(report.values()) <= 1e-5, report
 
 

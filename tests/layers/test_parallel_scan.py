@@ -280,10 +280,12 @@ assert keras.backend.backend() == "jax", keras.backend.backend()
 data = np.load(sys.argv[1])
 report = []
 for name in ("mingru", "minlstm"):
-    layer = rnnzoo.layers.get(name)(int(data["units"]), return_sequences=True)
-    layer.build(data["inputs"].shape)
-    layer.set_weights([data[f"{name}_kernel"], data[f"{name}_bias"]])
-    report.append(float(np.max(np.abs(np.asarray(layer(data["inputs"])) - data[name]))))
+    for fast in (True, "auto"):  # the scan; Keras's loop, which "auto" takes on a CPU
+        layer = rnnzoo.layers.get(name)(int(data["units"]), return_sequences=True, fast=fast)
+        layer.build(data["inputs"].shape)
+        layer.set_weights([data[f"{name}_kernel"], data[f"{name}_bias"]])
+        print("LOOP", name, fast, layer.loop_choice().loop)
+        report.append(float(np.max(np.abs(np.asarray(layer(data["inputs"])) - data[name]))))
 print("DIFF", max(report))
 """
 
@@ -292,6 +294,8 @@ print("DIFF", max(report))
     importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install jax)"
 )
 def test_the_scan_runs_on_jax_with_the_same_numbers(rng, tmp_path):
+    """On JAX's CPU backend the scan (fast=True) and Keras's loop over the cell, which
+    fast="auto" takes there, give TensorFlow's scan's numbers."""
     inputs = random_inputs(rng, time=TIME)
     arrays = {"inputs": inputs, "units": UNITS}
     for name in NAMES:
@@ -307,3 +311,11 @@ def test_the_scan_runs_on_jax_with_the_same_numbers(rng, tmp_path):
         env=processes.subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"),
     )
     assert float(stdout.split("DIFF")[-1]) <= 1e-5
+    loops = {
+        tuple(line.split()[1:3]): line.split()[3]
+        for line in stdout.splitlines()
+        if line.startswith("LOOP ")
+    }
+    assert loops == {
+        (name, fast): loop for name in NAMES for fast, loop in (("True", "scan"), ("auto", "keras"))
+    }
