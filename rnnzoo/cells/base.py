@@ -49,6 +49,13 @@ from keras import activations, constraints, initializers, ops, regularizers
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 
+def at_least_float32(dtype):
+    """float32 for a half-precision dtype (float16, bfloat16), else the dtype itself: what
+    statistics and long products are computed in under mixed precision."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    return "float32" if dtype in ("float16", "bfloat16") else dtype
+
+
 def check_units(units, name="units"):
     """Return `units` as an int if it is a positive integer (numpy's too); raise otherwise."""
     if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:

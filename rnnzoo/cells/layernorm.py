@@ -25,13 +25,11 @@ same layouts) and adds the norms' gains and shifts.
 import keras
 from keras import constraints, initializers, ops, regularizers
 
-from rnnzoo.cells.base import _add_bias
+from rnnzoo.cells.base import _add_bias, at_least_float32
 from rnnzoo.cells.derivatives import GRUDerivative, StepDerivative, activation_vjp, concatenate
 from rnnzoo.cells.gru import GRUCell
 from rnnzoo.cells.lstm import LSTMCell
 from rnnzoo.cells.vanilla import VanillaRNNCell
-
-HALF_DTYPES = ("float16", "bfloat16")
 
 
 def in_float32(*tensors):
@@ -39,9 +37,10 @@ def in_float32(*tensors):
     are: a norm's statistics are taken in at least float32, as Keras's `LayerNormalization`
     takes them, since a half-precision variance over a few units loses the digits that
     1 / sqrt(var) then multiplies."""
-    if keras.backend.standardize_dtype(tensors[0].dtype) not in HALF_DTYPES:
+    dtype = at_least_float32(tensors[0].dtype)
+    if dtype == keras.backend.standardize_dtype(tensors[0].dtype):
         return tensors
-    return tuple(ops.cast(tensor, "float32") for tensor in tensors)
+    return tuple(ops.cast(tensor, dtype) for tensor in tensors)
 
 
 def standardise(v, epsilon):

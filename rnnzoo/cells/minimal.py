@@ -23,7 +23,7 @@ no `activation` (g is part of the cell). Passing one raises a ValueError.
 import keras
 from keras import ops
 
-from rnnzoo.cells.base import RecurrentCell
+from rnnzoo.cells.base import RecurrentCell, at_least_float32
 from rnnzoo.cells.linear_scan import gated_recurrence
 
 
@@ -119,7 +119,7 @@ class MinimalCell(RecurrentCell):
         would lose too much), the results cast back.
         """
         dtype = keras.backend.standardize_dtype(self.compute_dtype)
-        scan_dtype = "float32" if dtype in ("float16", "bfloat16") else dtype
+        scan_dtype = at_least_float32(dtype)
         k = ops.matmul(ops.cast(sequences, scan_dtype), ops.cast(self.kernel, scan_dtype))
         if self.bias is not None:
             k = ops.add(k, ops.cast(self.bias, scan_dtype))
