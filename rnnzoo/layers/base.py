@@ -71,9 +71,11 @@ class RecurrentLayer(keras.layers.RNN):
     Args:
         units: Positive int, size of the hidden state.
         fast: "auto" (default): run the sequence through
-            `rnnzoo.layers.fast_loop` where it applies, Keras's loop
-            otherwise; True: the fast loop or an error saying why it can't
-            run; False: Keras's loop.
+            `rnnzoo.layers.fast_loop` where it applies (the parallel scan
+            for minGRU and minLSTM, except on JAX's CPU backend, where
+            Keras's loop is faster), Keras's loop otherwise; True: the fast
+            loop (or scan) or an error saying why it can't run; False:
+            Keras's loop.
         use_cudnn: As `keras.layers.LSTM`'s: "auto" (default) uses cuDNN
             exactly where Keras's LSTM or GRU would (a GPU, Keras's
             activations, no recurrent dropout, ...) for the cells that are
