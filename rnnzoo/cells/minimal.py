@@ -106,7 +106,7 @@ class MinimalCell(RecurrentCell):
     def pointwise_step_reason(self):
         return (
             f"{type(self).__name__} has no recurrent matrix (h_{{t-1}} enters no matmul); "
-            "its layer's fast path is the parallel scan instead"
+            "its layer's fast path is the parallel scan"
         )
 
     def scan(self, sequences, initial_states, mask=None):

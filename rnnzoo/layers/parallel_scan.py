@@ -20,9 +20,10 @@ gradients included (tests/layers/test_parallel_scan.py).
 
 With `fast="auto"` a layer on JAX's CPU backend runs Keras's loop over the
 cell instead: there JAX's associative scan, a tree of strided slices over
-time, trained 0.77-0.88x and inferred 0.35-0.67x as fast as the cell stepped
-by Keras's loop (README, "Which loop runs a call"); a scan pays where many
-lanes run side by side. `fast=True` runs the scan anyway.
+time, trained 0.56-0.79x and inferred 0.30-0.77x as fast as the cell stepped
+by Keras's loop (`benchmarks/scan_or_loop.py`; README, "The parallel scan or
+Keras's loop"); a scan pays where many lanes run side by side. `fast=True`
+runs the scan anyway.
 """
 
 import keras
