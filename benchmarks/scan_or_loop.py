@@ -74,7 +74,7 @@ def build(layer_name, fast, length, units):
     layer = getattr(rnnzoo.layers, layer_name)(units, return_sequences=True, fast=fast)
     model = keras.Model(inputs, layer(inputs))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-    return model, layer
+    return model
 
 
 def timed(call, model, calls):
@@ -95,17 +95,15 @@ def measure(layer_name, length, args, rng):
     """-> ({(contender, "train"|"infer"): median seconds}, the loop "auto" takes)."""
     x = rng.normal(size=(args.batch, length, FEATURES)).astype("float32")
     y = rng.normal(size=(args.batch, length, args.units)).astype("float32")
-    models = {}
-    for name, fast in LOOPS.items():
-        models[name], _ = build(layer_name, fast, length, args.units)
+    models = {name: build(layer_name, fast, length, args.units) for name, fast in LOOPS.items()}
     models["keras"].set_weights(models["scan"].get_weights())
-    for model in models.values():  # compile both functions before timing
-        model.train_on_batch(x, y)
-        np.asarray(model.predict_on_batch(x))
     kinds = {
         "train": lambda model: model.train_on_batch(x, y),
         "infer": lambda model: np.asarray(model.predict_on_batch(x)),
     }
+    for model in models.values():  # compile each function before timing
+        for call in kinds.values():
+            call(model)
     times = {(name, kind): [] for name in models for kind in kinds}
     order = list(models)
     for _ in range(args.rounds):
@@ -113,7 +111,7 @@ def measure(layer_name, length, args, rng):
             for kind, call in kinds.items():
                 times[name, kind].append(timed(call, models[name], args.calls))
         order.reverse()
-    auto = build(layer_name, "auto", length, args.units)[1].loop_choice(training=True).loop
+    auto = getattr(rnnzoo.layers, layer_name)(args.units).loop_choice(training=True).loop
     return {key: statistics.median(values) for key, values in times.items()}, auto
 
 
